@@ -1,0 +1,29 @@
+# The front door. `make run` and `make test` install what is missing, build, and go.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+
+.PHONY: setup build run test unit e2e bench format clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	./$(BUILD_DIR)/keel serve --data-dir ./keel-data
+
+test: build
+	@scripts/test.sh
+
+bench: build
+	@scripts/setup.sh --bench
+	@bench/health.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages keel needs to build, test and benchmark; installs only what is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsodium-dev libssl-dev libsqlite3-dev sqlite3 libpq-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtoml11-dev
+  libgtest-dev googletest
+  python3 python3-pytest python3-requests python3-jwt python3-cryptography
+  postgresql curl
+)
+if [ "${1:-}" = "--bench" ]; then packages+=(wrk nginx haproxy util-linux procps); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

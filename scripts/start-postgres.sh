@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL 15 cluster on 127.0.0.1 in a temporary directory and prints two lines:
+#   KEEL_TEST_PG_URL=postgresql://postgres@127.0.0.1:PORT/postgres
+#   KEEL_TEST_PG_DIR=/tmp/keel-pg.XXXX            (pass it to scripts/stop-postgres.sh)
+# PostgreSQL refuses to run as root, so as root the cluster runs as the postgres user.
+set -euo pipefail
+
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$pgbin/initdb" ] || { echo "start-postgres: PostgreSQL server binaries not found (run scripts/setup.sh)" >&2; exit 1; }
+
+dir=$(mktemp -d /tmp/keel-pg.XXXXXX)
+chmod 755 "$dir"
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+  chown postgres:postgres "$dir"
+  as_pg=(runuser -u postgres --)
+fi
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"${as_pg[@]}" "$pgbin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+  || { cat "$dir/initdb.log" >&2; exit 1; }
+# A scratch cluster: fsync off makes the test suite faster and loses nothing a test relies on (keel's own
+# durability tests kill keel, not the database server).
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+  -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off -c full_page_writes=off -c max_connections=300" \
+  start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+
+echo "KEEL_TEST_PG_URL=postgresql://postgres@127.0.0.1:$port/postgres"
+echo "KEEL_TEST_PG_DIR=$dir"

@@ -1,0 +1,216 @@
+#include "keel/core/config.hpp"
+
+#include <toml.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+
+extern char** environ;
+
+namespace keel {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+enum class Source { File, Env, Flag };
+
+struct Setting {
+  const char* name;
+  std::function<void(Config&, const std::string&, const fs::path& base)> apply;
+};
+
+int parse_int(const std::string& name, const std::string& v, int lo, int hi) {
+  int out = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size() || out < lo || out > hi)
+    throw ConfigError(name + ": expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                      ", got '" + v + "'");
+  return out;
+}
+
+bool parse_bool(const std::string& name, const std::string& v) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return false;
+  throw ConfigError(name + ": expected true or false, got '" + v + "'");
+}
+
+fs::path resolve(const fs::path& base, const std::string& p) {
+  fs::path path(p);
+  return (path.is_absolute() ? path : base / path).lexically_normal();
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    std::string item = v.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> table = {
+      {"data_dir", [](Config& c, const std::string& v, const fs::path& b) { c.data_dir = resolve(b, v); }},
+      {"database",
+       [](Config& c, const std::string& v, const fs::path& b) {
+         if (v.rfind("sqlite:", 0) == 0) {
+           std::string rest = v.substr(7);
+           if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
+           if (rest.empty()) throw ConfigError("database: sqlite URL has no path: '" + v + "'");
+           c.database = "sqlite://" + resolve(b, rest).string();
+         } else if (v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0) {
+           c.database = v;
+         } else {
+           throw ConfigError("database: expected sqlite:///path or postgresql://..., got a URL of another scheme");
+         }
+       }},
+      {"port_base",
+       [](Config& c, const std::string& v, const fs::path&) { c.port_base = parse_int("port_base", v, 1, 65530); }},
+      {"services", [](Config& c, const std::string& v, const fs::path&) { c.services = split_list(v); }},
+      {"listen", [](Config& c, const std::string& v, const fs::path&) { c.listen = v; }},
+      {"io_threads",
+       [](Config& c, const std::string& v, const fs::path&) { c.io_threads = parse_int("io_threads", v, 0, 256); }},
+      {"db_workers",
+       [](Config& c, const std::string& v, const fs::path&) { c.db_workers = parse_int("db_workers", v, 0, 256); }},
+      {"log_level",
+       [](Config& c, const std::string& v, const fs::path&) {
+         static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+         if (std::find(std::begin(levels), std::end(levels), v) == std::end(levels))
+           throw ConfigError("log_level: expected trace, debug, info, warn, error or off, got '" + v + "'");
+         c.log_level = v;
+       }},
+      {"access_log",
+       [](Config& c, const std::string& v, const fs::path&) { c.access_log = parse_bool("access_log", v); }},
+      {"body_limit",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.body_limit = static_cast<size_t>(parse_int("body_limit", v, 1024, 1 << 30));
+       }},
+      {"header_timeout_ms",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.header_timeout = std::chrono::milliseconds(parse_int("header_timeout_ms", v, 100, 600000));
+       }},
+      {"body_timeout_ms",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.body_timeout = std::chrono::milliseconds(parse_int("body_timeout_ms", v, 100, 3600000));
+       }},
+      {"max_connections",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.max_connections = parse_int("max_connections", v, 1, 1000000);
+       }},
+      {"shutdown_grace_ms",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.shutdown_grace = std::chrono::milliseconds(parse_int("shutdown_grace_ms", v, 0, 600000));
+       }},
+      {"sqlite_synchronous",
+       [](Config& c, const std::string& v, const fs::path&) {
+         std::string u = v;
+         std::transform(u.begin(), u.end(), u.begin(), ::toupper);
+         if (u != "OFF" && u != "NORMAL" && u != "FULL" && u != "EXTRA")
+           throw ConfigError("sqlite_synchronous: expected OFF, NORMAL, FULL or EXTRA, got '" + v + "'");
+         c.sqlite_synchronous = u;
+       }},
+  };
+  return table;
+}
+
+const Setting* find_setting(const std::string& name) {
+  for (const auto& s : settings())
+    if (name == s.name) return &s;
+  return nullptr;
+}
+
+std::string toml_scalar(const std::string& key, const toml::value& v) {
+  if (v.is_string()) return v.as_string().str;
+  if (v.is_integer()) return std::to_string(v.as_integer());
+  if (v.is_boolean()) return v.as_boolean() ? "true" : "false";
+  if (v.is_floating()) return std::to_string(v.as_floating());
+  if (v.is_array()) {
+    std::string out;
+    for (const auto& item : v.as_array()) {
+      if (!out.empty()) out += ",";
+      out += toml_scalar(key, item);
+    }
+    return out;
+  }
+  throw ConfigError(key + ": unsupported value type in the config file");
+}
+
+std::string env_name(const std::string& setting) {
+  std::string out = "KEEL_";
+  for (char c : setting) out.push_back(static_cast<char>(::toupper(static_cast<unsigned char>(c))));
+  return out;
+}
+
+}  // namespace
+
+fs::path Config::sqlite_path() const { return fs::path(database.substr(std::string("sqlite://").size())); }
+
+Config load_config(const std::optional<fs::path>& config_file_arg, const SettingMap& flags,
+                   const std::map<std::string, std::string>& env, const fs::path& cwd) {
+  Config c;
+  c.data_dir = resolve(cwd, "keel-data");
+
+  std::optional<fs::path> config_file = config_file_arg;
+  if (!config_file) {
+    if (auto it = env.find("KEEL_CONFIG"); it != env.end() && !it->second.empty()) config_file = it->second;
+  }
+
+  if (config_file) {
+    fs::path file = resolve(cwd, config_file->string());
+    if (!fs::exists(file)) throw ConfigError("config: no such file: " + file.string());
+    c.config_file = file;
+    const fs::path base = file.parent_path();
+    c.data_dir = resolve(base, "keel-data");
+    toml::value root;
+    try {
+      root = toml::parse(file.string());
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      auto nl = msg.find('\n');
+      throw ConfigError("config: " + file.string() + ": " + (nl == std::string::npos ? msg : msg.substr(0, nl)));
+    }
+    for (const auto& [key, value] : root.as_table()) {
+      if (value.is_table()) {
+        for (const auto& [sub, subval] : value.as_table())
+          c.module_settings[key + "." + sub] = toml_scalar(key + "." + sub, subval);
+        continue;
+      }
+      const Setting* s = find_setting(key);
+      if (!s) throw ConfigError("config: unknown setting '" + key + "' in " + file.string());
+      s->apply(c, toml_scalar(key, value), base);
+    }
+  }
+
+  for (const auto& s : settings()) {
+    if (auto it = env.find(env_name(s.name)); it != env.end()) s.apply(c, it->second, cwd);
+  }
+  for (const auto& [name, value] : flags) {
+    const Setting* s = find_setting(name);
+    if (!s) throw ConfigError("unknown setting '" + name + "'");
+    s->apply(c, value, cwd);
+  }
+  if (c.database.empty()) c.database = "sqlite://" + (c.data_dir / "keel.db").string();
+  return c;
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("KEEL_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return out;
+}
+
+}  // namespace keel

@@ -1,0 +1,139 @@
+#include "keel/core/ids.hpp"
+
+#include <sodium.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+
+namespace keel {
+
+namespace {
+constexpr char kHex[] = "0123456789abcdef";
+
+void to_hex(const uint8_t* p, size_t n, std::string& out) {
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kHex[p[i] >> 4]);
+    out.push_back(kHex[p[i] & 0xf]);
+  }
+}
+
+std::string format_uuid(const uint8_t* b) {
+  std::string s;
+  s.reserve(36);
+  to_hex(b, 4, s);
+  s.push_back('-');
+  to_hex(b + 4, 2, s);
+  s.push_back('-');
+  to_hex(b + 6, 2, s);
+  s.push_back('-');
+  to_hex(b + 8, 2, s);
+  s.push_back('-');
+  to_hex(b + 10, 6, s);
+  return s;
+}
+
+// Stamps the millisecond clock, version 7 and the RFC 9562 variant onto 16 random bytes.
+std::string v7_from_random(std::array<uint8_t, 16>& b) {
+  const uint64_t ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
+  b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));
+  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));
+  return format_uuid(b.data());
+}
+
+void ensure_sodium() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (sodium_init() < 0) std::abort();
+  });
+}
+}  // namespace
+
+std::string uuid_v7() {
+  ensure_sodium();
+  std::array<uint8_t, 16> b{};
+  randombytes_buf(b.data(), b.size());
+  return v7_from_random(b);
+}
+
+bool is_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < 36; ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string random_hex(size_t bytes) {
+  ensure_sodium();
+  std::string out;
+  out.reserve(bytes * 2);
+  uint8_t buf[64];
+  while (bytes > 0) {
+    size_t n = bytes < sizeof buf ? bytes : sizeof buf;
+    randombytes_buf(buf, n);
+    to_hex(buf, n, out);
+    bytes -= n;
+  }
+  return out;
+}
+
+namespace {
+struct FastRng {
+  uint64_t state;
+  FastRng() { randombytes_buf(&state, sizeof state); }
+  uint64_t next() {  // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+};
+FastRng& fast_rng() {
+  ensure_sodium();
+  thread_local FastRng rng;
+  return rng;
+}
+}  // namespace
+
+std::string fast_uuid_v7() {
+  std::array<uint8_t, 16> b{};
+  uint64_t r1 = fast_rng().next(), r2 = fast_rng().next();
+  std::memcpy(b.data(), &r1, 8);
+  std::memcpy(b.data() + 8, &r2, 8);
+  return v7_from_random(b);
+}
+
+std::string fast_hex(size_t bytes) {
+  std::string out;
+  out.reserve(bytes * 2);
+  while (bytes > 0) {
+    uint64_t r = fast_rng().next();
+    size_t n = bytes < 8 ? bytes : 8;
+    to_hex(reinterpret_cast<const uint8_t*>(&r), n, out);
+    bytes -= n;
+  }
+  return out;
+}
+
+bool is_sane_request_id(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+          c == '-' || c == ':'))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace keel

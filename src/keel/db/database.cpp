@@ -1,0 +1,49 @@
+#include "keel/db/database.hpp"
+
+#include <charconv>
+#include <cstdlib>
+
+#include "keel/core/time.hpp"
+
+namespace keel::db {
+
+Error to_http_error(const DbError& e) {
+  switch (e.kind()) {
+    case DbError::Kind::Unavailable: return Error::unavailable("the database is unavailable", 1);
+    case DbError::Kind::Busy: return Error::unavailable("the database is busy", 1);
+    case DbError::Kind::UniqueViolation: return Error::conflict("the resource already exists");
+    case DbError::Kind::ForeignKeyViolation: return Error::conflict("a referenced resource does not exist");
+    default: return Error(500, "Internal Server Error", "an unexpected database error occurred");
+  }
+}
+
+const std::string& Row::text(size_t i) const {
+  const auto& v = values_.at(i);
+  if (!v) throw DbError(DbError::Kind::Other, "unexpected NULL in column " + std::to_string(i));
+  return *v;
+}
+
+int64_t Row::int64(size_t i) const {
+  const std::string& s = text(i);
+  int64_t out = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (r.ec != std::errc()) throw DbError(DbError::Kind::Other, "not an integer in column " + std::to_string(i));
+  return out;
+}
+
+double Row::real(size_t i) const { return std::strtod(text(i).c_str(), nullptr); }
+
+bool Row::boolean(size_t i) const {
+  const std::string& s = text(i);
+  return s == "1" || s == "t" || s == "true";
+}
+
+std::string Row::time(size_t i) const { return normalize_timestamp(text(i)); }
+
+size_t Row::index(std::string_view column) const {
+  for (size_t i = 0; i < columns_->size(); ++i)
+    if ((*columns_)[i] == column) return i;
+  throw DbError(DbError::Kind::Other, "no column " + std::string(column));
+}
+
+}  // namespace keel::db

@@ -1,0 +1,139 @@
+#pragma once
+// The database layer: one interface, two backends (sqlite/, postgres/). Module code talks to Database and
+// Session only; SQL uses $1, $2, ... placeholders on both backends. Blocking calls run on the database's
+// worker pool: coroutines use read()/write(), the command line and tests use the *_sync forms.
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "keel/core/error.hpp"
+#include "keel/core/worker_pool.hpp"
+
+namespace keel {
+struct Config;
+}
+
+namespace keel::db {
+
+enum class Dialect { Sqlite, Postgres };
+
+using Value = std::variant<std::nullptr_t, int64_t, double, std::string, bool>;
+
+// A failure the caller may want to tell apart; the rest are plain DbError(kind Other).
+class DbError : public std::runtime_error {
+ public:
+  enum class Kind { Other, UniqueViolation, ForeignKeyViolation, Unavailable, Busy };
+  DbError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+// How a database failure reaches a client: 503 when the database is down or busy, 409 for a conflicting
+// write, 500 otherwise; the body never carries SQL or the driver's message.
+Error to_http_error(const DbError& e);
+
+class Row {
+ public:
+  using Columns = std::shared_ptr<const std::vector<std::string>>;
+  Row(Columns columns, std::vector<std::optional<std::string>> values)
+      : columns_(std::move(columns)), values_(std::move(values)) {}
+  size_t size() const { return values_.size(); }
+  bool is_null(size_t i) const { return !values_.at(i).has_value(); }
+  const std::string& text(size_t i) const;  // throws on NULL
+  std::optional<std::string> opt_text(size_t i) const { return values_.at(i); }
+  int64_t int64(size_t i) const;
+  double real(size_t i) const;
+  bool boolean(size_t i) const;             // 1/0 or t/f
+  std::string time(size_t i) const;         // RFC 3339 UTC, whichever backend wrote it
+  size_t index(std::string_view column) const;
+  const std::string& text(std::string_view column) const { return text(index(column)); }
+  int64_t int64(std::string_view column) const { return int64(index(column)); }
+
+ private:
+  Columns columns_;
+  std::vector<std::optional<std::string>> values_;
+};
+
+struct Result {
+  Row::Columns columns;
+  std::vector<Row> rows;
+  int64_t affected = 0;
+  bool empty() const { return rows.empty(); }
+};
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual Dialect dialect() const = 0;
+  // One statement with $n parameters.
+  virtual Result query(std::string_view sql, const std::vector<Value>& params) = 0;
+  Result query(std::string_view sql, std::initializer_list<Value> params = {}) {
+    return query(sql, std::vector<Value>(params));
+  }
+  // Several statements, no parameters (migrations).
+  virtual void exec_script(std::string_view sql) = 0;
+};
+
+enum class Access { Read, Write };
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  virtual Dialect dialect() const = 0;
+  // A human-readable location without credentials (the SQLite path, or host:port/dbname).
+  virtual std::string describe() const = 0;
+  // Runs fn with a session on the calling thread. Write access runs in one transaction, committed when fn
+  // returns and rolled back when it throws.
+  virtual void with_session(Access access, const std::function<void(Session&)>& fn) = 0;
+  virtual void close() = 0;
+
+  WorkerPool& pool() { return *pool_; }
+
+  template <class F>
+  auto read_sync(F&& fn) {
+    return run_sync(Access::Read, std::forward<F>(fn));
+  }
+  template <class F>
+  auto write_sync(F&& fn) {
+    return run_sync(Access::Write, std::forward<F>(fn));
+  }
+  // Awaitable forms: fn(Session&) runs on the worker pool.
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F&, Session&>> read(F fn) {
+    co_return co_await offload(*pool_, [this, fn = std::move(fn)]() mutable { return run_sync(Access::Read, fn); });
+  }
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F&, Session&>> write(F fn) {
+    co_return co_await offload(*pool_, [this, fn = std::move(fn)]() mutable { return run_sync(Access::Write, fn); });
+  }
+
+ protected:
+  std::unique_ptr<WorkerPool> pool_;
+
+ private:
+  template <class F>
+  auto run_sync(Access access, F&& fn) -> std::invoke_result_t<F&, Session&> {
+    using R = std::invoke_result_t<F&, Session&>;
+    if constexpr (std::is_void_v<R>) {
+      with_session(access, [&](Session& s) { fn(s); });
+    } else {
+      std::optional<R> out;
+      with_session(access, [&](Session& s) { out.emplace(fn(s)); });
+      return std::move(*out);
+    }
+  }
+};
+
+// Opens the configured backend (creating the SQLite file and its directory when missing).
+std::unique_ptr<Database> open_database(const Config& config);
+
+}  // namespace keel::db

@@ -1,0 +1,223 @@
+#include "keel/db/postgres/pg_database.hpp"
+
+#include <libpq-fe.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <regex>
+
+namespace keel::db {
+
+std::string redact_url(const std::string& url) {
+  static const std::regex password(R"(^([a-z]+://[^:/@]*):[^@]*@)");
+  return std::regex_replace(url, password, "$1:***@");
+}
+
+namespace {
+
+DbError::Kind kind_of_sqlstate(const char* state) {
+  if (!state) return DbError::Kind::Unavailable;
+  if (std::strcmp(state, "23505") == 0) return DbError::Kind::UniqueViolation;
+  if (std::strcmp(state, "23503") == 0) return DbError::Kind::ForeignKeyViolation;
+  if (std::strncmp(state, "08", 2) == 0 || std::strcmp(state, "57P01") == 0 || std::strcmp(state, "57P03") == 0)
+    return DbError::Kind::Unavailable;
+  if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0 || std::strcmp(state, "55P03") == 0)
+    return DbError::Kind::Busy;
+  return DbError::Kind::Other;
+}
+
+class Connection final : public Session {
+ public:
+  explicit Connection(const PostgresOptions& opt) : opt_(opt) { connect(); }
+  ~Connection() override {
+    if (conn_) PQfinish(conn_);
+  }
+
+  Dialect dialect() const override { return Dialect::Postgres; }
+
+  bool healthy() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+  void ensure_connected() {
+    if (healthy()) return;
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    connect();
+  }
+
+  Result query(std::string_view sql, const std::vector<Value>& params) override {
+    std::vector<std::string> storage(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (size_t i = 0; i < params.size(); ++i) {
+      std::visit(
+          [&](const auto& x) {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::nullptr_t>) return;
+            else if constexpr (std::is_same_v<T, int64_t>) storage[i] = std::to_string(x);
+            else if constexpr (std::is_same_v<T, double>) {
+              char buf[32];
+              std::snprintf(buf, sizeof buf, "%.17g", x);
+              storage[i] = buf;
+            } else if constexpr (std::is_same_v<T, bool>) storage[i] = x ? "true" : "false";
+            else storage[i] = x;
+            values[i] = storage[i].c_str();
+          },
+          params[i]);
+    }
+    std::string text(sql);
+    PGresult* res = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
+                                 nullptr, nullptr, 0);
+    return take(res);
+  }
+
+  void exec_script(std::string_view sql) override { take(PQexec(conn_, std::string(sql).c_str())); }
+
+ private:
+  void connect() {
+    std::string conninfo = opt_.url;
+    conninfo += (conninfo.find('?') == std::string::npos ? "?" : "&");
+    conninfo += "connect_timeout=" + std::to_string(opt_.connect_timeout_s) + "&application_name=keel";
+    conn_ = PQconnectdb(conninfo.c_str());
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      std::string msg = PQerrorMessage(conn_);
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+      PQfinish(conn_);
+      conn_ = nullptr;
+      throw DbError(DbError::Kind::Unavailable, "PostgreSQL: " + msg);
+    }
+    take(PQexec(conn_, "SET TIME ZONE 'UTC'"));
+  }
+
+  Result take(PGresult* res) {
+    struct Clear {
+      PGresult* r;
+      ~Clear() { PQclear(r); }
+    } clear{res};
+    const ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+      std::string msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn_);
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+      DbError::Kind kind = kind_of_sqlstate(state);
+      if (PQstatus(conn_) != CONNECTION_OK) kind = DbError::Kind::Unavailable;
+      throw DbError(kind, "PostgreSQL: " + msg);
+    }
+    Result result;
+    const int cols = PQnfields(res);
+    auto names = std::make_shared<std::vector<std::string>>();
+    for (int c = 0; c < cols; ++c) names->emplace_back(PQfname(res, c));
+    result.columns = names;
+    const int rows = PQntuples(res);
+    result.rows.reserve(rows);
+    for (int r = 0; r < rows; ++r) {
+      std::vector<std::optional<std::string>> values;
+      values.reserve(cols);
+      for (int c = 0; c < cols; ++c) {
+        if (PQgetisnull(res, r, c)) values.emplace_back(std::nullopt);
+        else values.emplace_back(std::string(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
+      }
+      result.rows.emplace_back(names, std::move(values));
+    }
+    const char* affected = PQcmdTuples(res);
+    result.affected = (affected && *affected) ? std::atoll(affected) : rows;
+    return result;
+  }
+
+  PostgresOptions opt_;
+  PGconn* conn_ = nullptr;
+};
+
+class PostgresDatabase final : public Database {
+ public:
+  explicit PostgresDatabase(const PostgresOptions& opt) : opt_(opt) {
+    // Connect once now so a wrong URL or a down server is reported at start.
+    idle_.push_back(std::make_unique<Connection>(opt_));
+    pool_ = std::make_unique<WorkerPool>("keel-pg", opt_.pool_size, 4096);
+  }
+  ~PostgresDatabase() override { close(); }
+
+  Dialect dialect() const override { return Dialect::Postgres; }
+  std::string describe() const override { return redact_url(opt_.url); }
+
+  void with_session(Access access, const std::function<void(Session&)>& fn) override {
+    std::unique_ptr<Connection> conn = take();
+    struct Return {
+      PostgresDatabase* self;
+      std::unique_ptr<Connection>& c;
+      ~Return() { self->give_back(std::move(c)); }
+    } ret{this, conn};
+    conn->ensure_connected();
+    if (access == Access::Read) {
+      fn(*conn);
+      return;
+    }
+    conn->exec_script("BEGIN");
+    try {
+      fn(*conn);
+      conn->exec_script("COMMIT");
+    } catch (...) {
+      if (conn->healthy()) {
+        try {
+          conn->exec_script("ROLLBACK");
+        } catch (const DbError&) {
+          // The connection broke during rollback; it is reset on its next use.
+        }
+      }
+      throw;
+    }
+  }
+
+  void close() override {
+    if (pool_) pool_->stop();
+    std::lock_guard lk(mu_);
+    closed_ = true;
+    idle_.clear();
+    cv_.notify_all();
+  }
+
+ private:
+  std::unique_ptr<Connection> take() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      if (closed_) throw DbError(DbError::Kind::Unavailable, "database is closed");
+      if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+      }
+      if (open_ < opt_.pool_size + 2) {
+        ++open_;
+        lk.unlock();
+        try {
+          return std::make_unique<Connection>(opt_);
+        } catch (...) {
+          lk.lock();
+          --open_;
+          throw;
+        }
+      }
+      cv_.wait(lk);
+    }
+  }
+  void give_back(std::unique_ptr<Connection> c) {
+    std::lock_guard lk(mu_);
+    if (closed_) return;
+    idle_.push_back(std::move(c));
+    cv_.notify_one();
+  }
+
+  PostgresOptions opt_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  size_t open_ = 1;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Database> open_postgres(const PostgresOptions& options) {
+  return std::make_unique<PostgresDatabase>(options);
+}
+
+}  // namespace keel::db

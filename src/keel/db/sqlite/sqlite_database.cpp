@@ -1,0 +1,217 @@
+#include "keel/db/sqlite/sqlite_database.hpp"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+
+namespace keel::db {
+
+namespace {
+
+class Connection final : public Session {
+ public:
+  Connection(const std::filesystem::path& path, const SqliteOptions& opt) {
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw DbError(DbError::Kind::Unavailable, "cannot open SQLite database " + path.string() + ": " + msg);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, opt.busy_timeout_ms);
+    exec_script("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + opt.synchronous + ";");
+  }
+  ~Connection() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Dialect dialect() const override { return Dialect::Sqlite; }
+
+  Result query(std::string_view sql, const std::vector<Value>& params) override {
+    sqlite3_stmt* stmt = prepare(sql);
+    struct Reset {
+      sqlite3_stmt* s;
+      ~Reset() {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+      }
+    } reset{stmt};
+    const int n = sqlite3_bind_parameter_count(stmt);
+    for (int i = 1; i <= n; ++i) {
+      const char* name = sqlite3_bind_parameter_name(stmt, i);
+      size_t idx = 0;
+      if (!name || name[0] != '$' || std::sscanf(name + 1, "%zu", &idx) != 1 || idx == 0 || idx > params.size())
+        throw DbError(DbError::Kind::Other, "SQL parameter " + std::string(name ? name : "?") + " has no value");
+      bind(stmt, i, params[idx - 1]);
+    }
+    Result result;
+    const int cols = sqlite3_column_count(stmt);
+    auto names = std::make_shared<std::vector<std::string>>();
+    for (int c = 0; c < cols; ++c) names->emplace_back(sqlite3_column_name(stmt, c));
+    result.columns = names;
+    for (;;) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) fail(rc);
+      std::vector<std::optional<std::string>> values;
+      values.reserve(cols);
+      for (int c = 0; c < cols; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_NULL: values.emplace_back(std::nullopt); break;
+          case SQLITE_FLOAT: {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.17g", sqlite3_column_double(stmt, c));
+            values.emplace_back(buf);
+            break;
+          }
+          default: {
+            const void* p = sqlite3_column_blob(stmt, c);
+            const int len = sqlite3_column_bytes(stmt, c);
+            values.emplace_back(std::string(static_cast<const char*>(p ? p : ""), static_cast<size_t>(len)));
+          }
+        }
+      }
+      result.rows.emplace_back(names, std::move(values));
+    }
+    result.affected = sqlite3_changes(db_);
+    return result;
+  }
+
+  void exec_script(std::string_view sql) override {
+    char* err = nullptr;
+    std::string s(sql);
+    int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      throw DbError(kind_of(rc), "SQLite: " + msg);
+    }
+  }
+
+ private:
+  static DbError::Kind kind_of(int rc) {
+    switch (rc) {
+      case SQLITE_CONSTRAINT_UNIQUE:
+      case SQLITE_CONSTRAINT_PRIMARYKEY: return DbError::Kind::UniqueViolation;
+      case SQLITE_CONSTRAINT_FOREIGNKEY: return DbError::Kind::ForeignKeyViolation;
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED: return DbError::Kind::Busy;
+      case SQLITE_CANTOPEN:
+      case SQLITE_IOERR:
+      case SQLITE_FULL: return DbError::Kind::Unavailable;
+      default: return (rc & 0xff) == SQLITE_IOERR ? DbError::Kind::Unavailable : DbError::Kind::Other;
+    }
+  }
+
+  [[noreturn]] void fail(int rc) { throw DbError(kind_of(rc), std::string("SQLite: ") + sqlite3_errmsg(db_)); }
+
+  sqlite3_stmt* prepare(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                                nullptr);
+    if (rc != SQLITE_OK) fail(rc);
+    cache_.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+
+  static void bind(sqlite3_stmt* stmt, int i, const Value& v) {
+    std::visit(
+        [&](const auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, std::nullptr_t>) sqlite3_bind_null(stmt, i);
+          else if constexpr (std::is_same_v<T, int64_t>) sqlite3_bind_int64(stmt, i, x);
+          else if constexpr (std::is_same_v<T, double>) sqlite3_bind_double(stmt, i, x);
+          else if constexpr (std::is_same_v<T, bool>) sqlite3_bind_int(stmt, i, x ? 1 : 0);
+          else sqlite3_bind_text(stmt, i, x.data(), static_cast<int>(x.size()), SQLITE_TRANSIENT);
+        },
+        v);
+  }
+
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+class SqliteDatabase final : public Database {
+ public:
+  explicit SqliteDatabase(const SqliteOptions& opt) : opt_(opt) {
+    if (sqlite3_threadsafe() == 0) throw DbError(DbError::Kind::Other, "SQLite was built without threads");
+    writer_ = std::make_unique<Connection>(opt_.path, opt_);
+    pool_ = std::make_unique<WorkerPool>("keel-sqlite", opt_.readers, 4096);
+  }
+  ~SqliteDatabase() override { close(); }
+
+  Dialect dialect() const override { return Dialect::Sqlite; }
+  std::string describe() const override { return opt_.path.string(); }
+
+  void with_session(Access access, const std::function<void(Session&)>& fn) override {
+    if (access == Access::Write) {
+      std::lock_guard lk(writer_mu_);
+      if (!writer_) throw DbError(DbError::Kind::Unavailable, "database is closed");
+      writer_->exec_script("BEGIN IMMEDIATE");
+      try {
+        fn(*writer_);
+        writer_->exec_script("COMMIT");
+      } catch (...) {
+        try {
+          writer_->exec_script("ROLLBACK");
+        } catch (const DbError&) {
+          // The transaction may already be gone (SQLite rolls back on some errors); nothing left to undo.
+        }
+        throw;
+      }
+      return;
+    }
+    std::unique_ptr<Connection> conn = take_reader();
+    struct Return {
+      SqliteDatabase* self;
+      std::unique_ptr<Connection>& c;
+      ~Return() { self->return_reader(std::move(c)); }
+    } ret{this, conn};
+    fn(*conn);
+  }
+
+  void close() override {
+    if (pool_) pool_->stop();
+    std::lock_guard lk(writer_mu_);
+    std::lock_guard lk2(readers_mu_);
+    readers_.clear();
+    writer_.reset();
+  }
+
+ private:
+  std::unique_ptr<Connection> take_reader() {
+    {
+      std::lock_guard lk(readers_mu_);
+      if (!readers_.empty()) {
+        auto c = std::move(readers_.back());
+        readers_.pop_back();
+        return c;
+      }
+    }
+    return std::make_unique<Connection>(opt_.path, opt_);
+  }
+  void return_reader(std::unique_ptr<Connection> c) {
+    std::lock_guard lk(readers_mu_);
+    if (readers_.size() < opt_.readers + 2) readers_.push_back(std::move(c));
+  }
+
+  SqliteOptions opt_;
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> readers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Database> open_sqlite(const SqliteOptions& options) {
+  return std::make_unique<SqliteDatabase>(options);
+}
+
+}  // namespace keel::db

@@ -1,0 +1,93 @@
+#include "keel/http/metrics.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+namespace keel::http {
+
+namespace {
+const auto kStart = std::chrono::steady_clock::now();
+
+std::string escape_label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string fmt_double(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+}  // namespace
+
+void HttpMetrics::record(const std::string* route, Method method, int status, double seconds) {
+  std::lock_guard lk(mu_);
+  ++counts_[Key{route, method, status}];
+  Histogram& h = latency_[Key{route, method, 0}];
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum += seconds;
+}
+
+void HttpMetrics::render(std::string& out) const {
+  // Copy under the lock, format outside it, in a stable order.
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> counts;
+  std::map<std::pair<std::string, std::string>, Histogram> latency;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [k, v] : counts_) counts[{*k.route, std::string(method_name(k.method)), k.status}] = v;
+    for (const auto& [k, v] : latency_) latency[{*k.route, std::string(method_name(k.method))}] = v;
+  }
+  const std::string mod = "module=\"" + escape_label(module_) + "\"";
+  out += "# HELP keel_http_requests_total HTTP requests served, by route, method and status.\n";
+  out += "# TYPE keel_http_requests_total counter\n";
+  for (const auto& [k, v] : counts) {
+    const auto& [route, method, status] = k;
+    out += "keel_http_requests_total{" + mod + ",route=\"" + escape_label(route) + "\",method=\"" + method +
+           "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(v) + "\n";
+  }
+  out += "# HELP keel_http_request_duration_seconds HTTP request latency, by route and method.\n";
+  out += "# TYPE keel_http_request_duration_seconds histogram\n";
+  for (const auto& [k, h] : latency) {
+    const std::string labels = mod + ",route=\"" + escape_label(k.first) + "\",method=\"" + k.second + "\"";
+    for (size_t i = 0; i < kBuckets.size(); ++i)
+      out += "keel_http_request_duration_seconds_bucket{" + labels + ",le=\"" + fmt_double(kBuckets[i]) + "\"} " +
+             std::to_string(h.buckets[i]) + "\n";
+    out += "keel_http_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+    out += "keel_http_request_duration_seconds_sum{" + labels + "} " + fmt_double(h.sum) + "\n";
+    out += "keel_http_request_duration_seconds_count{" + labels + "} " + std::to_string(h.count) + "\n";
+  }
+}
+
+void render_process_metrics(std::string& out, int64_t open_connections) {
+  long rss_pages = 0;
+  if (std::ifstream statm("/proc/self/statm"); statm) {
+    long size = 0;
+    statm >> size >> rss_pages;
+  }
+  const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - kStart).count();
+  out += "# HELP process_resident_memory_bytes Resident memory size in bytes.\n";
+  out += "# TYPE process_resident_memory_bytes gauge\n";
+  out += "process_resident_memory_bytes " + std::to_string(rss_pages * sysconf(_SC_PAGESIZE)) + "\n";
+  out += "# HELP keel_uptime_seconds Seconds since the process started.\n";
+  out += "# TYPE keel_uptime_seconds gauge\n";
+  out += "keel_uptime_seconds " + fmt_double(uptime) + "\n";
+  out += "# HELP keel_http_open_connections Open client connections, all modules.\n";
+  out += "# TYPE keel_http_open_connections gauge\n";
+  out += "keel_http_open_connections " + std::to_string(open_connections) + "\n";
+}
+
+}  // namespace keel::http

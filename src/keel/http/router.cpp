@@ -1,0 +1,120 @@
+#include "keel/http/router.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <boost/url/decode_view.hpp>
+#include <boost/url/pct_string_view.hpp>
+
+namespace keel::http {
+
+namespace {
+std::vector<std::string> split(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool is_param(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+
+std::string decode_segment(std::string_view seg) {
+  auto pct = boost::urls::make_pct_string_view(seg);
+  if (!pct) return std::string(seg);
+  return pct->decode();
+}
+}  // namespace
+
+void Router::add(Method method, std::string pattern, Handler handler, RouteOptions options) {
+  auto r = std::make_unique<Route>();
+  r->method = method;
+  r->segments = split(pattern);
+  r->pattern = std::move(pattern);
+  r->options = options;
+  r->handler = std::move(handler);
+  routes_.push_back(std::move(r));
+}
+
+void Router::add_prefix(Method method, std::string prefix, Handler handler, RouteOptions options) {
+  auto r = std::make_unique<Route>();
+  r->method = method;
+  r->segments = split(prefix);
+  r->pattern = prefix + (prefix.ends_with('/') ? "*" : "/*");
+  r->prefix = true;
+  r->options = options;
+  r->handler = std::move(handler);
+  routes_.push_back(std::move(r));
+}
+
+Match Router::match(Method method, std::string_view path) const {
+  Match m;
+  // Split the path once, without copying, and compare its segments with each route's.
+  std::vector<std::string_view> segs;
+  segs.reserve(8);
+  for (size_t i = 0; i < path.size();) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    segs.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  // The most specific route wins: exact over prefix, then more literal segments, then an exact method
+  // over HEAD's fallback to GET.
+  const Route* best = nullptr;
+  int best_score = -1;
+  for (const auto& r : routes_) {
+    const auto& rs = r->segments;
+    if (r->prefix ? segs.size() < rs.size() : segs.size() != rs.size()) continue;
+    int literals = 0;
+    bool ok = true;
+    for (size_t i = 0; i < rs.size() && ok; ++i) {
+      if (is_param(rs[i])) continue;
+      ok = rs[i] == segs[i];
+      ++literals;
+    }
+    if (!ok) continue;
+    const bool exact_method = r->method == method;
+    if (!exact_method && !(method == Method::Head && r->method == Method::Get)) {
+      if (std::find(m.allowed.begin(), m.allowed.end(), r->method) == m.allowed.end()) m.allowed.push_back(r->method);
+      continue;
+    }
+    const int score = (r->prefix ? 0 : 1 << 20) + literals * 2 + (exact_method ? 1 : 0);
+    if (score > best_score) {
+      best = r.get();
+      best_score = score;
+    }
+  }
+  if (!best) return m;
+  m.route = best;
+  m.allowed.clear();
+  for (size_t i = 0; i < best->segments.size(); ++i) {
+    const auto& seg = best->segments[i];
+    if (is_param(seg)) m.params.emplace_back(std::string_view(seg).substr(1, seg.size() - 2), decode_segment(segs[i]));
+  }
+  return m;
+}
+
+std::string allow_header(const std::vector<Method>& methods) {
+  std::string out;
+  for (Method m : methods) {
+    if (!out.empty()) out += ", ";
+    out += method_name(m);
+    if (m == Method::Get) out += ", HEAD";
+  }
+  return out;
+}
+
+}  // namespace keel::http
+

@@ -1,0 +1,409 @@
+#include "keel/http/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <sys/socket.h>
+#include <thread>
+#include <unordered_set>
+
+#include "keel/core/error.hpp"
+#include "keel/core/ids.hpp"
+#include "keel/core/log.hpp"
+#include "keel/db/database.hpp"
+
+namespace keel::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+using BeastRequest = bhttp::request<bhttp::string_body>;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+namespace {
+
+std::string_view lookup_header(const void* raw, std::string_view name) {
+  const auto& msg = *static_cast<const BeastRequest*>(raw);
+  auto it = msg.find(name);
+  if (it == msg.end()) return {};
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+Method to_method(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get: return Method::Get;
+    case bhttp::verb::head: return Method::Head;
+    case bhttp::verb::post: return Method::Post;
+    case bhttp::verb::put: return Method::Put;
+    case bhttp::verb::patch: return Method::Patch;
+    case bhttp::verb::delete_: return Method::Delete;
+    case bhttp::verb::options: return Method::Options;
+    default: return Method::Other;
+  }
+}
+
+bool is_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>; a new trace when absent or invalid.
+TraceContext parse_traceparent(std::string_view tp) {
+  TraceContext t;
+  if (tp.size() == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' && is_hex(tp.substr(0, 2)) &&
+      tp.substr(0, 2) != "ff" && is_hex(tp.substr(3, 32)) && is_hex(tp.substr(36, 16)) && is_hex(tp.substr(53, 2)) &&
+      tp.substr(3, 32) != std::string(32, '0') && tp.substr(36, 16) != std::string(16, '0')) {
+    t.trace_id = std::string(tp.substr(3, 32));
+    t.parent_id = std::string(tp.substr(36, 16));
+    t.flags = std::string(tp.substr(53, 2));
+  } else {
+    t.trace_id = fast_hex(16);
+  }
+  t.span_id = fast_hex(8);
+  return t;
+}
+
+bool is_json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  std::string_view media = ct.substr(0, semi);
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  std::string lower(media);
+  for (auto& c : lower) c = static_cast<char>(::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json" || (lower.starts_with("application/") && lower.ends_with("+json"));
+}
+
+Response problem_response(const Error& e) {
+  Response r{e.status(), "application/problem+json", problem_json(e), {}};
+  for (const auto& h : e.headers) r.headers.push_back(h);
+  return r;
+}
+
+const std::string kUnmatched = "unmatched";
+const boost::system::error_category& kHttpCategory =
+    boost::system::error_code(bhttp::error::end_of_stream).category();
+
+}  // namespace
+
+struct Listener {
+  std::string module;
+  uint16_t port = 0;
+  std::shared_ptr<Router> router;
+  std::shared_ptr<HttpMetrics> metrics;
+};
+
+struct Connection {
+  beast::tcp_stream* stream;
+  bool busy = false;
+};
+
+struct Worker {
+  net::io_context ctx{1};
+  std::vector<std::pair<std::unique_ptr<tcp::acceptor>, Listener*>> acceptors;
+  std::unordered_set<Connection*> connections;
+};
+
+struct Server::Impl {
+  ServerOptions opt;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::atomic<int64_t> open{0};
+  std::atomic<bool> draining{false};
+
+  explicit Impl(ServerOptions o) : opt(std::move(o)) {
+    const int n = opt.io_threads > 0 ? opt.io_threads : 1;
+    for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
+  }
+
+  uint16_t listen(std::string module, uint16_t port, std::shared_ptr<Router> router,
+                  std::shared_ptr<HttpMetrics> metrics) {
+    boost::system::error_code ec;
+    auto addr = net::ip::make_address(opt.listen, ec);
+    if (ec) throw std::runtime_error("listen: not an IP address: '" + opt.listen + "'");
+    auto l = std::make_unique<Listener>(Listener{std::move(module), port, std::move(router), std::move(metrics)});
+    {
+      // A plain bind first: SO_REUSEPORT alone would let us share a port another keel already serves.
+      tcp::acceptor probe(workers[0]->ctx);
+      probe.open(addr.is_v6() ? tcp::v6() : tcp::v4());
+      probe.set_option(tcp::acceptor::reuse_address(true));
+      probe.bind(tcp::endpoint(addr, port), ec);
+      if (ec)
+        throw std::runtime_error("cannot listen on " + opt.listen + ":" + std::to_string(port) + " for " + l->module +
+                                 ": " + ec.message());
+      if (port == 0) l->port = probe.local_endpoint().port();
+    }
+    for (auto& w : workers) {
+      auto acc = std::make_unique<tcp::acceptor>(w->ctx);
+      acc->open(addr.is_v6() ? tcp::v6() : tcp::v4());
+      acc->set_option(tcp::acceptor::reuse_address(true));
+      int one = 1;
+      ::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+      acc->bind(tcp::endpoint(addr, l->port), ec);
+      if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
+      if (ec)
+        throw std::runtime_error("cannot listen on " + opt.listen + ":" + std::to_string(l->port) + " for " +
+                                 l->module + ": " + ec.message());
+      w->acceptors.emplace_back(std::move(acc), l.get());
+    }
+    const uint16_t bound = l->port;
+    listeners.push_back(std::move(l));
+    return bound;
+  }
+
+  net::awaitable<void> accept_loop(Worker* w, tcp::acceptor* acc, Listener* l) {
+    for (;;) {
+      auto [ec, sock] = co_await acc->async_accept(use_tuple);
+      if (ec) {
+        if (!acc->is_open() || ec == net::error::operation_aborted) co_return;
+        // Out of descriptors or similar: back off briefly instead of spinning.
+        net::steady_timer t(w->ctx, std::chrono::milliseconds(20));
+        co_await t.async_wait(use_tuple);
+        continue;
+      }
+      if (open.load(std::memory_order_relaxed) >= opt.max_connections || draining.load()) {
+        boost::system::error_code ignore;
+        sock.close(ignore);
+        continue;
+      }
+      boost::system::error_code ignore;
+      sock.set_option(tcp::no_delay(true), ignore);
+      net::co_spawn(w->ctx, serve(w, l, std::move(sock)), net::detached);
+    }
+  }
+
+  net::awaitable<Response> dispatch(Listener* l, Request& req, const std::string*& route_label) {
+    Response res;
+    try {
+      Match m = l->router->match(req.method, req.path);
+      if (!m.route) {
+        if (!m.allowed.empty()) {
+          Error e(405, "Method Not Allowed", std::string("this route does not support ") +
+                                                 std::string(req.method_str));
+          e.headers.emplace_back("Allow", allow_header(m.allowed));
+          throw e;
+        }
+        throw Error::not_found("no route matches this path");
+      }
+      route_label = &m.route->pattern;
+      if (!req.body.empty() && !m.route->options.raw_body && !is_json_content_type(req.header("content-type")))
+        throw Error(415, "Unsupported Media Type", "request bodies must be Content-Type: application/json");
+      req.path_params = std::move(m.params);
+      res = co_await m.route->handler(req);
+    } catch (const Error& e) {
+      res = problem_response(e);
+    } catch (const db::DbError& e) {
+      const Error mapped = db::to_http_error(e);
+      if (mapped.status() >= 500)
+        log::error("database error", {{"request_id", req.request_id}, {"error", e.what()}});
+      res = problem_response(mapped);
+    } catch (const std::exception& e) {
+      log::error("unhandled error", {{"request_id", req.request_id}, {"error", e.what()}});
+      res = problem_response(Error(500, "Internal Server Error", "an unexpected error occurred"));
+    }
+    co_return res;
+  }
+
+  // Writes a problem response for a request that never reached a handler (bad framing, too large).
+  net::awaitable<void> reject(beast::tcp_stream& stream, const Error& e, Listener* l, const std::string& rid) {
+    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(e.status()), 11};
+    out.set(bhttp::field::content_type, "application/problem+json");
+    out.set("X-Request-Id", rid);
+    out.keep_alive(false);
+    out.body() = problem_json(e);
+    out.prepare_payload();
+    stream.expires_after(opt.body_timeout);
+    co_await bhttp::async_write(stream, out, use_tuple);
+    l->metrics->record(&kUnmatched, Method::Other, e.status(), 0);
+  }
+
+  net::awaitable<void> serve(Worker* w, Listener* l, tcp::socket sock) {
+    beast::tcp_stream stream(std::move(sock));
+    Connection conn{&stream};
+    w->connections.insert(&conn);
+    open.fetch_add(1, std::memory_order_relaxed);
+    struct Leave {
+      Impl* self;
+      Worker* w;
+      Connection* c;
+      ~Leave() {
+        w->connections.erase(c);
+        self->open.fetch_sub(1, std::memory_order_relaxed);
+      }
+    } leave{this, w, &conn};
+
+    boost::system::error_code ec;
+    const auto remote = stream.socket().remote_endpoint(ec);
+    const std::string remote_ip = ec ? std::string() : remote.address().to_string();
+    beast::flat_buffer buffer;
+
+    for (;;) {
+      conn.busy = false;
+      if (draining.load(std::memory_order_relaxed)) break;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.body_limit(opt.body_limit);
+      parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
+      stream.expires_after(opt.header_timeout);
+      auto [rec, rn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+      conn.busy = true;
+      if (rec) {
+        if (rec == bhttp::error::body_limit) {
+          co_await reject(stream, Error(413, "Content Too Large", "the request body exceeds " +
+                                                                      std::to_string(opt.body_limit) + " bytes"),
+                          l, fast_uuid_v7());
+        } else if (rec == bhttp::error::header_limit) {
+          co_await reject(stream, Error(431, "Request Header Fields Too Large", "the request headers are too large"), l,
+                          fast_uuid_v7());
+        } else if (rec.category() == kHttpCategory && rec != bhttp::error::end_of_stream &&
+                   rec != bhttp::error::partial_message) {
+          co_await reject(stream, Error::bad_request("malformed HTTP request"), l, fast_uuid_v7());
+        }
+        break;  // end of stream, timeout, reset or a framing error: this connection is done
+      }
+      BeastRequest& hreq = parser.get();
+      if (!parser.is_done()) {
+        if (beast::iequals(hreq[bhttp::field::expect], "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          stream.expires_after(opt.body_timeout);
+          auto [cec, cn] = co_await net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()), use_tuple);
+          if (cec) break;
+        }
+        stream.expires_after(opt.body_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        if (bec) {
+          if (bec == bhttp::error::body_limit)
+            co_await reject(stream, Error(413, "Content Too Large", "the request body exceeds " +
+                                                                        std::to_string(opt.body_limit) + " bytes"),
+                            l, fast_uuid_v7());
+          else if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream &&
+                   bec != bhttp::error::partial_message && bec.category() == kHttpCategory)
+            co_await reject(stream, Error::bad_request("malformed HTTP request body"), l, fast_uuid_v7());
+          break;
+        }
+      }
+      const auto start = std::chrono::steady_clock::now();
+
+      Request req(&hreq, &lookup_header);
+      req.method = to_method(hreq.method());
+      req.method_str = std::string_view(hreq.method_string().data(), hreq.method_string().size());
+      req.target = std::string_view(hreq.target().data(), hreq.target().size());
+      const auto q = req.target.find('?');
+      req.path = req.target.substr(0, q);
+      if (q != std::string_view::npos) req.query = req.target.substr(q + 1);
+      req.body = std::move(hreq.body());
+      const std::string_view rid = lookup_header(&hreq, "x-request-id");
+      req.request_id = is_sane_request_id(rid) ? std::string(rid) : fast_uuid_v7();
+      req.trace = parse_traceparent(lookup_header(&hreq, "traceparent"));
+      req.remote_ip = remote_ip;
+
+      const std::string* route_label = &kUnmatched;
+      Response res = co_await dispatch(l, req, route_label);
+
+      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), hreq.version()};
+      if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
+      out.set("X-Request-Id", req.request_id);
+      out.set("traceparent", req.trace.traceparent());
+      for (auto& [k, v] : res.headers) out.set(k, v);
+      const bool keep_alive = hreq.keep_alive() && !draining.load(std::memory_order_relaxed);
+      out.keep_alive(keep_alive);
+      const size_t body_size = res.body.size();
+      if (req.method == Method::Head) {
+        out.content_length(body_size);
+      } else {
+        out.body() = std::move(res.body);
+        out.prepare_payload();
+      }
+      stream.expires_after(opt.body_timeout);
+      auto [wec, wn] = co_await bhttp::async_write(stream, out, use_tuple);
+
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      l->metrics->record(route_label, req.method, res.status, seconds);
+      if (opt.access_log && log::enabled(log::Level::info)) {
+        log::info("request", {{"module", l->module},
+                              {"method", req.method_str},
+                              {"path", req.path},
+                              {"route", *route_label},
+                              {"status", res.status},
+                              {"duration_ms", seconds * 1000.0},
+                              {"bytes", body_size},
+                              {"request_id", req.request_id},
+                              {"trace_id", req.trace.trace_id},
+                              {"remote", remote_ip}});
+      }
+      if (wec || !keep_alive) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    co_return;
+  }
+
+  void begin_drain() {
+    if (draining.exchange(true)) return;
+    for (auto& w : workers) {
+      net::post(w->ctx, [this, wp = w.get()] {
+        for (auto& [acc, l] : wp->acceptors) {
+          boost::system::error_code ignore;
+          acc->close(ignore);
+        }
+        for (Connection* c : wp->connections)
+          if (!c->busy) c->stream->close();
+      });
+    }
+    net::co_spawn(workers[0]->ctx, wait_drained(), net::detached);
+  }
+
+  net::awaitable<void> wait_drained() {
+    const auto deadline = std::chrono::steady_clock::now() + opt.shutdown_grace;
+    net::steady_timer t(workers[0]->ctx);
+    while (open.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      t.expires_after(std::chrono::milliseconds(10));
+      co_await t.async_wait(use_tuple);
+    }
+    for (auto& w : workers) w->ctx.stop();
+  }
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Server::~Server() = default;
+
+uint16_t Server::listen(std::string module, uint16_t port, std::shared_ptr<Router> router,
+                        std::shared_ptr<HttpMetrics> metrics) {
+  return impl_->listen(std::move(module), port, std::move(router), std::move(metrics));
+}
+
+net::io_context& Server::main_context() { return impl_->workers[0]->ctx; }
+
+void Server::run() {
+  for (auto& w : impl_->workers)
+    for (auto& [acc, l] : w->acceptors) net::co_spawn(w->ctx, impl_->accept_loop(w.get(), acc.get(), l), net::detached);
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < impl_->workers.size(); ++i) {
+    threads.emplace_back([w = impl_->workers[i].get()] {
+      auto guard = net::make_work_guard(w->ctx);
+      w->ctx.run();
+    });
+  }
+  {
+    auto guard = net::make_work_guard(impl_->workers[0]->ctx);
+    impl_->workers[0]->ctx.run();
+  }
+  for (auto& t : threads) t.join();
+}
+
+void Server::shutdown() {
+  net::post(impl_->workers[0]->ctx, [impl = impl_.get()] { impl->begin_drain(); });
+}
+
+int64_t Server::open_connections() const { return impl_->open.load(); }
+
+}  // namespace keel::http

@@ -1,0 +1,161 @@
+"""Black-box harness: starts the real keel binary on free ports, on SQLite or on the PostgreSQL cluster
+that scripts/test.sh started (KEEL_TEST_PG_URL), and talks HTTP to it."""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+KEEL_BIN = os.environ.get("KEEL_BIN", str(ROOT / "build" / "keel"))
+MODULES = ["gateway", "auth", "memory", "registry", "billing", "events"]
+PG_URL = os.environ.get("KEEL_TEST_PG_URL", "")
+
+_next_base = [20000 + (os.getpid() % 200) * 60]
+
+
+def _ports_free(base, count=6):
+    for p in range(base, base + count):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                return False
+    return True
+
+
+def free_port_base():
+    while True:
+        base = _next_base[0]
+        _next_base[0] += 10
+        if _next_base[0] > 60000:
+            _next_base[0] = 20000
+        if _ports_free(base):
+            return base
+
+
+def fresh_pg_database():
+    """A new, empty database on the test cluster; returns its URL."""
+    name = "keel_" + uuid.uuid4().hex[:12]
+    host_port = PG_URL.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+    subprocess.run(["psql", "-h", host, "-p", port, "-U", "postgres", "-d", "postgres", "-qc",
+                    f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return PG_URL.rsplit("/", 1)[0] + "/" + name
+
+
+class Keel:
+    """One keel process."""
+
+    def __init__(self, database=None, data_dir=None, cwd=None, config=None, services=None, extra_args=(),
+                 env=None):
+        self.port_base = free_port_base()
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="keel-e2e-")
+        self.database = database
+        self.cwd = cwd or self.data_dir
+        self.config = config
+        self.services = services
+        self.extra_args = list(extra_args)
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.log_path = pathlib.Path(tempfile.mkstemp(prefix="keel-e2e-log-")[1])
+
+    def args(self):
+        a = [KEEL_BIN, "serve", "--port-base", str(self.port_base)]
+        if self.config:
+            a += ["--config", str(self.config)]
+        else:
+            a += ["--data-dir", str(self.data_dir)]
+        if self.database:
+            a += ["--database", self.database]
+        if self.services:
+            a += ["--services", self.services]
+        return a + self.extra_args
+
+    def start(self, wait=True):
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args(), cwd=self.cwd, env=self.env, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def url(self, module="gateway"):
+        return f"http://127.0.0.1:{self.port_base + MODULES.index(module)}"
+
+    def running_modules(self):
+        if not self.services or self.services == "all":
+            return MODULES
+        return self.services.split(",")
+
+    def wait_healthy(self, timeout=15):
+        deadline = time.time() + timeout
+        pending = set(self.running_modules())
+        while pending and time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"keel exited with {self.proc.returncode}:\n{self.log()}")
+            for m in list(pending):
+                try:
+                    if requests.get(self.url(m) + "/health/live", timeout=1).status_code == 200:
+                        pending.discard(m)
+                except requests.RequestException:
+                    pass
+            time.sleep(0.02)
+        if pending:
+            raise RuntimeError(f"modules {pending} not live after {timeout}s:\n{self.log()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.log_file.close()
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request):
+    if request.param == "postgres" and not PG_URL:
+        if os.environ.get("KEEL_REQUIRE_PG") == "1":
+            pytest.fail("KEEL_TEST_PG_URL is not set")
+        pytest.skip("KEEL_TEST_PG_URL is not set (scripts/test.sh starts a cluster)")
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend):
+    """None for SQLite (keel's default under its data dir), a fresh database URL for PostgreSQL."""
+    return fresh_pg_database() if backend == "postgres" else None
+
+
+@pytest.fixture
+def keel_factory(database_url):
+    started = []
+
+    def make(**kwargs):
+        kwargs.setdefault("database", database_url)
+        k = Keel(**kwargs)
+        started.append(k)
+        return k
+
+    yield make
+    for k in started:
+        k.stop(signal.SIGKILL if k.proc and k.proc.poll() is None else signal.SIGTERM)
+
+
+@pytest.fixture
+def keel(keel_factory):
+    return keel_factory().start()

@@ -1,0 +1,181 @@
+"""The foundation: health on every port, problem+json errors, request ids, clean shutdown, config and
+data-directory resolution, persistence across restarts."""
+import json
+import pathlib
+import signal
+import subprocess
+import tempfile
+import time
+
+import requests
+
+from conftest import KEEL_BIN, MODULES, Keel
+
+
+def assert_problem(resp, status):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    body = resp.json()
+    assert body["status"] == status
+    assert body["title"] and body["detail"] and body["type"]
+    return body
+
+
+def test_health_on_all_six_ports(keel, backend):
+    for i, module in enumerate(MODULES):
+        r = requests.get(f"http://127.0.0.1:{keel.port_base + i}/health", timeout=5)
+        assert r.status_code == 200
+        body = r.json()
+        assert body["status"] == "ok"
+        assert body["service"] == module
+        assert body["version"]
+        db = body["checks"]["database"]
+        assert db["status"] == "ok"
+        assert isinstance(db["latency_ms"], (int, float)) and db["latency_ms"] >= 0
+        assert requests.get(keel.url(module) + "/health/live", timeout=5).status_code == 200
+
+
+def test_metrics_count_requests_by_route_and_status(keel):
+    for _ in range(3):
+        requests.get(keel.url("memory") + "/health", timeout=5)
+    requests.get(keel.url("memory") + "/nope", timeout=5)
+    r = requests.get(keel.url("memory") + "/metrics", timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    text = r.text
+    assert 'keel_http_requests_total{module="memory",route="/health",method="GET",status="200"} 3' in text
+    assert 'keel_http_requests_total{module="memory",route="unmatched",method="GET",status="404"} 1' in text
+    assert 'keel_http_request_duration_seconds_bucket{module="memory",route="/health",method="GET",le="+Inf"} 3' in text
+    assert "process_resident_memory_bytes " in text
+
+
+def test_unknown_route_is_404_problem(keel):
+    assert_problem(requests.get(keel.url("auth") + "/no/such/route", timeout=5), 404)
+
+
+def test_wrong_method_is_405_with_allow(keel):
+    r = requests.delete(keel.url("registry") + "/health", timeout=5)
+    assert_problem(r, 405)
+    assert "GET" in r.headers["Allow"]
+
+
+def test_body_over_limit_is_413(keel):
+    r = requests.post(keel.url("memory") + "/health", data=b"x" * (1024 * 1024 + 1),
+                      headers={"Content-Type": "application/json"}, timeout=10)
+    assert_problem(r, 413)
+    # The process is unharmed.
+    assert requests.get(keel.url("memory") + "/health", timeout=5).status_code == 200
+
+
+def test_request_ids(keel):
+    r = requests.get(keel.url("billing") + "/health", headers={"X-Request-Id": "req-123.abc"}, timeout=5)
+    assert r.headers["X-Request-Id"] == "req-123.abc"
+    r = requests.get(keel.url("billing") + "/health", headers={"X-Request-Id": "bad id\u00e9"}, timeout=5)
+    assert r.headers["X-Request-Id"] != "bad id\u00e9" and len(r.headers["X-Request-Id"]) >= 16
+    a = requests.get(keel.url("billing") + "/nope", timeout=5).headers["X-Request-Id"]
+    b = requests.get(keel.url("billing") + "/nope", timeout=5).headers["X-Request-Id"]
+    assert a != b
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = requests.get(keel.url("events") + "/health", headers={"traceparent": tp}, timeout=5)
+    assert r.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    # The access log has one JSON line for that request, carrying its id and trace.
+    time.sleep(0.1)
+    lines = [json.loads(l) for l in keel.log().splitlines() if l.startswith("{")]
+    req_lines = [l for l in lines if l.get("msg") == "request" and l.get("request_id") == "req-123.abc"]
+    assert len(req_lines) == 1 and req_lines[0]["status"] == 200 and req_lines[0]["module"] == "billing"
+
+
+def test_sigterm_exits_zero(keel):
+    assert keel.stop(signal.SIGTERM) == 0
+    assert '"keel stopped"' in keel.log()
+
+
+def test_only_the_named_services_start(keel_factory):
+    k = keel_factory(services="auth,memory").start()
+    assert requests.get(k.url("auth") + "/health", timeout=5).json()["service"] == "auth"
+    assert requests.get(k.url("memory") + "/health", timeout=5).json()["service"] == "memory"
+    for m in ("gateway", "registry", "billing", "events"):
+        try:
+            requests.get(k.url(m) + "/health", timeout=1)
+            raise AssertionError(f"{m} should not be listening")
+        except requests.ConnectionError:
+            pass
+
+
+def test_bad_options_are_one_line_errors_with_exit_2(tmp_path):
+    cases = [
+        ["serve", "--port-base", "abc"],
+        ["serve", "--services", "auth,nonsense"],
+        ["serve", "--no-such-flag"],
+        ["serve", "--database", "mysql://x"],
+    ]
+    for args in cases:
+        p = subprocess.run([KEEL_BIN] + args, capture_output=True, text=True, timeout=10, cwd=tmp_path)
+        assert p.returncode == 2, (args, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    p = subprocess.run([KEEL_BIN, "serve", "--port-base", "abc"], capture_output=True, text=True, cwd=tmp_path)
+    assert "port_base" in p.stderr
+    p = subprocess.run([KEEL_BIN, "serve", "--services", "auth,nonsense"], capture_output=True, text=True, cwd=tmp_path)
+    assert "nonsense" in p.stderr
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("port_base = \"high\"\n")
+    p = subprocess.run([KEEL_BIN, "serve", "--config", str(cfg)], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 2 and "port_base" in p.stderr
+
+
+def test_version_and_help():
+    p = subprocess.run([KEEL_BIN, "version"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and p.stdout.startswith("keel ")
+    p = subprocess.run([KEEL_BIN, "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "serve" in p.stdout and "migrate" in p.stdout
+
+
+def test_port_conflict_is_reported(keel_factory):
+    a = keel_factory().start()
+    b = keel_factory()
+    b.port_base = a.port_base
+    b.start(wait=False)
+    assert b.proc.wait(timeout=10) != 0
+    assert "cannot listen" in b.log()
+    assert requests.get(a.url() + "/health", timeout=5).status_code == 200
+
+
+def _opened_location(keel):
+    for line in keel.log().splitlines():
+        if line.startswith("{") and json.loads(line).get("msg") == "database opened":
+            return json.loads(line)["location"]
+    raise AssertionError("no 'database opened' log line:\n" + keel.log())
+
+
+def test_one_config_one_database_from_any_working_directory(tmp_path):
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    (conf_dir / "keel.toml").write_text('data_dir = "state"\n')
+    elsewhere_a = tmp_path / "a"
+    elsewhere_b = tmp_path / "b" / "deeper"
+    elsewhere_a.mkdir()
+    elsewhere_b.mkdir(parents=True)
+
+    k1 = Keel(config=conf_dir / "keel.toml", cwd=elsewhere_a).start()
+    loc1 = _opened_location(k1)
+    assert k1.stop() == 0
+    k2 = Keel(config=conf_dir / "keel.toml", cwd=elsewhere_b).start()
+    loc2 = _opened_location(k2)
+    assert k2.stop() == 0
+
+    assert loc1 == loc2 == str(conf_dir / "state" / "keel.db")
+    assert (conf_dir / "state" / "keel.db").exists()
+    assert not (elsewhere_a / "state").exists() and not (elsewhere_b / "state").exists()
+    # The second start found the schema the first one created.
+    assert "migrations applied" in k1.log() and "migrations applied" not in k2.log()
+
+
+def test_migrate_command_is_idempotent(tmp_path, database_url):
+    args = [KEEL_BIN, "migrate", "--data-dir", str(tmp_path)]
+    if database_url:
+        args += ["--database", database_url]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_init" in first.stdout
+    second = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 0 and "applied" not in second.stdout.replace("schema version", "")
