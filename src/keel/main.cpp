@@ -1,6 +1,5 @@
 // keel: one binary, every service. Subcommands are rows of one table.
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -50,8 +49,9 @@ int main(int argc, char** argv) {
   const Command* chosen = nullptr;
   for (const Command& c : kCommands) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);
-    sub->add_option_function<std::string>("--config", [&opts](const std::string& v) { opts.config = v; },
-                                          "TOML config file (also KEEL_CONFIG)");
+    sub->add_option_function<std::string>(
+        "--config", [&opts](const std::string& v) { opts.config = v; },
+        "TOML config file (also KEEL_CONFIG)");
     add_setting(sub, opts, "--data-dir", "data_dir", "Data directory (default ./keel-data)");
     add_setting(sub, opts, "--database", "database", "sqlite:///path/keel.db or postgresql://...");
     if (c.serve_options) {
@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
 
   try {
     const keel::Config config =
-        keel::load_config(opts.config ? std::optional<std::filesystem::path>(*opts.config) : std::nullopt, opts.flags,
-                          keel::process_environment(), std::filesystem::current_path());
+        keel::load_config(opts.config ? std::optional<std::filesystem::path>(*opts.config) : std::nullopt,
+                          opts.flags, keel::process_environment(), std::filesystem::current_path());
     keel::log::init(config.log_level);
     return chosen->run(config);
   } catch (const keel::ConfigError& e) {

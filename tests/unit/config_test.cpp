@@ -1,8 +1,8 @@
+#include "keel/core/config.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
-
-#include "keel/core/config.hpp"
 
 namespace fs = std::filesystem;
 using keel::Config;
@@ -35,7 +35,8 @@ TEST(Config, DefaultsResolveAgainstTheWorkingDirectory) {
 
 TEST(Config, FlagsOverrideEnvironmentWhichOverridesTheFile) {
   TempDir dir;
-  auto file = dir.write("keel.toml", "port_base = 9000\nservices = [\"auth\", \"memory\"]\nlog_level = \"warn\"\n");
+  auto file =
+      dir.write("keel.toml", "port_base = 9000\nservices = [\"auth\", \"memory\"]\nlog_level = \"warn\"\n");
   Config from_file = load_config(file, {}, {}, "/elsewhere");
   EXPECT_EQ(from_file.port_base, 9000);
   EXPECT_EQ(from_file.services, (std::vector<std::string>{"auth", "memory"}));

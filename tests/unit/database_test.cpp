@@ -1,5 +1,7 @@
 // Migrations and a repository round trip on both backends: SQLite always, PostgreSQL when
 // KEEL_TEST_PG_URL names a server (make test starts one).
+#include "keel/db/database.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,7 +11,6 @@
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
-#include "keel/db/database.hpp"
 #include "keel/db/migrations.hpp"
 
 namespace fs = std::filesystem;
@@ -28,11 +29,15 @@ class DatabaseTest : public ::testing::TestWithParam<std::string> {
     } else {
       const char* url = std::getenv("KEEL_TEST_PG_URL");
       if (!url || !*url) GTEST_SKIP() << "KEEL_TEST_PG_URL is not set";
-      config.database = url;
-      // A fresh schema per test: drop what an earlier test left.
-      auto admin = open_database(config);
-      admin->write_sync([](Session& s) { s.exec_script("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"); });
+      // A fresh database per test, so tests can run in parallel (ctest -j).
+      keel::Config admin_config;
+      admin_config.database = url;
+      auto admin = open_database(admin_config);
+      const std::string name = "keel_unit_" + keel::random_hex(6);
+      admin->read_sync([&](Session& s) { s.exec_script("CREATE DATABASE " + name); });
       admin->close();
+      std::string base(url);
+      config.database = base.substr(0, base.rfind('/') + 1) + name;
     }
     db_ = open_database(config);
   }
@@ -48,7 +53,8 @@ std::string insert_user(Session& s, const std::string& email) {
   const std::string id = keel::uuid_v7();
   const std::string now = keel::now_rfc3339();
   s.query(
-      "INSERT INTO users (id, email, email_lower, display_name, password_hash, metadata, created_at, updated_at) "
+      "INSERT INTO users (id, email, email_lower, display_name, password_hash, metadata, created_at, "
+      "updated_at) "
       "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
       {id, email, email, nullptr, std::string("$argon2id$x"), std::string(R"({"plan":"pro"})"), now});
   return id;
@@ -64,7 +70,8 @@ TEST_P(DatabaseTest, MigrationsApplyOnceAndRecordTheirVersion) {
   auto second = migrate(*db_);
   EXPECT_TRUE(second.applied.empty());
   EXPECT_EQ(second.version, first.version);
-  auto rows = db_->read_sync([](Session& s) { return s.query("SELECT version, name FROM schema_migrations ORDER BY version"); });
+  auto rows = db_->read_sync(
+      [](Session& s) { return s.query("SELECT version, name FROM schema_migrations ORDER BY version"); });
   ASSERT_EQ(rows.rows.size(), first.applied.size());
   EXPECT_EQ(rows.rows[0].int64(0), 1);
   EXPECT_EQ(rows.rows[0].text(1), "0001_init");
@@ -74,7 +81,8 @@ TEST_P(DatabaseTest, RepositoryRoundTripKeepsTypesAndTimes) {
   migrate(*db_);
   const std::string id = db_->write_sync([](Session& s) { return insert_user(s, "a@example.com"); });
   auto r = db_->read_sync([&](Session& s) {
-    return s.query("SELECT id, email, display_name, metadata, created_at, roles FROM users WHERE id = $1", {id});
+    return s.query("SELECT id, email, display_name, metadata, created_at, roles FROM users WHERE id = $1",
+                   {id});
   });
   ASSERT_EQ(r.rows.size(), 1u);
   const Row& row = r.rows[0];
@@ -125,7 +133,8 @@ TEST_P(DatabaseTest, ConcurrentWritersAllLand) {
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i)
-        db_->write_sync([&](Session& s) { insert_user(s, "u" + std::to_string(t) + "-" + std::to_string(i) + "@x.io"); });
+        db_->write_sync(
+            [&](Session& s) { insert_user(s, "u" + std::to_string(t) + "-" + std::to_string(i) + "@x.io"); });
     });
   for (auto& th : threads) th.join();
   auto r = db_->read_sync([](Session& s) { return s.query("SELECT COUNT(*) FROM users"); });

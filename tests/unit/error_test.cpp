@@ -1,8 +1,9 @@
+#include "keel/core/error.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
-#include "keel/core/error.hpp"
 #include "keel/db/database.hpp"
 
 using keel::Error;

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "keel/http/router.hpp"
+
+#include <gtest/gtest.h>
 
 using namespace keel::http;
 

@@ -1,4 +1,6 @@
 // The HTTP runtime over real sockets: a Server on an ephemeral port with test routes.
+#include "keel/http/server.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -9,11 +11,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
-
 #include <thread>
 
 #include "keel/http/json_body.hpp"
-#include "keel/http/server.hpp"
 
 using namespace keel::http;
 namespace net = boost::asio;
@@ -36,8 +36,9 @@ struct RunningServer {
       Validator v(body);
       auto name = v.required_string("name", 1, 5);
       v.check();
-      co_return Response::json(201, boost::json::object{{"name", name}, {"request_id", req.request_id},
-                                                        {"trace_id", req.trace.trace_id}});
+      co_return Response::json(
+          201, boost::json::object{
+                   {"name", name}, {"request_id", req.request_id}, {"trace_id", req.trace.trace_id}});
     });
     router->add(Method::Get, "/slow", [](Request&) -> net::awaitable<Response> {
       net::steady_timer t(co_await net::this_coro::executor, std::chrono::milliseconds(300));
@@ -68,7 +69,8 @@ std::string raw_exchange(uint16_t port, const std::string& raw) {
 std::string post_echo(uint16_t port, const std::string& body, const std::string& ctype = "application/json",
                       const std::string& extra = "") {
   return raw_exchange(port, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: " + ctype +
-                            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body);
+                                "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra +
+                                "\r\n" + body);
 }
 
 int status_of(const std::string& response) { return std::stoi(response.substr(9, 3)); }
@@ -131,14 +133,17 @@ TEST(Server, KeepsASaneRequestIdAndTheTraceId) {
   EXPECT_NE(r.find("traceparent: 00-0af7651916cd43dd8448eb211c80319c-"), std::string::npos);
   EXPECT_EQ(r.find("b7ad6b7169203331-01\r\n"), std::string::npos) << "our span id must be our own";
 
-  auto insane = post_echo(rs.port, R"({"name":"ab"})", "application/json", "X-Request-Id: bad id with spaces\r\n");
+  auto insane =
+      post_echo(rs.port, R"({"name":"ab"})", "application/json", "X-Request-Id: bad id with spaces\r\n");
   EXPECT_EQ(insane.find("bad id"), std::string::npos);
   EXPECT_NE(insane.find("X-Request-Id: "), std::string::npos);
 }
 
 TEST(Server, KeepAliveServesSeveralRequestsOnOneConnection) {
   RunningServer rs({});
-  const std::string one = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"name\":\"ab\"}";
+  const std::string one =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+      "13\r\n\r\n{\"name\":\"ab\"}";
   const std::string last = "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   auto r = raw_exchange(rs.port, one + one + last);
   size_t count = 0;

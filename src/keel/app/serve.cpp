@@ -4,7 +4,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-
 #include <iostream>
 #include <thread>
 
@@ -44,8 +43,9 @@ int serve(const Config& config) {
 
   http::ServerOptions opt;
   opt.listen = config.listen;
-  opt.io_threads = config.io_threads > 0 ? config.io_threads
-                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  opt.io_threads = config.io_threads > 0
+                       ? config.io_threads
+                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   opt.body_limit = config.body_limit;
   opt.header_timeout = config.header_timeout;
   opt.body_timeout = config.body_timeout;
@@ -69,8 +69,8 @@ int serve(const Config& config) {
                                               http::render_process_metrics(out, server.open_connections());
                                               return out;
                                             }});
-    const uint16_t port = server.listen(std::string(m->name), static_cast<uint16_t>(config.port_base + m->port_offset),
-                                        router, metrics);
+    const uint16_t port = server.listen(
+        std::string(m->name), static_cast<uint16_t>(config.port_base + m->port_offset), router, metrics);
     names.emplace_back(std::string(m->name) + ":" + std::to_string(port));
   }
 

@@ -1,10 +1,9 @@
 #include "keel/core/config.hpp"
 
-#include <toml.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <toml.hpp>
 
 extern char** environ;
 
@@ -25,8 +24,8 @@ int parse_int(const std::string& name, const std::string& v, int lo, int hi) {
   int out = 0;
   auto r = std::from_chars(v.data(), v.data() + v.size(), out);
   if (r.ec != std::errc() || r.ptr != v.data() + v.size() || out < lo || out > hi)
-    throw ConfigError(name + ": expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                      ", got '" + v + "'");
+    throw ConfigError(name + ": expected an integer from " + std::to_string(lo) + " to " +
+                      std::to_string(hi) + ", got '" + v + "'");
   return out;
 }
 
@@ -69,17 +68,18 @@ const std::vector<Setting>& settings() {
          } else if (v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0) {
            c.database = v;
          } else {
-           throw ConfigError("database: expected sqlite:///path or postgresql://..., got a URL of another scheme");
+           throw ConfigError(
+               "database: expected sqlite:///path or postgresql://..., got a URL of another scheme");
          }
        }},
-      {"port_base",
-       [](Config& c, const std::string& v, const fs::path&) { c.port_base = parse_int("port_base", v, 1, 65530); }},
+      {"port_base", [](Config& c, const std::string& v,
+                       const fs::path&) { c.port_base = parse_int("port_base", v, 1, 65530); }},
       {"services", [](Config& c, const std::string& v, const fs::path&) { c.services = split_list(v); }},
       {"listen", [](Config& c, const std::string& v, const fs::path&) { c.listen = v; }},
-      {"io_threads",
-       [](Config& c, const std::string& v, const fs::path&) { c.io_threads = parse_int("io_threads", v, 0, 256); }},
-      {"db_workers",
-       [](Config& c, const std::string& v, const fs::path&) { c.db_workers = parse_int("db_workers", v, 0, 256); }},
+      {"io_threads", [](Config& c, const std::string& v,
+                        const fs::path&) { c.io_threads = parse_int("io_threads", v, 0, 256); }},
+      {"db_workers", [](Config& c, const std::string& v,
+                        const fs::path&) { c.db_workers = parse_int("db_workers", v, 0, 256); }},
       {"log_level",
        [](Config& c, const std::string& v, const fs::path&) {
          static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -175,7 +175,8 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
     } catch (const std::exception& e) {
       std::string msg = e.what();
       auto nl = msg.find('\n');
-      throw ConfigError("config: " + file.string() + ": " + (nl == std::string::npos ? msg : msg.substr(0, nl)));
+      throw ConfigError("config: " + file.string() + ": " +
+                        (nl == std::string::npos ? msg : msg.substr(0, nl)));
     }
     for (const auto& [key, value] : root.as_table()) {
       if (value.is_table()) {

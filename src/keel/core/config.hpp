@@ -24,8 +24,8 @@ struct Config {
   int port_base = 8000;
   std::vector<std::string> services;  // module names, in table order; "all" is expanded by the caller
   std::string listen = "127.0.0.1";
-  int io_threads = 0;                 // 0: one per core
-  int db_workers = 0;                 // 0: chosen by the backend
+  int io_threads = 0;  // 0: one per core
+  int db_workers = 0;  // 0: chosen by the backend
   std::string log_level = "info";
   bool access_log = true;
   size_t body_limit = 1 << 20;

@@ -37,9 +37,9 @@ std::string format_uuid(const uint8_t* b) {
 
 // Stamps the millisecond clock, version 7 and the RFC 9562 variant onto 16 random bytes.
 std::string v7_from_random(std::array<uint8_t, 16>& b) {
-  const uint64_t ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
   for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
   b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));
   b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));
@@ -129,8 +129,8 @@ std::string fast_hex(size_t bytes) {
 bool is_sane_request_id(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-          c == '-' || c == ':'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-' || c == ':'))
       return false;
   }
   return true;

@@ -15,7 +15,8 @@ bool is_sane_request_id(std::string_view s);
 }  // namespace keel
 
 namespace keel {
-// Cheap, non-cryptographic ids for request ids and trace spans (a per-thread generator seeded from the CSPRNG).
+// Cheap, non-cryptographic ids for request ids and trace spans (a per-thread generator seeded from the
+// CSPRNG).
 std::string fast_uuid_v7();
 std::string fast_hex(size_t bytes);
 }  // namespace keel

@@ -1,6 +1,13 @@
 #pragma once
 // A bounded pool of threads for blocking work (database calls, password hashing). Coroutines on I/O threads
 // await it with offload(); when the queue is full the caller gets a 503 with Retry-After, not a pile-up.
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -11,14 +18,6 @@
 #include <type_traits>
 #include <variant>
 #include <vector>
-
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "keel/core/error.hpp"
 

@@ -9,11 +9,16 @@ namespace keel::db {
 
 Error to_http_error(const DbError& e) {
   switch (e.kind()) {
-    case DbError::Kind::Unavailable: return Error::unavailable("the database is unavailable", 1);
-    case DbError::Kind::Busy: return Error::unavailable("the database is busy", 1);
-    case DbError::Kind::UniqueViolation: return Error::conflict("the resource already exists");
-    case DbError::Kind::ForeignKeyViolation: return Error::conflict("a referenced resource does not exist");
-    default: return Error(500, "Internal Server Error", "an unexpected database error occurred");
+    case DbError::Kind::Unavailable:
+      return Error::unavailable("the database is unavailable", 1);
+    case DbError::Kind::Busy:
+      return Error::unavailable("the database is busy", 1);
+    case DbError::Kind::UniqueViolation:
+      return Error::conflict("the resource already exists");
+    case DbError::Kind::ForeignKeyViolation:
+      return Error::conflict("a referenced resource does not exist");
+    default:
+      return Error(500, "Internal Server Error", "an unexpected database error occurred");
   }
 }
 
@@ -27,7 +32,8 @@ int64_t Row::int64(size_t i) const {
   const std::string& s = text(i);
   int64_t out = 0;
   auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (r.ec != std::errc()) throw DbError(DbError::Kind::Other, "not an integer in column " + std::to_string(i));
+  if (r.ec != std::errc())
+    throw DbError(DbError::Kind::Other, "not an integer in column " + std::to_string(i));
   return out;
 }
 

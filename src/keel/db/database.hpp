@@ -52,8 +52,8 @@ class Row {
   std::optional<std::string> opt_text(size_t i) const { return values_.at(i); }
   int64_t int64(size_t i) const;
   double real(size_t i) const;
-  bool boolean(size_t i) const;             // 1/0 or t/f
-  std::string time(size_t i) const;         // RFC 3339 UTC, whichever backend wrote it
+  bool boolean(size_t i) const;      // 1/0 or t/f
+  std::string time(size_t i) const;  // RFC 3339 UTC, whichever backend wrote it
   size_t index(std::string_view column) const;
   const std::string& text(std::string_view column) const { return text(index(column)); }
   int64_t int64(std::string_view column) const { return int64(index(column)); }
@@ -109,11 +109,13 @@ class Database {
   // Awaitable forms: fn(Session&) runs on the worker pool.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Session&>> read(F fn) {
-    co_return co_await offload(*pool_, [this, fn = std::move(fn)]() mutable { return run_sync(Access::Read, fn); });
+    co_return co_await offload(*pool_,
+                               [this, fn = std::move(fn)]() mutable { return run_sync(Access::Read, fn); });
   }
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Session&>> write(F fn) {
-    co_return co_await offload(*pool_, [this, fn = std::move(fn)]() mutable { return run_sync(Access::Write, fn); });
+    co_return co_await offload(*pool_,
+                               [this, fn = std::move(fn)]() mutable { return run_sync(Access::Write, fn); });
   }
 
  protected:

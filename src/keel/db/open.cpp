@@ -15,7 +15,9 @@ std::unique_ptr<Database> open_database(const Config& config) {
     if (config.db_workers > 0) opt.readers = static_cast<size_t>(config.db_workers);
     std::error_code ec;
     std::filesystem::create_directories(opt.path.parent_path(), ec);
-    if (ec) throw DbError(DbError::Kind::Unavailable, "cannot create " + opt.path.parent_path().string() + ": " + ec.message());
+    if (ec)
+      throw DbError(DbError::Kind::Unavailable,
+                    "cannot create " + opt.path.parent_path().string() + ": " + ec.message());
     return open_sqlite(opt);
   }
   PostgresOptions opt;

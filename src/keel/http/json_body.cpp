@@ -30,8 +30,9 @@ std::optional<std::string> Validator::optional_string(std::string_view field, si
   std::string s(it->value().as_string());
   const size_t len = utf8_length(s);
   if (len < min || len > max) {
-    fail(std::string(field), min == max ? "must be " + std::to_string(min) + " characters"
-                                        : "must be " + std::to_string(min) + " to " + std::to_string(max) + " characters");
+    fail(std::string(field),
+         min == max ? "must be " + std::to_string(min) + " characters"
+                    : "must be " + std::to_string(min) + " to " + std::to_string(max) + " characters");
     return std::nullopt;
   }
   return s;
@@ -51,8 +52,10 @@ std::optional<int64_t> Validator::optional_int(std::string_view field, int64_t m
   if (it == body_.end() || it->value().is_null()) return std::nullopt;
   const auto& v = it->value();
   std::optional<int64_t> out;
-  if (v.is_int64()) out = v.as_int64();
-  else if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX)) out = static_cast<int64_t>(v.as_uint64());
+  if (v.is_int64())
+    out = v.as_int64();
+  else if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX))
+    out = static_cast<int64_t>(v.as_uint64());
   if (!out || *out < min || *out > max) {
     fail(std::string(field), "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
     return std::nullopt;

@@ -23,7 +23,9 @@ class Validator {
   std::optional<std::string> optional_string(std::string_view field, size_t min = 0, size_t max = 65536);
   std::optional<int64_t> optional_int(std::string_view field, int64_t min, int64_t max);
   std::optional<boost::json::object> optional_object(std::string_view field);
-  void fail(std::string field, std::string message) { errors_.push_back({std::move(field), std::move(message)}); }
+  void fail(std::string field, std::string message) {
+    errors_.push_back({std::move(field), std::move(message)});
+  }
   bool ok() const { return errors_.empty(); }
   // Throws the 422 when any field failed.
   void check() const;

@@ -64,9 +64,10 @@ void HttpMetrics::render(std::string& out) const {
   for (const auto& [k, h] : latency) {
     const std::string labels = mod + ",route=\"" + escape_label(k.first) + "\",method=\"" + k.second + "\"";
     for (size_t i = 0; i < kBuckets.size(); ++i)
-      out += "keel_http_request_duration_seconds_bucket{" + labels + ",le=\"" + fmt_double(kBuckets[i]) + "\"} " +
-             std::to_string(h.buckets[i]) + "\n";
-    out += "keel_http_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      out += "keel_http_request_duration_seconds_bucket{" + labels + ",le=\"" + fmt_double(kBuckets[i]) +
+             "\"} " + std::to_string(h.buckets[i]) + "\n";
+    out += "keel_http_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " +
+           std::to_string(h.count) + "\n";
     out += "keel_http_request_duration_seconds_sum{" + labels + "} " + fmt_double(h.sum) + "\n";
     out += "keel_http_request_duration_seconds_count{" + labels + "} " + std::to_string(h.count) + "\n";
   }

@@ -30,7 +30,8 @@ class HttpMetrics {
   };
   struct KeyHash {
     size_t operator()(const Key& k) const {
-      return std::hash<const void*>()(k.route) ^ (static_cast<size_t>(k.method) << 20) ^ static_cast<size_t>(k.status);
+      return std::hash<const void*>()(k.route) ^ (static_cast<size_t>(k.method) << 20) ^
+             static_cast<size_t>(k.status);
     }
   };
   struct Histogram {

@@ -1,10 +1,11 @@
 #include "keel/http/router.hpp"
 
 #include <algorithm>
-#include <stdexcept>
-
+#include <array>
 #include <boost/url/decode_view.hpp>
 #include <boost/url/pct_string_view.hpp>
+#include <span>
+#include <stdexcept>
 
 namespace keel::http {
 
@@ -58,18 +59,21 @@ void Router::add_prefix(Method method, std::string prefix, Handler handler, Rout
 Match Router::match(Method method, std::string_view path) const {
   Match m;
   // Split the path once, without copying, and compare its segments with each route's.
-  std::vector<std::string_view> segs;
-  segs.reserve(8);
+  constexpr size_t kMaxSegments = 32;
+  std::array<std::string_view, kMaxSegments> seg_store;
+  size_t nsegs = 0;
   for (size_t i = 0; i < path.size();) {
     if (path[i] == '/') {
       ++i;
       continue;
     }
+    if (nsegs == kMaxSegments) return m;  // deeper than any route
     size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
-    segs.push_back(path.substr(i, j - i));
+    seg_store[nsegs++] = path.substr(i, j - i);
     i = j;
   }
+  const std::span<const std::string_view> segs(seg_store.data(), nsegs);
   // The most specific route wins: exact over prefix, then more literal segments, then an exact method
   // over HEAD's fallback to GET.
   const Route* best = nullptr;
@@ -87,7 +91,8 @@ Match Router::match(Method method, std::string_view path) const {
     if (!ok) continue;
     const bool exact_method = r->method == method;
     if (!exact_method && !(method == Method::Head && r->method == Method::Get)) {
-      if (std::find(m.allowed.begin(), m.allowed.end(), r->method) == m.allowed.end()) m.allowed.push_back(r->method);
+      if (std::find(m.allowed.begin(), m.allowed.end(), r->method) == m.allowed.end())
+        m.allowed.push_back(r->method);
       continue;
     }
     const int score = (r->prefix ? 0 : 1 << 20) + literals * 2 + (exact_method ? 1 : 0);
@@ -101,7 +106,8 @@ Match Router::match(Method method, std::string_view path) const {
   m.allowed.clear();
   for (size_t i = 0; i < best->segments.size(); ++i) {
     const auto& seg = best->segments[i];
-    if (is_param(seg)) m.params.emplace_back(std::string_view(seg).substr(1, seg.size() - 2), decode_segment(segs[i]));
+    if (is_param(seg))
+      m.params.emplace_back(std::string_view(seg).substr(1, seg.size() - 2), decode_segment(segs[i]));
   }
   return m;
 }
@@ -117,4 +123,3 @@ std::string allow_header(const std::vector<Method>& methods) {
 }
 
 }  // namespace keel::http
-

@@ -28,8 +28,8 @@ struct Route {
 };
 
 struct Match {
-  const Route* route = nullptr;           // null: no route for this method
-  std::vector<Method> allowed;            // methods that would match the path (for 405's Allow)
+  const Route* route = nullptr;  // null: no route for this method
+  std::vector<Method> allowed;   // methods that would match the path (for 405's Allow)
   std::vector<std::pair<std::string_view, std::string>> params;
 };
 

@@ -1,5 +1,9 @@
 #include "keel/http/server.hpp"
 
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,9 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-
-#include <atomic>
-#include <sys/socket.h>
 #include <thread>
 #include <unordered_set>
 
@@ -43,14 +44,22 @@ std::string_view lookup_header(const void* raw, std::string_view name) {
 
 Method to_method(bhttp::verb v) {
   switch (v) {
-    case bhttp::verb::get: return Method::Get;
-    case bhttp::verb::head: return Method::Head;
-    case bhttp::verb::post: return Method::Post;
-    case bhttp::verb::put: return Method::Put;
-    case bhttp::verb::patch: return Method::Patch;
-    case bhttp::verb::delete_: return Method::Delete;
-    case bhttp::verb::options: return Method::Options;
-    default: return Method::Other;
+    case bhttp::verb::get:
+      return Method::Get;
+    case bhttp::verb::head:
+      return Method::Head;
+    case bhttp::verb::post:
+      return Method::Post;
+    case bhttp::verb::put:
+      return Method::Put;
+    case bhttp::verb::patch:
+      return Method::Patch;
+    case bhttp::verb::delete_:
+      return Method::Delete;
+    case bhttp::verb::options:
+      return Method::Options;
+    default:
+      return Method::Other;
   }
 }
 
@@ -64,8 +73,9 @@ bool is_hex(std::string_view s) {
 TraceContext parse_traceparent(std::string_view tp) {
   TraceContext t;
   if (tp.size() == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' && is_hex(tp.substr(0, 2)) &&
-      tp.substr(0, 2) != "ff" && is_hex(tp.substr(3, 32)) && is_hex(tp.substr(36, 16)) && is_hex(tp.substr(53, 2)) &&
-      tp.substr(3, 32) != std::string(32, '0') && tp.substr(36, 16) != std::string(16, '0')) {
+      tp.substr(0, 2) != "ff" && is_hex(tp.substr(3, 32)) && is_hex(tp.substr(36, 16)) &&
+      is_hex(tp.substr(53, 2)) && tp.substr(3, 32) != std::string(32, '0') &&
+      tp.substr(36, 16) != std::string(16, '0')) {
     t.trace_id = std::string(tp.substr(3, 32));
     t.parent_id = std::string(tp.substr(36, 16));
     t.flags = std::string(tp.substr(53, 2));
@@ -105,12 +115,16 @@ struct Listener {
 };
 
 struct Connection {
-  beast::tcp_stream* stream;
+  tcp::socket* socket;
   bool busy = false;
+  // Checked by the worker's sweeper, which closes the socket once it passes: cheaper than a timer per
+  // operation, and precise enough for timeouts measured in seconds.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct Worker {
   net::io_context ctx{1};
+  net::steady_timer sweeper{ctx};
   std::vector<std::pair<std::unique_ptr<tcp::acceptor>, Listener*>> acceptors;
   std::unordered_set<Connection*> connections;
 };
@@ -132,7 +146,8 @@ struct Server::Impl {
     boost::system::error_code ec;
     auto addr = net::ip::make_address(opt.listen, ec);
     if (ec) throw std::runtime_error("listen: not an IP address: '" + opt.listen + "'");
-    auto l = std::make_unique<Listener>(Listener{std::move(module), port, std::move(router), std::move(metrics)});
+    auto l =
+        std::make_unique<Listener>(Listener{std::move(module), port, std::move(router), std::move(metrics)});
     {
       // A plain bind first: SO_REUSEPORT alone would let us share a port another keel already serves.
       tcp::acceptor probe(workers[0]->ctx);
@@ -140,8 +155,8 @@ struct Server::Impl {
       probe.set_option(tcp::acceptor::reuse_address(true));
       probe.bind(tcp::endpoint(addr, port), ec);
       if (ec)
-        throw std::runtime_error("cannot listen on " + opt.listen + ":" + std::to_string(port) + " for " + l->module +
-                                 ": " + ec.message());
+        throw std::runtime_error("cannot listen on " + opt.listen + ":" + std::to_string(port) + " for " +
+                                 l->module + ": " + ec.message());
       if (port == 0) l->port = probe.local_endpoint().port();
     }
     for (auto& w : workers) {
@@ -189,15 +204,16 @@ struct Server::Impl {
       Match m = l->router->match(req.method, req.path);
       if (!m.route) {
         if (!m.allowed.empty()) {
-          Error e(405, "Method Not Allowed", std::string("this route does not support ") +
-                                                 std::string(req.method_str));
+          Error e(405, "Method Not Allowed",
+                  std::string("this route does not support ") + std::string(req.method_str));
           e.headers.emplace_back("Allow", allow_header(m.allowed));
           throw e;
         }
         throw Error::not_found("no route matches this path");
       }
       route_label = &m.route->pattern;
-      if (!req.body.empty() && !m.route->options.raw_body && !is_json_content_type(req.header("content-type")))
+      if (!req.body.empty() && !m.route->options.raw_body &&
+          !is_json_content_type(req.header("content-type")))
         throw Error(415, "Unsupported Media Type", "request bodies must be Content-Type: application/json");
       req.path_params = std::move(m.params);
       res = co_await m.route->handler(req);
@@ -215,22 +231,86 @@ struct Server::Impl {
     co_return res;
   }
 
-  // Writes a problem response for a request that never reached a handler (bad framing, too large).
-  net::awaitable<void> reject(beast::tcp_stream& stream, const Error& e, Listener* l, const std::string& rid) {
-    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(e.status()), 11};
-    out.set(bhttp::field::content_type, "application/problem+json");
-    out.set("X-Request-Id", rid);
-    out.keep_alive(false);
-    out.body() = problem_json(e);
-    out.prepare_payload();
-    stream.expires_after(opt.body_timeout);
-    co_await bhttp::async_write(stream, out, use_tuple);
+  // HTTP/1.1 response head, written by hand: a few appends into a reused buffer cost far less than Beast's
+  // generic serializer, and every header value here is ours (handlers' values are checked for CR/LF).
+  static void append_head(std::string& head, int status, unsigned version, const Response& res,
+                          const std::string& request_id, const std::string& traceparent, bool keep_alive,
+                          size_t content_length) {
+    head.clear();
+    head += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head += std::to_string(status);
+    head += ' ';
+    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    head.append(reason.data(), reason.size());
+    head += "\r\n";
+    if (!res.content_type.empty()) {
+      head += "Content-Type: ";
+      head += res.content_type;
+      head += "\r\n";
+    }
+    head += "X-Request-Id: ";
+    head += request_id;
+    head += "\r\n";
+    if (!traceparent.empty()) {
+      head += "traceparent: ";
+      head += traceparent;
+      head += "\r\n";
+    }
+    for (const auto& [k, v] : res.headers) {
+      if (k.find_first_of("\r\n:") != std::string::npos || v.find_first_of("\r\n") != std::string::npos)
+        continue;
+      head += k;
+      head += ": ";
+      head += v;
+      head += "\r\n";
+    }
+    if (status != 204 && status != 304) {
+      head += "Content-Length: ";
+      head += std::to_string(content_length);
+      head += "\r\n";
+    }
+    if (!keep_alive)
+      head += "Connection: close\r\n";
+    else if (version == 10)
+      head += "Connection: keep-alive\r\n";
+    head += "\r\n";
+  }
+
+  // Writes a problem response for a request that never reached a handler (bad framing, too large), then
+  // the caller closes the connection.
+  net::awaitable<void> reject(tcp::socket& socket, Connection& conn, const Error& e, Listener* l) {
+    Response res = problem_response(e);
+    std::string head;
+    append_head(head, e.status(), 11, res, fast_uuid_v7(), {}, false, res.body.size());
+    std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body)};
+    conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
+    co_await net::async_write(socket, bufs, use_tuple);
     l->metrics->record(&kUnmatched, Method::Other, e.status(), 0);
   }
 
-  net::awaitable<void> serve(Worker* w, Listener* l, tcp::socket sock) {
-    beast::tcp_stream stream(std::move(sock));
-    Connection conn{&stream};
+  Error too_large() const {
+    return Error(413, "Content Too Large",
+                 "the request body exceeds " + std::to_string(opt.body_limit) + " bytes");
+  }
+
+  // Closes connections whose deadline passed (slow or idle clients).
+  net::awaitable<void> sweep(Worker* w) {
+    for (;;) {
+      w->sweeper.expires_after(std::chrono::milliseconds(100));
+      auto [ec] = co_await w->sweeper.async_wait(use_tuple);
+      if (ec) co_return;
+      const auto now = std::chrono::steady_clock::now();
+      for (Connection* c : w->connections) {
+        if (c->deadline <= now) {
+          boost::system::error_code ignore;
+          c->socket->close(ignore);
+        }
+      }
+    }
+  }
+
+  net::awaitable<void> serve(Worker* w, Listener* l, tcp::socket socket) {
+    Connection conn{&socket};
     w->connections.insert(&conn);
     open.fetch_add(1, std::memory_order_relaxed);
     struct Leave {
@@ -244,9 +324,10 @@ struct Server::Impl {
     } leave{this, w, &conn};
 
     boost::system::error_code ec;
-    const auto remote = stream.socket().remote_endpoint(ec);
+    const auto remote = socket.remote_endpoint(ec);
     const std::string remote_ip = ec ? std::string() : remote.address().to_string();
     beast::flat_buffer buffer;
+    std::string head;
 
     for (;;) {
       conn.busy = false;
@@ -254,41 +335,38 @@ struct Server::Impl {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(opt.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
-      stream.expires_after(opt.header_timeout);
-      auto [rec, rn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+      conn.deadline = std::chrono::steady_clock::now() + opt.header_timeout;
+      auto [rec, rn] = co_await bhttp::async_read_header(socket, buffer, parser, use_tuple);
       conn.busy = true;
       if (rec) {
         if (rec == bhttp::error::body_limit) {
-          co_await reject(stream, Error(413, "Content Too Large", "the request body exceeds " +
-                                                                      std::to_string(opt.body_limit) + " bytes"),
-                          l, fast_uuid_v7());
+          co_await reject(socket, conn, too_large(), l);
         } else if (rec == bhttp::error::header_limit) {
-          co_await reject(stream, Error(431, "Request Header Fields Too Large", "the request headers are too large"), l,
-                          fast_uuid_v7());
+          co_await reject(socket, conn,
+                          Error(431, "Request Header Fields Too Large", "the request headers are too large"),
+                          l);
         } else if (rec.category() == kHttpCategory && rec != bhttp::error::end_of_stream &&
                    rec != bhttp::error::partial_message) {
-          co_await reject(stream, Error::bad_request("malformed HTTP request"), l, fast_uuid_v7());
+          co_await reject(socket, conn, Error::bad_request("malformed HTTP request"), l);
         }
         break;  // end of stream, timeout, reset or a framing error: this connection is done
       }
       BeastRequest& hreq = parser.get();
       if (!parser.is_done()) {
+        conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
         if (beast::iequals(hreq[bhttp::field::expect], "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          stream.expires_after(opt.body_timeout);
-          auto [cec, cn] = co_await net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()), use_tuple);
+          auto [cec, cn] =
+              co_await net::async_write(socket, net::buffer(kContinue.data(), kContinue.size()), use_tuple);
           if (cec) break;
         }
-        stream.expires_after(opt.body_timeout);
-        auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+        auto [bec, bn] = co_await bhttp::async_read(socket, buffer, parser, use_tuple);
         if (bec) {
           if (bec == bhttp::error::body_limit)
-            co_await reject(stream, Error(413, "Content Too Large", "the request body exceeds " +
-                                                                        std::to_string(opt.body_limit) + " bytes"),
-                            l, fast_uuid_v7());
-          else if (bec != beast::error::timeout && bec != bhttp::error::end_of_stream &&
-                   bec != bhttp::error::partial_message && bec.category() == kHttpCategory)
-            co_await reject(stream, Error::bad_request("malformed HTTP request body"), l, fast_uuid_v7());
+            co_await reject(socket, conn, too_large(), l);
+          else if (bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message &&
+                   bec.category() == kHttpCategory)
+            co_await reject(socket, conn, Error::bad_request("malformed HTTP request body"), l);
           break;
         }
       }
@@ -310,22 +388,14 @@ struct Server::Impl {
       const std::string* route_label = &kUnmatched;
       Response res = co_await dispatch(l, req, route_label);
 
-      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), hreq.version()};
-      if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
-      out.set("X-Request-Id", req.request_id);
-      out.set("traceparent", req.trace.traceparent());
-      for (auto& [k, v] : res.headers) out.set(k, v);
       const bool keep_alive = hreq.keep_alive() && !draining.load(std::memory_order_relaxed);
-      out.keep_alive(keep_alive);
       const size_t body_size = res.body.size();
-      if (req.method == Method::Head) {
-        out.content_length(body_size);
-      } else {
-        out.body() = std::move(res.body);
-        out.prepare_payload();
-      }
-      stream.expires_after(opt.body_timeout);
-      auto [wec, wn] = co_await bhttp::async_write(stream, out, use_tuple);
+      append_head(head, res.status, hreq.version(), res, req.request_id, req.trace.traceparent(), keep_alive,
+                  body_size);
+      std::array<net::const_buffer, 2> bufs{
+          net::buffer(head), net::buffer(res.body.data(), req.method == Method::Head ? 0 : body_size)};
+      conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
+      auto [wec, wn] = co_await net::async_write(socket, bufs, use_tuple);
 
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       l->metrics->record(route_label, req.method, res.status, seconds);
@@ -343,7 +413,7 @@ struct Server::Impl {
       }
       if (wec || !keep_alive) break;
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
     co_return;
   }
 
@@ -356,7 +426,10 @@ struct Server::Impl {
           acc->close(ignore);
         }
         for (Connection* c : wp->connections)
-          if (!c->busy) c->stream->close();
+          if (!c->busy) {
+            boost::system::error_code ignore;
+            c->socket->close(ignore);
+          }
       });
     }
     net::co_spawn(workers[0]->ctx, wait_drained(), net::detached);
@@ -369,7 +442,10 @@ struct Server::Impl {
       t.expires_after(std::chrono::milliseconds(10));
       co_await t.async_wait(use_tuple);
     }
-    for (auto& w : workers) w->ctx.stop();
+    for (auto& w : workers) {
+      w->sweeper.cancel();
+      w->ctx.stop();
+    }
   }
 };
 
@@ -384,8 +460,11 @@ uint16_t Server::listen(std::string module, uint16_t port, std::shared_ptr<Route
 net::io_context& Server::main_context() { return impl_->workers[0]->ctx; }
 
 void Server::run() {
-  for (auto& w : impl_->workers)
-    for (auto& [acc, l] : w->acceptors) net::co_spawn(w->ctx, impl_->accept_loop(w.get(), acc.get(), l), net::detached);
+  for (auto& w : impl_->workers) {
+    net::co_spawn(w->ctx, impl_->sweep(w.get()), net::detached);
+    for (auto& [acc, l] : w->acceptors)
+      net::co_spawn(w->ctx, impl_->accept_loop(w.get(), acc.get(), l), net::detached);
+  }
   std::vector<std::thread> threads;
   for (size_t i = 1; i < impl_->workers.size(); ++i) {
     threads.emplace_back([w = impl_->workers[i].get()] {

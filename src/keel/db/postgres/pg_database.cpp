@@ -20,9 +20,11 @@ DbError::Kind kind_of_sqlstate(const char* state) {
   if (!state) return DbError::Kind::Unavailable;
   if (std::strcmp(state, "23505") == 0) return DbError::Kind::UniqueViolation;
   if (std::strcmp(state, "23503") == 0) return DbError::Kind::ForeignKeyViolation;
-  if (std::strncmp(state, "08", 2) == 0 || std::strcmp(state, "57P01") == 0 || std::strcmp(state, "57P03") == 0)
+  if (std::strncmp(state, "08", 2) == 0 || std::strcmp(state, "57P01") == 0 ||
+      std::strcmp(state, "57P03") == 0)
     return DbError::Kind::Unavailable;
-  if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0 || std::strcmp(state, "55P03") == 0)
+  if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0 ||
+      std::strcmp(state, "55P03") == 0)
     return DbError::Kind::Busy;
   return DbError::Kind::Other;
 }
@@ -52,14 +54,18 @@ class Connection final : public Session {
       std::visit(
           [&](const auto& x) {
             using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, std::nullptr_t>) return;
-            else if constexpr (std::is_same_v<T, int64_t>) storage[i] = std::to_string(x);
+            if constexpr (std::is_same_v<T, std::nullptr_t>)
+              return;
+            else if constexpr (std::is_same_v<T, int64_t>)
+              storage[i] = std::to_string(x);
             else if constexpr (std::is_same_v<T, double>) {
               char buf[32];
               std::snprintf(buf, sizeof buf, "%.17g", x);
               storage[i] = buf;
-            } else if constexpr (std::is_same_v<T, bool>) storage[i] = x ? "true" : "false";
-            else storage[i] = x;
+            } else if constexpr (std::is_same_v<T, bool>)
+              storage[i] = x ? "true" : "false";
+            else
+              storage[i] = x;
             values[i] = storage[i].c_str();
           },
           params[i]);
@@ -113,8 +119,10 @@ class Connection final : public Session {
       std::vector<std::optional<std::string>> values;
       values.reserve(cols);
       for (int c = 0; c < cols; ++c) {
-        if (PQgetisnull(res, r, c)) values.emplace_back(std::nullopt);
-        else values.emplace_back(std::string(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
+        if (PQgetisnull(res, r, c))
+          values.emplace_back(std::nullopt);
+        else
+          values.emplace_back(std::string(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
       }
       result.rows.emplace_back(names, std::move(values));
     }

@@ -22,7 +22,8 @@ class Connection final : public Session {
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, opt.busy_timeout_ms);
-    exec_script("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + opt.synchronous + ";");
+    exec_script("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + opt.synchronous +
+                ";");
   }
   ~Connection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
@@ -44,8 +45,10 @@ class Connection final : public Session {
     for (int i = 1; i <= n; ++i) {
       const char* name = sqlite3_bind_parameter_name(stmt, i);
       size_t idx = 0;
-      if (!name || name[0] != '$' || std::sscanf(name + 1, "%zu", &idx) != 1 || idx == 0 || idx > params.size())
-        throw DbError(DbError::Kind::Other, "SQL parameter " + std::string(name ? name : "?") + " has no value");
+      if (!name || name[0] != '$' || std::sscanf(name + 1, "%zu", &idx) != 1 || idx == 0 ||
+          idx > params.size())
+        throw DbError(DbError::Kind::Other,
+                      "SQL parameter " + std::string(name ? name : "?") + " has no value");
       bind(stmt, i, params[idx - 1]);
     }
     Result result;
@@ -61,7 +64,9 @@ class Connection final : public Session {
       values.reserve(cols);
       for (int c = 0; c < cols; ++c) {
         switch (sqlite3_column_type(stmt, c)) {
-          case SQLITE_NULL: values.emplace_back(std::nullopt); break;
+          case SQLITE_NULL:
+            values.emplace_back(std::nullopt);
+            break;
           case SQLITE_FLOAT: {
             char buf[32];
             std::snprintf(buf, sizeof buf, "%.17g", sqlite3_column_double(stmt, c));
@@ -96,25 +101,32 @@ class Connection final : public Session {
   static DbError::Kind kind_of(int rc) {
     switch (rc) {
       case SQLITE_CONSTRAINT_UNIQUE:
-      case SQLITE_CONSTRAINT_PRIMARYKEY: return DbError::Kind::UniqueViolation;
-      case SQLITE_CONSTRAINT_FOREIGNKEY: return DbError::Kind::ForeignKeyViolation;
+      case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return DbError::Kind::UniqueViolation;
+      case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return DbError::Kind::ForeignKeyViolation;
       case SQLITE_BUSY:
-      case SQLITE_LOCKED: return DbError::Kind::Busy;
+      case SQLITE_LOCKED:
+        return DbError::Kind::Busy;
       case SQLITE_CANTOPEN:
       case SQLITE_IOERR:
-      case SQLITE_FULL: return DbError::Kind::Unavailable;
-      default: return (rc & 0xff) == SQLITE_IOERR ? DbError::Kind::Unavailable : DbError::Kind::Other;
+      case SQLITE_FULL:
+        return DbError::Kind::Unavailable;
+      default:
+        return (rc & 0xff) == SQLITE_IOERR ? DbError::Kind::Unavailable : DbError::Kind::Other;
     }
   }
 
-  [[noreturn]] void fail(int rc) { throw DbError(kind_of(rc), std::string("SQLite: ") + sqlite3_errmsg(db_)); }
+  [[noreturn]] void fail(int rc) {
+    throw DbError(kind_of(rc), std::string("SQLite: ") + sqlite3_errmsg(db_));
+  }
 
   sqlite3_stmt* prepare(std::string_view sql) {
     auto it = cache_.find(std::string(sql));
     if (it != cache_.end()) return it->second;
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
-                                nullptr);
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                &stmt, nullptr);
     if (rc != SQLITE_OK) fail(rc);
     cache_.emplace(std::string(sql), stmt);
     return stmt;
@@ -124,11 +136,16 @@ class Connection final : public Session {
     std::visit(
         [&](const auto& x) {
           using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, std::nullptr_t>) sqlite3_bind_null(stmt, i);
-          else if constexpr (std::is_same_v<T, int64_t>) sqlite3_bind_int64(stmt, i, x);
-          else if constexpr (std::is_same_v<T, double>) sqlite3_bind_double(stmt, i, x);
-          else if constexpr (std::is_same_v<T, bool>) sqlite3_bind_int(stmt, i, x ? 1 : 0);
-          else sqlite3_bind_text(stmt, i, x.data(), static_cast<int>(x.size()), SQLITE_TRANSIENT);
+          if constexpr (std::is_same_v<T, std::nullptr_t>)
+            sqlite3_bind_null(stmt, i);
+          else if constexpr (std::is_same_v<T, int64_t>)
+            sqlite3_bind_int64(stmt, i, x);
+          else if constexpr (std::is_same_v<T, double>)
+            sqlite3_bind_double(stmt, i, x);
+          else if constexpr (std::is_same_v<T, bool>)
+            sqlite3_bind_int(stmt, i, x ? 1 : 0);
+          else
+            sqlite3_bind_text(stmt, i, x.data(), static_cast<int>(x.size()), SQLITE_TRANSIENT);
         },
         v);
   }
