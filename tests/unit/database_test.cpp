@@ -141,5 +141,27 @@ TEST_P(DatabaseTest, ConcurrentWritersAllLand) {
   EXPECT_EQ(r.rows[0].int64(0), 100);
 }
 
+TEST_P(DatabaseTest, RecoversWhenTheServerDropsItsConnections) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "a PostgreSQL outage";
+  migrate(*db_);
+  auto count = [&] {
+    return db_->read_sync([](Session& s) { return s.query("SELECT COUNT(*) FROM users").rows[0].int64(0); });
+  };
+  EXPECT_EQ(count(), 0);
+  // Every pooled connection of this database is killed, as a server restart would.
+  keel::Config admin_config;
+  admin_config.database = std::getenv("KEEL_TEST_PG_URL");
+  auto admin = open_database(admin_config);
+  const std::string dbname =
+      db_->read_sync([](Session& s) { return s.query("SELECT current_database()").rows[0].text(0); });
+  admin->read_sync([&](Session& s) {
+    s.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", {dbname});
+  });
+  admin->close();
+  EXPECT_EQ(count(), 0);
+  db_->write_sync([](Session& s) { insert_user(s, "after-outage@example.com"); });
+  EXPECT_EQ(count(), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });

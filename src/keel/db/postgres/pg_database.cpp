@@ -154,24 +154,36 @@ class PostgresDatabase final : public Database {
       std::unique_ptr<Connection>& c;
       ~Return() { self->give_back(std::move(c)); }
     } ret{this, conn};
-    conn->ensure_connected();
-    if (access == Access::Read) {
-      fn(*conn);
-      return;
-    }
-    conn->exec_script("BEGIN");
-    try {
-      fn(*conn);
-      conn->exec_script("COMMIT");
-    } catch (...) {
-      if (conn->healthy()) {
-        try {
-          conn->exec_script("ROLLBACK");
-        } catch (const DbError&) {
-          // The connection broke during rollback; it is reset on its next use.
+    // A connection that broke while idle (a server restart, a failover) fails its first statement; the
+    // server has then rolled back whatever the attempt did, so it is retried once on a fresh connection.
+    for (int attempt = 0;; ++attempt) {
+      conn->ensure_connected();
+      bool committing = false;
+      try {
+        if (access == Access::Read) {
+          fn(*conn);
+          return;
         }
+        conn->exec_script("BEGIN");
+        try {
+          fn(*conn);
+          committing = true;
+          conn->exec_script("COMMIT");
+          return;
+        } catch (...) {
+          if (conn->healthy()) {
+            try {
+              conn->exec_script("ROLLBACK");
+            } catch (const DbError&) {
+              // The connection broke during rollback; it is reset on its next use.
+            }
+          }
+          throw;
+        }
+      } catch (const DbError& e) {
+        // Never retry a COMMIT whose outcome is unknown.
+        if (attempt > 0 || committing || e.kind() != DbError::Kind::Unavailable || conn->healthy()) throw;
       }
-      throw;
     }
   }
 
