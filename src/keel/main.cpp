@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "keel/app/serve.hpp"
+#include "keel/auth/cli.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
@@ -14,24 +15,12 @@ namespace {
 struct Options {
   std::optional<std::string> config;
   keel::SettingMap flags;
-};
-
-struct Command {
-  const char* name;
-  const char* help;
-  bool serve_options;  // takes --services, --port-base, --listen, --io-threads
-  int (*run)(const keel::Config&);
-};
-
-int version_command(const keel::Config&) {
-  std::cout << "keel " << KEEL_VERSION << "\n";
-  return 0;
-}
-
-const Command kCommands[] = {
-    {"serve", "Run the selected modules (all by default) until SIGINT or SIGTERM", true, keel::serve},
-    {"migrate", "Apply pending database migrations and exit", false, keel::migrate_command},
-    {"version", "Print the version", false, version_command},
+  std::string email;
+  bool admin = false;
+  bool password_stdin = false;
+  std::string service;
+  long long ttl = 0;
+  std::string id;
 };
 
 void add_setting(CLI::App* cmd, Options& o, const std::string& flag, const std::string& setting,
@@ -40,6 +29,59 @@ void add_setting(CLI::App* cmd, Options& o, const std::string& flag, const std::
       flag, [&o, setting](const std::string& v) { o.flags[setting] = v; }, help);
 }
 
+void serve_options(CLI::App* sub, Options& o) {
+  add_setting(sub, o, "--services", "services", "all, or a comma-separated list of modules");
+  add_setting(sub, o, "--port-base", "port_base", "First of the six module ports (default 8000)");
+  add_setting(sub, o, "--listen", "listen", "Address to listen on (default 127.0.0.1)");
+  add_setting(sub, o, "--io-threads", "io_threads", "I/O threads (default: one per core)");
+  add_setting(sub, o, "--log-level", "log_level", "trace, debug, info, warn, error or off");
+}
+void user_create_options(CLI::App* sub, Options& o) {
+  sub->add_option("--email", o.email, "The user's email")->required();
+  sub->add_flag("--password-stdin", o.password_stdin, "Read the password from standard input")->required();
+  sub->add_flag("--admin", o.admin, "Give the user the admin role");
+}
+void token_create_options(CLI::App* sub, Options& o) {
+  sub->add_option("--service", o.service, "The service (module) the token speaks for")->required();
+  sub->add_option("--ttl", o.ttl, "Lifetime in seconds (default [auth] service_token_ttl_seconds, 1 year)")
+      ->check(CLI::PositiveNumber);
+}
+void token_revoke_options(CLI::App* sub, Options& o) {
+  sub->add_option("--id", o.id, "The token's sid claim")->required();
+}
+
+struct Command {
+  const char* group;  // a first word ("user"), or nullptr for a top-level command
+  const char* name;
+  const char* help;
+  void (*options)(CLI::App*, Options&);
+  int (*run)(const keel::Config&, const Options&);
+};
+
+const Command kCommands[] = {
+    {nullptr, "serve", "Run the selected modules (all by default) until SIGINT or SIGTERM", serve_options,
+     [](const keel::Config& c, const Options&) { return keel::serve(c); }},
+    {nullptr, "migrate", "Apply pending database migrations and exit", nullptr,
+     [](const keel::Config& c, const Options&) { return keel::migrate_command(c); }},
+    {nullptr, "version", "Print the version", nullptr,
+     [](const keel::Config&, const Options&) {
+       std::cout << "keel " << KEEL_VERSION << "\n";
+       return 0;
+     }},
+    {"user", "create", "Create a user (password on standard input)", user_create_options,
+     [](const keel::Config& c, const Options& o) {
+       return keel::auth::user_create_command(c, o.email, o.admin);
+     }},
+    {"token", "create", "Create a service token and print it", token_create_options,
+     [](const keel::Config& c, const Options& o) {
+       return keel::auth::token_create_command(c, o.service, o.ttl);
+     }},
+    {"token", "revoke", "Revoke a service token", token_revoke_options,
+     [](const keel::Config& c, const Options& o) { return keel::auth::token_revoke_command(c, o.id); }},
+    {"keys", "rotate", "Create a new signing key and retire the current one", nullptr,
+     [](const keel::Config& c, const Options&) { return keel::auth::keys_rotate_command(c); }},
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,20 +89,24 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Options opts;
   const Command* chosen = nullptr;
+  std::map<std::string, CLI::App*> groups;
   for (const Command& c : kCommands) {
-    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    CLI::App* parent = &app;
+    if (c.group) {
+      auto& g = groups[c.group];
+      if (!g) {
+        g = app.add_subcommand(c.group, std::string("Manage ") + c.group + "s");
+        g->require_subcommand(1);
+      }
+      parent = g;
+    }
+    CLI::App* sub = parent->add_subcommand(c.name, c.help);
     sub->add_option_function<std::string>(
         "--config", [&opts](const std::string& v) { opts.config = v; },
         "TOML config file (also KEEL_CONFIG)");
     add_setting(sub, opts, "--data-dir", "data_dir", "Data directory (default ./keel-data)");
     add_setting(sub, opts, "--database", "database", "sqlite:///path/keel.db or postgresql://...");
-    if (c.serve_options) {
-      add_setting(sub, opts, "--services", "services", "all, or a comma-separated list of modules");
-      add_setting(sub, opts, "--port-base", "port_base", "First of the six module ports (default 8000)");
-      add_setting(sub, opts, "--listen", "listen", "Address to listen on (default 127.0.0.1)");
-      add_setting(sub, opts, "--io-threads", "io_threads", "I/O threads (default: one per core)");
-      add_setting(sub, opts, "--log-level", "log_level", "trace, debug, info, warn, error or off");
-    }
+    if (c.options) c.options(sub, opts);
     sub->callback([&chosen, &c] { chosen = &c; });
   }
 
@@ -80,7 +126,7 @@ int main(int argc, char** argv) {
         keel::load_config(opts.config ? std::optional<std::filesystem::path>(*opts.config) : std::nullopt,
                           opts.flags, keel::process_environment(), std::filesystem::current_path());
     keel::log::init(config.log_level);
-    return chosen->run(config);
+    return chosen->run(config, opts);
   } catch (const keel::ConfigError& e) {
     std::cerr << "keel: " << e.what() << "\n";
     return 2;

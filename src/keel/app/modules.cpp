@@ -2,13 +2,14 @@
 
 #include <algorithm>
 
+#include "keel/auth/routes.hpp"
 #include "keel/core/config.hpp"
 
 namespace keel {
 
 const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
-      {"gateway", 0, nullptr},  {"auth", 1, nullptr},    {"memory", 2, nullptr},
+      {"gateway", 0, nullptr},  {"auth", 1, auth::install},    {"memory", 2, nullptr},
       {"registry", 3, nullptr}, {"billing", 4, nullptr}, {"events", 5, nullptr},
   };
   return table;

@@ -17,12 +17,16 @@ class Database;
 namespace http {
 class Router;
 }
+namespace auth {
+class TokenVerifier;
+}
 
 struct ModuleContext {
   const Config& config;
   db::Database& db;
   http::Router& router;
-  boost::asio::io_context& io;  // for the module's background tasks
+  boost::asio::io_context& io;    // for the module's background tasks
+  auth::TokenVerifier& verifier;  // checks Bearer tokens on protected routes
 };
 
 struct ModuleSpec {

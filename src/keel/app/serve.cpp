@@ -9,6 +9,8 @@
 
 #include "keel/app/health.hpp"
 #include "keel/app/modules.hpp"
+#include "keel/auth/settings.hpp"
+#include "keel/auth/verifier.hpp"
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
 #include "keel/db/migrations.hpp"
@@ -34,6 +36,27 @@ std::unique_ptr<db::Database> open_and_migrate(const Config& config) {
   return db;
 }
 
+auth::VerifierSettings verifier_settings(const Config& config) {
+  const auto a = auth::AuthSettings::from(config);
+  return {a.issuer, a.audience, a.access_ttl_seconds, 30};
+}
+
+// In-process dispatch: the gateway serves the routes of every module running in this process by calling
+// their handlers directly (same contract, no loopback hop). Modules elsewhere are the gateway's to proxy.
+void mount_in_gateway(
+    const std::vector<std::pair<const ModuleSpec*, std::shared_ptr<http::Router>>>& routers) {
+  std::shared_ptr<http::Router> gateway;
+  for (const auto& [m, r] : routers)
+    if (m->name == "gateway") gateway = r;
+  if (!gateway) return;
+  for (const auto& [m, r] : routers) {
+    if (r == gateway) continue;
+    for (const auto& route : r->routes())
+      if (route->pattern.rfind("/v1/", 0) == 0 || route->pattern.rfind("/.well-known/", 0) == 0)
+        gateway->add(route->method, route->pattern, route->handler, route->options);
+  }
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -56,13 +79,16 @@ int serve(const Config& config) {
 
   HealthProbe probe(*db);
   probe.probe_sync();
+  auth::TokenVerifier verifier(*db, verifier_settings(config));
 
   std::vector<std::string> names;
+  std::vector<std::pair<const ModuleSpec*, std::shared_ptr<http::Router>>> routers;
   for (const ModuleSpec* m : modules) {
     auto router = std::make_shared<http::Router>();
     auto metrics = std::make_shared<http::HttpMetrics>(std::string(m->name));
-    ModuleContext ctx{config, *db, *router, server.main_context()};
+    ModuleContext ctx{config, *db, *router, server.main_context(), verifier};
     if (m->install) m->install(ctx);
+    routers.emplace_back(m, router);
     add_common_routes(*router, CommonRoutes{std::string(m->name), &probe, [metrics, &server] {
                                               std::string out;
                                               metrics->render(out);
@@ -74,7 +100,10 @@ int serve(const Config& config) {
     names.emplace_back(std::string(m->name) + ":" + std::to_string(port));
   }
 
+  mount_in_gateway(routers);
+  verifier.load_sync();
   boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::seconds(1)), boost::asio::detached);
+  boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);
   boost::asio::signal_set signals(server.main_context(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;

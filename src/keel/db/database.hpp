@@ -109,19 +109,28 @@ class Database {
   // Awaitable forms: fn(Session&) runs on the worker pool.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Session&>> read(F fn) {
-    co_return co_await offload(*pool_,
-                               [this, fn = std::move(fn)]() mutable { return run_sync(Access::Read, fn); });
+    return run_async(Access::Read, std::move(fn));
   }
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Session&>> write(F fn) {
-    co_return co_await offload(*pool_,
-                               [this, fn = std::move(fn)]() mutable { return run_sync(Access::Write, fn); });
+    return run_async(Access::Write, std::move(fn));
   }
 
  protected:
   std::unique_ptr<WorkerPool> pool_;
 
  private:
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F&, Session&>> run_async(Access access, F fn) {
+    auto task = [this, access, fn = std::move(fn)]() mutable { return run_sync(access, fn); };
+    // GCC 12 miscompiles `co_return co_await` of a void awaitable (a double free), hence the split.
+    if constexpr (std::is_void_v<std::invoke_result_t<F&, Session&>>) {
+      co_await offload(*pool_, std::move(task));
+    } else {
+      co_return co_await offload(*pool_, std::move(task));
+    }
+  }
+
   template <class F>
   auto run_sync(Access access, F&& fn) -> std::invoke_result_t<F&, Session&> {
     using R = std::invoke_result_t<F&, Session&>;

@@ -278,6 +278,7 @@ struct Server::Impl {
 
   // Writes a problem response for a request that never reached a handler (bad framing, too large), then
   // the caller closes the connection.
+  // `e` is a named object of the caller's: see the note in auth/passwords.hpp on GCC 12 and temporaries.
   net::awaitable<void> reject(tcp::socket& socket, Connection& conn, const Error& e, Listener* l) {
     Response res = problem_response(e);
     std::string head;
@@ -340,14 +341,15 @@ struct Server::Impl {
       conn.busy = true;
       if (rec) {
         if (rec == bhttp::error::body_limit) {
-          co_await reject(socket, conn, too_large(), l);
+          const Error e = too_large();
+          co_await reject(socket, conn, e, l);
         } else if (rec == bhttp::error::header_limit) {
-          co_await reject(socket, conn,
-                          Error(431, "Request Header Fields Too Large", "the request headers are too large"),
-                          l);
+          const Error e(431, "Request Header Fields Too Large", "the request headers are too large");
+          co_await reject(socket, conn, e, l);
         } else if (rec.category() == kHttpCategory && rec != bhttp::error::end_of_stream &&
                    rec != bhttp::error::partial_message) {
-          co_await reject(socket, conn, Error::bad_request("malformed HTTP request"), l);
+          const Error e = Error::bad_request("malformed HTTP request");
+          co_await reject(socket, conn, e, l);
         }
         break;  // end of stream, timeout, reset or a framing error: this connection is done
       }
@@ -362,11 +364,14 @@ struct Server::Impl {
         }
         auto [bec, bn] = co_await bhttp::async_read(socket, buffer, parser, use_tuple);
         if (bec) {
-          if (bec == bhttp::error::body_limit)
-            co_await reject(socket, conn, too_large(), l);
-          else if (bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message &&
-                   bec.category() == kHttpCategory)
-            co_await reject(socket, conn, Error::bad_request("malformed HTTP request body"), l);
+          if (bec == bhttp::error::body_limit) {
+            const Error e = too_large();
+            co_await reject(socket, conn, e, l);
+          } else if (bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message &&
+                     bec.category() == kHttpCategory) {
+            const Error e = Error::bad_request("malformed HTTP request body");
+            co_await reject(socket, conn, e, l);
+          }
           break;
         }
       }

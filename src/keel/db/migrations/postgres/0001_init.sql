@@ -16,7 +16,6 @@ CREATE TABLE users (
 CREATE TABLE sessions (
   id                 uuid PRIMARY KEY,
   user_id            uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  refresh_hash       text NOT NULL UNIQUE,
   user_agent         text,
   ip                 text,
   metadata           jsonb NOT NULL DEFAULT '{}',

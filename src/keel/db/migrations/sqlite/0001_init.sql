@@ -17,7 +17,6 @@ CREATE TABLE users (
 CREATE TABLE sessions (
   id                 TEXT PRIMARY KEY,
   user_id            TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  refresh_hash       TEXT NOT NULL UNIQUE,
   user_agent         TEXT,
   ip                 TEXT,
   metadata           TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),

@@ -1,0 +1,33 @@
+#pragma once
+// Small crypto helpers over libsodium: encodings, hashes, the master key and authenticated encryption.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "keel/core/base64.hpp"
+
+namespace keel::auth {
+
+void ensure_sodium();
+
+std::string sha256_hex(std::string_view data);
+std::string hmac_sha256(std::string_view key, std::string_view data);  // 32 raw bytes
+std::string random_bytes(size_t n);
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+// The 32-byte master key that encrypts signing keys at rest and derives the refresh-token key. Read from
+// `path` (base64url text); generated there with mode 0600 when the file does not exist.
+using MasterKey = std::array<uint8_t, 32>;
+MasterKey load_or_create_master_key(const std::filesystem::path& path);
+// A subkey for one purpose (libsodium's KDF; `context` is 8 characters).
+std::string derive_key(const MasterKey& master, uint64_t id, const char context[8]);
+
+// XChaCha20-Poly1305 with `aad` bound in; output is nonce || ciphertext.
+std::string seal(const MasterKey& key, std::string_view plaintext, std::string_view aad);
+// nullopt when the key is wrong or the data was tampered with.
+std::optional<std::string> open(const MasterKey& key, std::string_view sealed, std::string_view aad);
+
+}  // namespace keel::auth

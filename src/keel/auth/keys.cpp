@@ -1,0 +1,71 @@
+#include "keel/auth/keys.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <stdexcept>
+
+#include "keel/core/ids.hpp"
+#include "keel/core/time.hpp"
+
+namespace keel::auth {
+
+std::vector<StoredKey> load_published_keys(db::Session& s) {
+  auto r = s.query(
+      "SELECT public_jwk, status, created_at, private_key FROM signing_keys "
+      "WHERE status = 'active' OR expires_at > $1 ORDER BY created_at",
+      {now_rfc3339()});
+  std::vector<StoredKey> out;
+  for (const auto& row : r.rows) {
+    boost::system::error_code ec;
+    auto jwk = boost::json::parse(row.text(0), ec);
+    if (ec || !jwk.is_object()) continue;
+    auto key = VerifyKey::from_jwk(jwk.as_object());
+    if (!key) continue;
+    out.push_back({std::move(*key), row.text(1), row.time(2), row.text(3)});
+  }
+  return out;
+}
+
+SigningKey create_key(db::Session& s, const MasterKey& master, Alg alg) {
+  const std::string kid = uuid_v7();
+  SigningKey key = SigningKey::generate(alg, kid);
+  const std::string now = now_rfc3339();
+  s.query(
+      "INSERT INTO signing_keys (id, alg, public_jwk, private_key, status, created_at, updated_at) "
+      "VALUES ($1, $2, $3, $4, 'active', $5, $5)",
+      {kid, std::string(alg_name(alg)), boost::json::serialize(key.public_key().jwk()),
+       base64url_encode(seal(master, key.private_bytes(), kid)), now});
+  return key;
+}
+
+SigningKey rotate_keys(db::Session& s, const MasterKey& master, Alg alg, int64_t access_ttl_seconds) {
+  const auto now = std::chrono::system_clock::now();
+  const std::string access_horizon = format_rfc3339(now + std::chrono::seconds(access_ttl_seconds + 60));
+  // A retired key stays published until its access tokens and its service tokens have all expired.
+  auto active = s.query("SELECT id FROM signing_keys WHERE status = 'active'");
+  for (const auto& row : active.rows) {
+    const std::string kid = row.text(0);
+    auto svc =
+        s.query("SELECT MAX(expires_at) FROM service_tokens WHERE kid = $1 AND revoked_at IS NULL", {kid});
+    std::string until = access_horizon;
+    if (!svc.rows.empty() && !svc.rows[0].is_null(0) && svc.rows[0].time(0) > until)
+      until = svc.rows[0].time(0);
+    s.query(
+        "UPDATE signing_keys SET status = 'retired', retired_at = $2, expires_at = $3, updated_at = $2 "
+        "WHERE id = $1",
+        {kid, format_rfc3339(now), until});
+  }
+  return create_key(s, master, alg);
+}
+
+SigningKey unseal_key(const StoredKey& key, const MasterKey& master) {
+  auto sealed = base64url_decode(key.sealed_private);
+  if (!sealed) throw std::runtime_error("signing key " + key.public_key.kid() + " is malformed");
+  auto raw = open(master, *sealed, key.public_key.kid());
+  if (!raw)
+    throw std::runtime_error("signing key " + key.public_key.kid() +
+                             " cannot be decrypted: the master key differs from the one that sealed it");
+  return SigningKey::from_private(key.public_key.alg(), key.public_key.kid(), *raw);
+}
+
+}  // namespace keel::auth

@@ -1,0 +1,186 @@
+#include "keel/auth/routes.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/serialize.hpp>
+#include <thread>
+
+#include "keel/app/modules.hpp"
+#include "keel/auth/service.hpp"
+#include "keel/core/config.hpp"
+#include "keel/http/json_body.hpp"
+#include "keel/http/pagination.hpp"
+#include "keel/http/router.hpp"
+
+namespace keel::auth {
+
+namespace json = boost::json;
+using http::Method;
+using http::Request;
+using http::Response;
+using Awaitable = boost::asio::awaitable<Response>;
+
+namespace {
+
+struct Auth {
+  AuthSettings settings;
+  std::unique_ptr<PasswordHasher> hasher;
+  std::unique_ptr<TokenIssuer> issuer;
+  std::unique_ptr<AuthService> service;
+  TokenVerifier* verifier;
+};
+
+ClientInfo client_of(const Request& req) {
+  return {req.remote_ip, std::string(req.header("user-agent")), req.trace.traceparent()};
+}
+
+Principal user_principal(const Auth& a, const Request& req) {
+  Principal p = a.verifier->authenticate(req);
+  if (p.user_id.empty()) throw Error::forbidden("this route needs a user's token, not a service token");
+  return p;
+}
+
+NewUser new_user_from(const json::object& body) {
+  http::Validator v(body);
+  NewUser u;
+  u.email = v.required_string("email", 1, 254);
+  u.password = v.required_string("password", 0, 1 << 20);
+  u.display_name = v.optional_string("display_name", 0, 200);
+  v.check();
+  return u;
+}
+
+}  // namespace
+
+void install(ModuleContext& ctx) {
+  auto a = std::make_shared<Auth>();
+  a->settings = AuthSettings::from(ctx.config);
+  a->verifier = &ctx.verifier;
+  const size_t threads = a->settings.hash_threads > 0 ? a->settings.hash_threads
+                                                      : std::max(1u, std::thread::hardware_concurrency());
+  a->hasher = std::make_unique<PasswordHasher>(a->settings.argon2_memory_kib, a->settings.argon2_iterations,
+                                               threads, a->settings.hash_queue);
+  a->issuer = std::make_unique<TokenIssuer>(ctx.db, a->settings,
+                                            load_or_create_master_key(a->settings.master_key_file));
+  a->issuer->load_sync();
+  ctx.verifier.load_sync();  // sees the key just created
+  a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.verifier, *a->hasher);
+  boost::asio::co_spawn(ctx.io, a->issuer->run(), boost::asio::detached);
+
+  auto& r = ctx.router;
+  r.add(Method::Post, "/v1/auth/register", [a](Request& req) -> Awaitable {
+    const NewUser u = new_user_from(http::parse_json_object(req));
+    const ClientInfo client = client_of(req);
+    const json::object body = co_await a->service->register_user(u, client);
+    co_return Response::json(201, body);
+  });
+  r.add(Method::Post, "/v1/auth/login", [a](Request& req) -> Awaitable {
+    auto body = http::parse_json_object(req);
+    http::Validator v(body);
+    auto email = v.required_string("email", 1, 254);
+    auto password = v.required_string("password", 0, 1 << 20);
+    v.check();
+    const ClientInfo client = client_of(req);
+    const json::object result = co_await a->service->login(email, password, client);
+    co_return Response::json(200, result);
+  });
+  r.add(Method::Post, "/v1/auth/refresh", [a](Request& req) -> Awaitable {
+    auto body = http::parse_json_object(req);
+    http::Validator v(body);
+    auto token = v.required_string("refresh_token", 1, 512);
+    v.check();
+    const ClientInfo client = client_of(req);
+    const json::object result = co_await a->service->refresh(token, client);
+    co_return Response::json(200, result);
+  });
+  r.add(Method::Post, "/v1/auth/logout", [a](Request& req) -> Awaitable {
+    const Principal who = user_principal(*a, req);
+    const ClientInfo client = client_of(req);
+    co_await a->service->logout(who, client);
+    co_return Response::no_content();
+  });
+  r.add(Method::Post, "/v1/auth/logout-all", [a](Request& req) -> Awaitable {
+    const Principal who = user_principal(*a, req);
+    const ClientInfo client = client_of(req);
+    co_await a->service->logout_all(who, client);
+    co_return Response::no_content();
+  });
+  r.add(Method::Get, "/v1/auth/me", [a](Request& req) -> Awaitable {
+    const Principal who = user_principal(*a, req);
+    const json::object user = co_await a->service->me(who);
+    co_return Response::json(200, user);
+  });
+  r.add(Method::Patch, "/v1/auth/me", [a](Request& req) -> Awaitable {
+    Principal who = user_principal(*a, req);
+    auto body = http::parse_json_object(req);
+    http::Validator v(body);
+    std::optional<std::optional<std::string>> display_name;
+    if (body.contains("display_name")) display_name = v.optional_string("display_name", 0, 200);
+    auto metadata = v.optional_object("metadata");
+    if (metadata && json::serialize(*metadata).size() > 16384)
+      v.fail("metadata", "must be at most 16 KiB of JSON");
+    for (const auto& kv : body)
+      if (kv.key() != "display_name" && kv.key() != "metadata")
+        v.fail(std::string(kv.key()), "is not a field you can change");
+    v.check();
+    const json::object user = co_await a->service->update_me(who, display_name, metadata);
+    co_return Response::json(200, user);
+  });
+  r.add(Method::Post, "/v1/auth/password", [a](Request& req) -> Awaitable {
+    Principal who = user_principal(*a, req);
+    auto body = http::parse_json_object(req);
+    http::Validator v(body);
+    auto current = v.required_string("current_password", 0, 1 << 20);
+    auto next = v.required_string("new_password", 0, 1 << 20);
+    v.check();
+    const ClientInfo client = client_of(req);
+    co_await a->service->change_password(who, current, next, client);
+    co_return Response::no_content();
+  });
+  r.add(Method::Get, "/v1/auth/sessions", [a](Request& req) -> Awaitable {
+    Principal who = user_principal(*a, req);
+    auto page = http::parse_page(req);
+    auto [items, last] = co_await a->service->list_sessions(who, page.limit, page.after);
+    co_return Response::json(200, http::page_body(std::move(items), page, last));
+  });
+  r.add(Method::Delete, "/v1/auth/sessions/{id}", [a](Request& req) -> Awaitable {
+    Principal who = user_principal(*a, req);
+    const ClientInfo client = client_of(req);
+    co_await a->service->revoke_session(who, req.param("id"), client);
+    co_return Response::no_content();
+  });
+  r.add(Method::Get, "/v1/auth/users", [a](Request& req) -> Awaitable {
+    Principal who = a->verifier->authenticate(req);
+    if (!who.is_admin()) throw Error::forbidden("listing users needs the admin role");
+    auto page = http::parse_page(req);
+    auto [items, last] = co_await a->service->list_users(page.limit, page.after);
+    co_return Response::json(200, http::page_body(std::move(items), page, last));
+  });
+  r.add(Method::Get, "/.well-known/jwks.json", [a](Request&) -> Awaitable {
+    const json::object keys = co_await a->service->jwks();
+    Response res = Response::json(200, keys);
+    res.headers.emplace_back("Cache-Control", "public, max-age=60");
+    co_return res;
+  });
+  r.add(Method::Get, "/.well-known/openid-configuration", [a](Request& req) -> Awaitable {
+    std::string host(req.header("host"));
+    if (host.empty() || host.find_first_of(" /\\\"<>") != std::string::npos) host = "localhost:8000";
+    const std::string base = "http://" + host;
+    co_return Response::json(
+        200, json::object{{"issuer", a->settings.issuer},
+                          {"jwks_uri", base + "/.well-known/jwks.json"},
+                          {"token_endpoint", base + "/v1/auth/login"},
+                          {"userinfo_endpoint", base + "/v1/auth/me"},
+                          {"revocation_endpoint", base + "/v1/auth/logout"},
+                          {"grant_types_supported", json::array{"password", "refresh_token"}},
+                          {"response_types_supported", json::array{"token"}},
+                          {"subject_types_supported", json::array{"public"}},
+                          {"id_token_signing_alg_values_supported", json::array{alg_name(a->settings.alg)}},
+                          {"token_endpoint_auth_methods_supported", json::array{"none"}},
+                          {"claims_supported",
+                           json::array{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "roles"}}});
+  });
+}
+
+}  // namespace keel::auth

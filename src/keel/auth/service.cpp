@@ -1,0 +1,509 @@
+#include "keel/auth/service.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "keel/auth/crypto.hpp"
+#include "keel/auth/keys.hpp"
+#include "keel/billing/accounts.hpp"
+#include "keel/core/error.hpp"
+#include "keel/core/ids.hpp"
+#include "keel/core/time.hpp"
+#include "keel/events/outbox.hpp"
+#include "keel/http/json_body.hpp"
+
+namespace keel::auth {
+
+namespace json = boost::json;
+using std::chrono::seconds;
+using std::chrono::system_clock;
+
+namespace {
+
+constexpr const char* kUserColumns =
+    "id, email, display_name, roles, metadata, created_at, updated_at, password_hash, status";
+constexpr const char* kSource = "/keel/auth";
+
+json::value parse_or(const std::string& text, json::value fallback) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  return ec ? fallback : v;
+}
+
+json::object user_json(const db::Row& r) {
+  return json::object{{"id", r.text(0)},
+                      {"email", r.text(1)},
+                      {"display_name", r.is_null(2) ? json::value(nullptr) : json::value(r.text(2))},
+                      {"roles", parse_or(r.text(3), json::array{})},
+                      {"metadata", parse_or(r.text(4), json::object{})},
+                      {"created_at", r.time(5)},
+                      {"updated_at", r.time(6)}};
+}
+
+std::vector<std::string> roles_of(const json::object& user) {
+  std::vector<std::string> out;
+  for (const auto& r : user.at("roles").as_array())
+    if (r.is_string()) out.emplace_back(r.as_string());
+  return out;
+}
+
+int64_t unix_seconds(system_clock::time_point t) {
+  return std::chrono::duration_cast<seconds>(t.time_since_epoch()).count();
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool valid_email(const std::string& e) {
+  if (e.size() < 3 || e.size() > 254) return false;
+  const auto at = e.rfind('@');
+  if (at == std::string::npos || at == 0 || at > 64 || at + 1 >= e.size()) return false;
+  const std::string domain = e.substr(at + 1);
+  if (domain.find('.') == std::string::npos || domain.front() == '.' || domain.back() == '.' ||
+      domain.find("..") != std::string::npos)
+    return false;
+  for (unsigned char c : e)
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' ||
+        c == '\\' || c == '"')
+      return false;
+  return e.find('@') == at;
+}
+
+struct SessionTokens {
+  std::string id;
+  std::string refresh_token;
+  system_clock::time_point expires_at;
+};
+
+}  // namespace
+
+AuthService::AuthService(db::Database& db, const AuthSettings& settings, TokenIssuer& issuer,
+                         TokenVerifier& verifier, PasswordHasher& hasher)
+    : db_(db),
+      settings_(settings),
+      issuer_(issuer),
+      verifier_(verifier),
+      hasher_(hasher),
+      throttle_(settings.login_max_failures, settings.login_max_failures_per_ip,
+                seconds(settings.login_window_seconds)),
+      refresh_key_(derive_key(issuer.master(), 1, "keelrfsh")) {}
+
+namespace {
+
+// Inserts a session and its first refresh token. Refresh tokens are 256 random bits; only their SHA-256
+// is stored. A rotated token's successor is HMAC(refresh key, token), so presenting the same token again
+// inside the reuse window yields the same successor without the server ever storing a token.
+SessionTokens create_session(db::Session& s, const std::string& user_id, const ClientInfo& client,
+                             const AuthSettings& settings) {
+  SessionTokens t;
+  t.id = uuid_v7();
+  t.refresh_token = base64url_encode(random_bytes(32));
+  const auto now = system_clock::now();
+  t.expires_at = now + seconds(settings.session_ttl_seconds);
+  const std::string now_s = format_rfc3339(now);
+  s.query(
+      "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, updated_at, last_used_at, expires_at) "
+      "VALUES ($1, $2, $3, $4, $5, $5, $5, $6)",
+      {t.id, user_id, client.user_agent.substr(0, 512), client.ip, now_s, format_rfc3339(t.expires_at)});
+  s.query(
+      "INSERT INTO refresh_tokens (token_hash, session_id, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+      {sha256_hex(t.refresh_token), t.id, now_s});
+  return t;
+}
+
+json::object token_response(const TokenIssuer& issuer, const AuthSettings& settings, json::object user,
+                            const std::string& session_id, const std::string& refresh_token,
+                            system_clock::time_point session_expires) {
+  const auto now = system_clock::now();
+  const int64_t exp =
+      std::min(unix_seconds(now) + settings.access_ttl_seconds, unix_seconds(session_expires));
+  const std::string access =
+      issuer.sign({std::string(user.at("id").as_string()), session_id, roles_of(user), exp, {}});
+  return json::object{
+      {"access_token", access},         {"token_type", "Bearer"},   {"expires_in", exp - unix_seconds(now)},
+      {"refresh_token", refresh_token}, {"session_id", session_id}, {"user", std::move(user)}};
+}
+
+// Revokes the matching live sessions; returns (id, expires_at) of each.
+std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const std::string& condition,
+                                                              const std::vector<db::Value>& params,
+                                                              const std::string& reason,
+                                                              const std::string& user_id,
+                                                              const std::string& traceparent) {
+  auto rows =
+      s.query("SELECT id, expires_at FROM sessions WHERE revoked_at IS NULL AND " + condition, params);
+  std::vector<std::pair<std::string, std::string>> out;
+  const std::string now = now_rfc3339();
+  for (const auto& r : rows.rows) {
+    s.query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3, updated_at = $2 WHERE id = $1",
+            {r.text(0), now, reason});
+    events::append(s, {"keel.auth.session.revoked", kSource, user_id,
+                       json::object{{"session_id", r.text(0)}, {"reason", reason}}, traceparent});
+    out.emplace_back(r.text(0), r.time(1));
+  }
+  return out;
+}
+
+}  // namespace
+
+void AuthService::validate_new_user(const NewUser& u) const {
+  std::vector<FieldError> errors;
+  if (!valid_email(u.email)) errors.push_back({"email", "must be a valid email address"});
+  const size_t len = http::utf8_length(u.password);
+  if (len < settings_.password_min || len > settings_.password_max)
+    errors.push_back({"password", "must be " + std::to_string(settings_.password_min) + " to " +
+                                      std::to_string(settings_.password_max) + " characters"});
+  if (u.display_name && http::utf8_length(*u.display_name) > 200)
+    errors.push_back({"display_name", "must be at most 200 characters"});
+  if (!errors.empty()) throw Error::validation(std::move(errors));
+}
+
+boost::asio::awaitable<json::object> AuthService::register_user(const NewUser& u, const ClientInfo& client) {
+  validate_new_user(u);
+  const std::string hash = co_await hasher_.hash(u.password);
+  try {
+    co_return co_await db_.write([&](db::Session& s) {
+      const std::string id = uuid_v7();
+      const std::string now = now_rfc3339();
+      const std::string roles = u.admin ? R"(["user","admin"])" : R"(["user"])";
+      s.query(
+          "INSERT INTO users (id, email, email_lower, display_name, password_hash, roles, created_at, "
+          "updated_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+          {id, u.email, lower(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
+           hash, roles, now});
+      billing::create_account(s, id, client.traceparent);
+      events::append(
+          s, {"keel.auth.user.registered", kSource, id, json::object{{"user_id", id}}, client.traceparent});
+      auto user = user_json(
+          s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {id}).rows.at(0));
+      auto session = create_session(s, id, client, settings_);
+      return token_response(issuer_, settings_, std::move(user), session.id, session.refresh_token,
+                            session.expires_at);
+    });
+  } catch (const db::DbError& e) {
+    if (e.kind() == db::DbError::Kind::UniqueViolation)
+      throw Error::conflict("an account with this email already exists");
+    throw;
+  }
+}
+
+boost::asio::awaitable<json::object> AuthService::login(const std::string& email, const std::string& password,
+                                                        const ClientInfo& client) {
+  const std::string account = lower(email);
+  if (auto wait = throttle_.acquire(account, client.ip)) {
+    Error e(429, "Too Many Requests", "too many failed logins; try again later");
+    e.headers.emplace_back("Retry-After", std::to_string(*wait));
+    throw e;
+  }
+  bool ok = false;
+  std::optional<json::object> user;
+  std::string stored_hash;
+  try {
+    auto rows = co_await db_.read([&](db::Session& s) {
+      return s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE email_lower = $1", {account});
+    });
+    if (!rows.empty() && rows.rows[0].text(8) == "active") {
+      user = user_json(rows.rows[0]);
+      stored_hash = rows.rows[0].text(7);
+    }
+    // An unknown account costs the same argon2id verification as a wrong password.
+    ok = co_await hasher_.verify(stored_hash, password) && user.has_value();
+  } catch (...) {
+    throttle_.release(account, client.ip, false);
+    throw;
+  }
+  throttle_.release(account, client.ip, ok);
+  if (!ok) {
+    const std::string subject = user ? std::string(user->at("id").as_string()) : std::string();
+    co_await db_.write([&](db::Session& s) {
+      events::append(
+          s, {"keel.auth.login.failed", kSource, subject,
+              json::object{{"reason", user ? "wrong_password" : "unknown_account"}, {"ip", client.ip}},
+              client.traceparent});
+    });
+    throw Error::unauthorized("invalid credentials");
+  }
+  std::string rehash;
+  if (hasher_.needs_rehash(stored_hash)) rehash = co_await hasher_.hash(password);
+  co_return co_await db_.write([&](db::Session& s) {
+    const std::string id(user->at("id").as_string());
+    if (!rehash.empty())
+      s.query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+              {id, rehash, now_rfc3339()});
+    auto session = create_session(s, id, client, settings_);
+    events::append(s, {"keel.auth.login.succeeded", kSource, id,
+                       json::object{{"session_id", session.id}, {"ip", client.ip}}, client.traceparent});
+    return token_response(issuer_, settings_, std::move(*user), session.id, session.refresh_token,
+                          session.expires_at);
+  });
+}
+
+boost::asio::awaitable<json::object> AuthService::refresh(const std::string& token,
+                                                          const ClientInfo& client) {
+  struct Outcome {
+    std::optional<json::object> response;
+    const char* error = nullptr;
+    std::vector<std::pair<std::string, std::string>> revoked;
+  };
+  const std::string hash = sha256_hex(token);
+  Outcome out = co_await db_.write([&](db::Session& s) {
+    Outcome o;
+    auto rows = s.query(
+        "SELECT rt.session_id, rt.rotated_at, ss.user_id, ss.revoked_at, ss.expires_at, ss.last_used_at "
+        "FROM refresh_tokens rt JOIN sessions ss ON ss.id = rt.session_id WHERE rt.token_hash = $1",
+        {hash});
+    if (rows.empty()) {
+      o.error = "invalid refresh token";
+      return o;
+    }
+    const auto& r = rows.rows[0];
+    const std::string sid = r.text(0);
+    const std::string user_id = r.text(2);
+    const auto now = system_clock::now();
+    const std::string now_s = format_rfc3339(now);
+    if (!r.is_null(3)) {
+      o.error = "the session has been revoked";
+      return o;
+    }
+    const auto expires = parse_rfc3339(r.time(4)).value_or(now);
+    const auto last_used = parse_rfc3339(r.time(5)).value_or(now);
+    if (expires <= now || last_used + seconds(settings_.session_idle_seconds) <= now) {
+      o.revoked = revoke_where(s, "id = $1", {sid}, "expired", user_id, client.traceparent);
+      o.error = "the session has expired";
+      return o;
+    }
+    const std::string successor = base64url_encode(hmac_sha256(refresh_key_, token));
+    const std::string successor_hash = sha256_hex(successor);
+    bool issue = false;
+    if (r.is_null(1)) {
+      // Only one racing rotation wins the update; a loser finds the token rotated, inside the window.
+      if (s.query("UPDATE refresh_tokens SET rotated_at = $2, updated_at = $2 WHERE token_hash = $1 AND "
+                  "rotated_at IS NULL",
+                  {hash, now_s})
+              .affected == 1) {
+        s.query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, updated_at) VALUES ($1, $2, $3, "
+            "$3)",
+            {successor_hash, sid, now_s});
+        issue = true;
+      }
+    }
+    if (!issue) {
+      auto again = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {hash});
+      const auto rotated = again.rows.at(0).is_null(0)
+                               ? system_clock::time_point{}
+                               : parse_rfc3339(again.rows.at(0).time(0)).value_or(system_clock::time_point{});
+      auto succ = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {successor_hash});
+      const bool successor_current = !succ.empty() && succ.rows[0].is_null(0);
+      if (successor_current && now - rotated <= seconds(settings_.refresh_reuse_window_seconds)) {
+        issue = true;  // a racing tab: same successor
+      } else {
+        // An old token came back: it leaked. End the session, so its newest token stops working too.
+        o.revoked = revoke_where(s, "id = $1", {sid}, "refresh_token_reuse", user_id, client.traceparent);
+        o.error = "refresh token reuse detected; the session has been revoked";
+        return o;
+      }
+    }
+    s.query("UPDATE sessions SET last_used_at = $2, updated_at = $2 WHERE id = $1", {sid, now_s});
+    auto user = user_json(
+        s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {user_id}).rows.at(0));
+    o.response = token_response(issuer_, settings_, std::move(user), sid, successor, expires);
+    return o;
+  });
+  for (const auto& [sid, exp] : out.revoked)
+    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+  if (!out.response) throw Error::unauthorized(out.error);
+  co_return std::move(*out.response);
+}
+
+boost::asio::awaitable<void> AuthService::logout(const Principal& who, const ClientInfo& client) {
+  auto revoked = co_await db_.write([&](db::Session& s) {
+    return revoke_where(s, "id = $1 AND user_id = $2", {who.session_id, who.user_id}, "logout", who.user_id,
+                        client.traceparent);
+  });
+  for (const auto& [sid, exp] : revoked)
+    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+  verifier_.revoke_local(who.session_id, system_clock::now() + seconds(settings_.access_ttl_seconds + 60));
+}
+
+boost::asio::awaitable<void> AuthService::logout_all(const Principal& who, const ClientInfo& client) {
+  auto revoked = co_await db_.write([&](db::Session& s) {
+    return revoke_where(s, "user_id = $1", {who.user_id}, "logout_all", who.user_id, client.traceparent);
+  });
+  for (const auto& [sid, exp] : revoked)
+    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+}
+
+boost::asio::awaitable<json::object> AuthService::me(const Principal& who) {
+  auto rows = co_await db_.read([&](db::Session& s) {
+    return s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {who.user_id});
+  });
+  if (rows.empty()) throw Error::unauthorized("the user no longer exists");
+  co_return user_json(rows.rows[0]);
+}
+
+boost::asio::awaitable<json::object> AuthService::update_me(
+    const Principal& who, const std::optional<std::optional<std::string>>& display_name,
+    const std::optional<json::object>& metadata) {
+  co_return co_await db_.write([&](db::Session& s) {
+    const std::string now = now_rfc3339();
+    if (display_name)
+      s.query("UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1",
+              {who.user_id, *display_name ? db::Value(**display_name) : db::Value(nullptr), now});
+    if (metadata)
+      s.query("UPDATE users SET metadata = $2, updated_at = $3 WHERE id = $1",
+              {who.user_id, json::serialize(*metadata), now});
+    auto rows = s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {who.user_id});
+    if (rows.empty()) throw Error::unauthorized("the user no longer exists");
+    return user_json(rows.rows[0]);
+  });
+}
+
+boost::asio::awaitable<void> AuthService::change_password(const Principal& who, const std::string& current,
+                                                          const std::string& next, const ClientInfo& client) {
+  const size_t len = http::utf8_length(next);
+  if (len < settings_.password_min || len > settings_.password_max)
+    throw Error::validation({{"new_password", "must be " + std::to_string(settings_.password_min) + " to " +
+                                                  std::to_string(settings_.password_max) + " characters"}});
+  auto rows = co_await db_.read([&](db::Session& s) {
+    return s.query("SELECT password_hash, email_lower FROM users WHERE id = $1", {who.user_id});
+  });
+  if (rows.empty()) throw Error::unauthorized("the user no longer exists");
+  const std::string account = rows.rows[0].text(1);
+  if (auto wait = throttle_.acquire(account, client.ip)) {
+    Error e(429, "Too Many Requests", "too many failed attempts; try again later");
+    e.headers.emplace_back("Retry-After", std::to_string(*wait));
+    throw e;
+  }
+  bool ok = false;
+  try {
+    ok = co_await hasher_.verify(rows.rows[0].text(0), current);
+  } catch (...) {
+    throttle_.release(account, client.ip, false);
+    throw;
+  }
+  throttle_.release(account, client.ip, ok);
+  if (!ok) throw Error::validation({{"current_password", "is not the current password"}});
+  const std::string hash = co_await hasher_.hash(next);
+  auto revoked = co_await db_.write([&](db::Session& s) {
+    s.query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+            {who.user_id, hash, now_rfc3339()});
+    events::append(s, {"keel.auth.password.changed", kSource, who.user_id,
+                       json::object{{"user_id", who.user_id}}, client.traceparent});
+    return revoke_where(s, "user_id = $1 AND id <> $2", {who.user_id, who.session_id}, "password_changed",
+                        who.user_id, client.traceparent);
+  });
+  for (const auto& [sid, exp] : revoked)
+    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+}
+
+boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
+    const Principal& who, int limit, const std::optional<std::string>& after) {
+  auto rows = co_await db_.read([&](db::Session& s) {
+    std::vector<db::Value> params{who.user_id, now_rfc3339(), int64_t{limit}};
+    std::string sql =
+        "SELECT id, created_at, last_used_at, expires_at, user_agent, ip FROM sessions "
+        "WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+    if (after) {
+      sql += " AND id < $4";
+      params.emplace_back(*after);
+    }
+    return s.query(sql + " ORDER BY id DESC LIMIT $3", params);
+  });
+  json::array items;
+  std::string last;
+  for (const auto& r : rows.rows) {
+    last = r.text(0);
+    items.push_back(json::object{{"id", r.text(0)},
+                                 {"created_at", r.time(1)},
+                                 {"last_used_at", r.time(2)},
+                                 {"expires_at", r.time(3)},
+                                 {"user_agent", r.is_null(4) ? json::value(nullptr) : json::value(r.text(4))},
+                                 {"ip", r.is_null(5) ? json::value(nullptr) : json::value(r.text(5))},
+                                 {"current", r.text(0) == who.session_id}});
+  }
+  co_return Listing{std::move(items), last};
+}
+
+boost::asio::awaitable<void> AuthService::revoke_session(const Principal& who, const std::string& session_id,
+                                                         const ClientInfo& client) {
+  if (!is_uuid(session_id)) throw Error::not_found("no such session");
+  auto found = co_await db_.write([&](db::Session& s) {
+    auto owned = s.query("SELECT id FROM sessions WHERE id = $1 AND user_id = $2", {session_id, who.user_id});
+    if (owned.empty()) return std::optional<std::vector<std::pair<std::string, std::string>>>();
+    return std::optional(
+        revoke_where(s, "id = $1", {session_id}, "revoked_by_user", who.user_id, client.traceparent));
+  });
+  if (!found) throw Error::not_found("no such session");
+  for (const auto& [sid, exp] : *found)
+    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+}
+
+boost::asio::awaitable<AuthService::Listing> AuthService::list_users(
+    int limit, const std::optional<std::string>& after) {
+  auto rows = co_await db_.read([&](db::Session& s) {
+    if (after)
+      return s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id > $2 ORDER BY id LIMIT $1",
+                     {int64_t{limit}, *after});
+    return s.query(std::string("SELECT ") + kUserColumns + " FROM users ORDER BY id LIMIT $1",
+                   {int64_t{limit}});
+  });
+  json::array items;
+  std::string last;
+  for (const auto& r : rows.rows) {
+    last = r.text(0);
+    items.push_back(user_json(r));
+  }
+  co_return Listing{std::move(items), last};
+}
+
+boost::asio::awaitable<json::object> AuthService::jwks() {
+  auto keys = co_await db_.read([](db::Session& s) { return load_published_keys(s); });
+  json::array arr;
+  for (const auto& k : keys) arr.push_back(k.public_key.jwk());
+  co_return json::object{{"keys", std::move(arr)}};
+}
+
+json::object AuthService::create_user_sync(const NewUser& u) {
+  validate_new_user(u);
+  const std::string hash = hasher_.hash_sync(u.password);
+  try {
+    return db_.write_sync([&](db::Session& s) {
+      const std::string id = uuid_v7();
+      const std::string now = now_rfc3339();
+      s.query(
+          "INSERT INTO users (id, email, email_lower, display_name, password_hash, roles, created_at, "
+          "updated_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+          {id, u.email, lower(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
+           hash, std::string(u.admin ? R"(["user","admin"])" : R"(["user"])"), now});
+      billing::create_account(s, id, "");
+      events::append(s, {"keel.auth.user.registered", kSource, id, json::object{{"user_id", id}}, ""});
+      return user_json(
+          s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {id}).rows.at(0));
+    });
+  } catch (const db::DbError& e) {
+    if (e.kind() == db::DbError::Kind::UniqueViolation)
+      throw Error::conflict("an account with this email already exists");
+    throw;
+  }
+}
+
+std::string AuthService::create_service_token_sync(const std::string& service, int64_t ttl_seconds) {
+  const std::string id = uuid_v7();
+  const auto exp = system_clock::now() + seconds(ttl_seconds);
+  const std::string kid = issuer_.current_kid();
+  db_.write_sync([&](db::Session& s) {
+    const std::string now = now_rfc3339();
+    s.query(
+        "INSERT INTO service_tokens (id, service, kid, expires_at, created_at, updated_at) VALUES ($1, $2, "
+        "$3, $4, $5, $5)",
+        {id, service, kid, format_rfc3339(exp), now});
+  });
+  return issuer_.sign({"service:" + service, id, {"service"}, unix_seconds(exp), service});
+}
+
+}  // namespace keel::auth

@@ -1,0 +1,81 @@
+#pragma once
+// Auth's logic: users, sessions, refresh rotation. No HTTP types; routes.cpp maps requests onto it.
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "keel/auth/issuer.hpp"
+#include "keel/auth/passwords.hpp"
+#include "keel/auth/settings.hpp"
+#include "keel/auth/throttle.hpp"
+#include "keel/auth/verifier.hpp"
+#include "keel/db/database.hpp"
+
+namespace keel::auth {
+
+struct ClientInfo {
+  std::string ip;
+  std::string user_agent;
+  std::string traceparent;
+};
+
+struct NewUser {
+  std::string email;
+  std::string password;
+  std::optional<std::string> display_name;
+  bool admin = false;
+};
+
+class AuthService {
+ public:
+  AuthService(db::Database& db, const AuthSettings& settings, TokenIssuer& issuer, TokenVerifier& verifier,
+              PasswordHasher& hasher);
+
+  // Each returns the contract's token response.
+  boost::asio::awaitable<boost::json::object> register_user(const NewUser& user, const ClientInfo& client);
+  boost::asio::awaitable<boost::json::object> login(const std::string& email, const std::string& password,
+                                                    const ClientInfo& client);
+  boost::asio::awaitable<boost::json::object> refresh(const std::string& refresh_token,
+                                                      const ClientInfo& client);
+
+  boost::asio::awaitable<void> logout(const Principal& who, const ClientInfo& client);
+  boost::asio::awaitable<void> logout_all(const Principal& who, const ClientInfo& client);
+  boost::asio::awaitable<boost::json::object> me(const Principal& who);
+  boost::asio::awaitable<boost::json::object> update_me(
+      const Principal& who, const std::optional<std::optional<std::string>>& display_name,
+      const std::optional<boost::json::object>& metadata);
+  boost::asio::awaitable<void> change_password(const Principal& who, const std::string& current,
+                                               const std::string& next, const ClientInfo& client);
+  // Pages of (items, key of the last item).
+  using Listing = std::pair<boost::json::array, std::string>;
+  boost::asio::awaitable<Listing> list_sessions(const Principal& who, int limit,
+                                                const std::optional<std::string>& after);
+  boost::asio::awaitable<void> revoke_session(const Principal& who, const std::string& session_id,
+                                              const ClientInfo& client);
+  boost::asio::awaitable<Listing> list_users(int limit, const std::optional<std::string>& after);
+  boost::asio::awaitable<boost::json::object> jwks();
+
+  // The command line's `keel user create` (synchronous: no I/O threads there).
+  boost::json::object create_user_sync(const NewUser& user);
+  // `keel token create`: a long-lived token with role "service".
+  std::string create_service_token_sync(const std::string& service, int64_t ttl_seconds);
+
+  // Validation shared by the routes and the command line; throws a 422 naming the field.
+  void validate_new_user(const NewUser& user) const;
+  const AuthSettings& settings() const { return settings_; }
+  LoginThrottle& throttle() { return throttle_; }
+
+ private:
+  db::Database& db_;
+  AuthSettings settings_;
+  TokenIssuer& issuer_;
+  TokenVerifier& verifier_;
+  PasswordHasher& hasher_;
+  LoginThrottle throttle_;
+  std::string refresh_key_;
+};
+
+}  // namespace keel::auth
