@@ -125,6 +125,42 @@ class Keel:
     def log(self):
         return self.log_path.read_text(errors="replace")
 
+    def cli(self, *args, input=None, check=True):
+        """Runs another keel command against this keel's data directory and database."""
+        a = [KEEL_BIN] + list(args)
+        if self.config:
+            a += ["--config", str(self.config)]
+        else:
+            a += ["--data-dir", str(self.data_dir)]
+        if self.database:
+            a += ["--database", self.database]
+        p = subprocess.run(a, input=input, capture_output=True, text=True, timeout=60, cwd=self.cwd, env=self.env)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{args} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def query(self, sql, *params):
+        """Reads keel's database directly (SQLite or PostgreSQL), for what the API does not show."""
+        if self.database:
+            import re
+            text = sql
+            for i, p in enumerate(params, 1):
+                text = text.replace(f"${i}", "'" + str(p).replace("'", "''") + "'")
+            m = re.match(r"postgresql://([^@]+)@([^:/]+):(\d+)/(\w+)", self.database)
+            user, host, port, db = m.groups()
+            out = subprocess.run(["psql", "-h", host, "-p", port, "-U", user, "-d", db, "-AtF", "\t", "-c", text],
+                                 capture_output=True, text=True, check=True).stdout
+            return [tuple(line.split("\t")) for line in out.splitlines() if line]
+        import sqlite3
+        con = sqlite3.connect(pathlib.Path(self.data_dir) / "keel.db")
+        try:
+            qmarks = sql
+            for i in range(len(params), 0, -1):
+                qmarks = qmarks.replace(f"${i}", f"?{i}")
+            return [tuple("" if v is None else str(v) for v in row) for row in con.execute(qmarks, params)]
+        finally:
+            con.close()
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request):

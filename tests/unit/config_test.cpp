@@ -80,6 +80,14 @@ TEST(Config, ModuleTablesAreKept) {
   EXPECT_EQ(c.module_settings.at("auth.access_ttl_seconds"), "600");
 }
 
+TEST(Config, ModuleSettingsFromTheEnvironmentOverrideTheFile) {
+  TempDir dir;
+  auto file = dir.write("keel.toml", "[auth]\naccess_ttl_seconds = 600\nissuer = \"me\"\n");
+  Config c = load_config(file, {}, {{"KEEL_AUTH_ACCESS_TTL_SECONDS", "60"}}, "/");
+  EXPECT_EQ(c.module_settings.at("auth.access_ttl_seconds"), "60");
+  EXPECT_EQ(c.module_settings.at("auth.issuer"), "me");
+}
+
 TEST(Config, BadValuesNameTheSetting) {
   TempDir dir;
   auto expect_error = [](auto fn, const std::string& needle) {

@@ -193,6 +193,17 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
   for (const auto& s : settings()) {
     if (auto it = env.find(env_name(s.name)); it != env.end()) s.apply(c, it->second, cwd);
   }
+  // KEEL_AUTH_ACCESS_TTL_SECONDS=600 sets [auth] access_ttl_seconds, and likewise for each module's table.
+  static const char* modules[] = {"gateway", "auth", "memory", "registry", "billing", "events"};
+  for (const auto& [name, value] : env) {
+    for (const char* m : modules) {
+      const std::string prefix = env_name(m) + "_";
+      if (name.size() <= prefix.size() || name.rfind(prefix, 0) != 0) continue;
+      std::string key = name.substr(prefix.size());
+      for (auto& ch : key) ch = static_cast<char>(::tolower(static_cast<unsigned char>(ch)));
+      c.module_settings[std::string(m) + "." + key] = value;
+    }
+  }
   for (const auto& [name, value] : flags) {
     const Setting* s = find_setting(name);
     if (!s) throw ConfigError("unknown setting '" + name + "'");

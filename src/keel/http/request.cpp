@@ -1,9 +1,6 @@
 #include "keel/http/request.hpp"
 
 #include <boost/json/serialize.hpp>
-#include <boost/url/decode_view.hpp>
-#include <boost/url/params_encoded_view.hpp>
-#include <boost/url/parse_query.hpp>
 
 #include "keel/core/error.hpp"
 
@@ -37,15 +34,50 @@ const std::string& Request::param(std::string_view name) const {
   return empty;
 }
 
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%') {
+      const int hi = i + 1 < s.size() ? hex(s[i + 1]) : -1;
+      const int lo = i + 2 < s.size() ? hex(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::optional<std::string> Request::query_param(std::string_view name) const {
-  if (query.empty()) return std::nullopt;
-  auto parsed = boost::urls::parse_query(query);
-  if (!parsed) throw Error::bad_request("malformed query string");
-  boost::urls::encoding_opts opt;
-  opt.space_as_plus = true;
-  for (auto p : *parsed) {
-    if (p.key.decode(opt) != name) continue;
-    return p.has_value ? p.value.decode(opt) : std::string();
+  // Boost.URL 1.81's decoding of query values sized its output wrongly here (trailing garbage), so the
+  // query string is split and decoded by hand.
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    if (amp == std::string_view::npos) amp = query.size();
+    const std::string_view pair = query.substr(pos, amp - pos);
+    pos = amp + 1;
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq), true);
+    if (!key) throw Error::bad_request("malformed query string");
+    if (*key != name) continue;
+    if (eq == std::string_view::npos) return std::string();
+    auto value = percent_decode(pair.substr(eq + 1), true);
+    if (!value) throw Error::bad_request("malformed query string");
+    return value;
   }
   return std::nullopt;
 }

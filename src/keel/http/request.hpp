@@ -49,6 +49,9 @@ class Request {
   HeaderLookup lookup_;
 };
 
+// Decodes %XX escapes (and '+' as a space in query strings); nullopt on a malformed escape.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/url/decode_view.hpp>
-#include <boost/url/pct_string_view.hpp>
 #include <span>
 #include <stdexcept>
 
@@ -29,9 +27,7 @@ std::vector<std::string> split(std::string_view path) {
 bool is_param(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
 
 std::string decode_segment(std::string_view seg) {
-  auto pct = boost::urls::make_pct_string_view(seg);
-  if (!pct) return std::string(seg);
-  return pct->decode();
+  return percent_decode(seg, false).value_or(std::string(seg));
 }
 }  // namespace
 
