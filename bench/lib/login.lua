@@ -1,0 +1,4 @@
+-- wrk: POST /v1/auth/login with the credentials in the environment.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = string.format('{"email":"%s","password":"%s"}', os.getenv("BENCH_EMAIL"), os.getenv("BENCH_PASSWORD"))
