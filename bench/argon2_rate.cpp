@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
       char out[crypto_pwhash_STRBYTES];
       const char pw[] = "correct horse battery";
       while (!stop.load()) {
-        if (crypto_pwhash_str_alg(out, pw, sizeof pw - 1, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) std::abort();
+        if (crypto_pwhash_str_alg(out, pw, sizeof pw - 1, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0)
+          std::abort();
         done.fetch_add(1);
       }
     });

@@ -409,3 +409,13 @@ def test_bad_auth_config_is_a_one_line_error(tmp_path):
     p = subprocess.run([KEEL_BIN, "serve", "--data-dir", str(tmp_path)], env={"KEEL_AUTH_SIGNING_ALG": "HS256"},
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2 and "auth.signing_alg" in p.stderr
+
+
+def test_openapi_document_lists_the_auth_paths(keel):
+    r = requests.get(keel.url("gateway") + "/openapi.json", timeout=10)
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"].startswith("3.1")
+    for path in ("/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/me", "/.well-known/jwks.json"):
+        assert path in doc["paths"], path
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "keel/auth/passwords.hpp"
+
+#include <gtest/gtest.h>
 
 using keel::auth::PasswordHasher;
 

@@ -4,13 +4,14 @@
 
 #include "keel/auth/routes.hpp"
 #include "keel/core/config.hpp"
+#include "keel/gateway/routes.hpp"
 
 namespace keel {
 
 const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
-      {"gateway", 0, nullptr},  {"auth", 1, auth::install}, {"memory", 2, nullptr},
-      {"registry", 3, nullptr}, {"billing", 4, nullptr},    {"events", 5, nullptr},
+      {"gateway", 0, gateway::install}, {"auth", 1, auth::install}, {"memory", 2, nullptr},
+      {"registry", 3, nullptr},         {"billing", 4, nullptr},    {"events", 5, nullptr},
   };
   return table;
 }

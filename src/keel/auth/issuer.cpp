@@ -62,15 +62,13 @@ std::string TokenIssuer::current_kid() const {
   const auto is_active = [&](const std::string& kid) {
     return std::find(active_.begin(), active_.end(), kid) != active_.end();
   };
-  // Newest active key that has been published long enough; else the newest key that has (a just-retired
-  // one); else, on a fresh install, the newest active key.
+  // The newest active key published long enough ago; else the newest key that has (a just-retired one);
+  // else the one published longest (on a fresh install, the only one).
   for (auto it = keys_.rbegin(); it != keys_.rend(); ++it)
     if (is_active(it->second.kid()) && it->first <= old_enough) return it->second.kid();
   for (auto it = keys_.rbegin(); it != keys_.rend(); ++it)
     if (it->first <= old_enough) return it->second.kid();
-  for (auto it = keys_.rbegin(); it != keys_.rend(); ++it)
-    if (is_active(it->second.kid())) return it->second.kid();
-  return keys_.back().second.kid();
+  return keys_.front().second.kid();
 }
 
 std::string TokenIssuer::sign(const Claims& c) const {

@@ -1,0 +1,13 @@
+# Writes every src/keel/<module>/openapi.json fragment into one C++ source as raw string literals.
+file(GLOB fragments ${SRC}/*/openapi.json)
+list(SORT fragments)
+set(body "// Generated from src/keel/*/openapi.json; do not edit.\n#include \"keel/gateway/openapi.hpp\"\n\nnamespace keel::gateway {\n\nconst std::vector<std::pair<const char*, const char*>>& openapi_fragments() {\n  static const std::vector<std::pair<const char*, const char*>> all = {\n")
+foreach(f ${fragments})
+  file(READ ${f} text)
+  get_filename_component(dir ${f} DIRECTORY)
+  get_filename_component(module ${dir} NAME)
+  string(APPEND body "    {\"${module}\", R\"keeljson(${text})keeljson\"},\n")
+endforeach()
+string(APPEND body "  };\n  return all;\n}\n\n}  // namespace keel::gateway\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

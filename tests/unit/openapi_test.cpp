@@ -1,0 +1,33 @@
+#include "keel/gateway/openapi.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+TEST(OpenApi, EveryFragmentParsesAndTheDocumentHasTheAuthPaths) {
+  for (const auto& [module, text] : keel::gateway::openapi_fragments()) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text, ec);
+    ASSERT_FALSE(ec) << module << ": " << ec.message();
+    EXPECT_TRUE(v.as_object().contains("paths")) << module;
+  }
+  auto doc = boost::json::parse(keel::gateway::openapi_document("test"));
+  EXPECT_EQ(doc.at("openapi").as_string(), "3.1.0");
+  const auto& paths = doc.at("paths").as_object();
+  for (const char* p :
+       {"/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/logout-all",
+        "/v1/auth/me", "/v1/auth/password", "/v1/auth/sessions", "/v1/auth/sessions/{id}", "/v1/auth/users",
+        "/.well-known/jwks.json", "/.well-known/openid-configuration", "/health", "/openapi.json"})
+    EXPECT_TRUE(paths.contains(p)) << p;
+  // Every $ref points at something the document defines.
+  const std::string text = keel::gateway::openapi_document("test");
+  const auto& components = doc.at("components").as_object();
+  for (size_t pos = 0; (pos = text.find("\"$ref\":\"#/components/", pos)) != std::string::npos;) {
+    pos += std::string("\"$ref\":\"#/components/").size();
+    const auto slash = text.find('/', pos);
+    const auto quote = text.find('"', slash);
+    const std::string kind = text.substr(pos, slash - pos), name = text.substr(slash + 1, quote - slash - 1);
+    ASSERT_TRUE(components.contains(kind)) << kind;
+    EXPECT_TRUE(components.at(kind).as_object().contains(name)) << kind << "/" << name;
+  }
+}
