@@ -67,6 +67,8 @@ namespace {
 struct HealthCache {
   std::string module;
   HealthProbe* probe;
+  std::function<std::string()> extra;
+  std::string last_extra;
   std::mutex mu;
   uint64_t generation = ~0ULL;
   bool stale = false;
@@ -76,15 +78,18 @@ struct HealthCache {
   std::pair<int, std::string> get() {
     const auto st = probe->state();
     const bool stale_now = std::chrono::steady_clock::now() - st.checked > kStale;
+    const std::string extra_now = extra ? extra() : std::string();
     std::lock_guard lk(mu);
-    if (st.generation != generation || stale_now != stale) {
+    if (st.generation != generation || stale_now != stale || extra_now != last_extra) {
       const bool ok = st.ok && !stale_now;
       // Built by hand: Boost.JSON would print the latency as 4E-1.
       char latency[64] = "";
       if (ok) std::snprintf(latency, sizeof latency, ",\"latency_ms\":%.3f", st.latency_ms);
       body = std::string(R"({"status":")") + (ok ? "ok" : "fail") + R"(","service":)" +
              boost::json::serialize(boost::json::value(module)) + R"(,"version":")" + KEEL_VERSION +
-             R"(","checks":{"database":{"status":")" + (ok ? "ok" : "fail") + "\"" + latency + "}}}";
+             R"(","checks":{"database":{"status":")" + (ok ? "ok" : "fail") + "\"" + latency + "}}" +
+             (extra_now.empty() ? "" : "," + extra_now) + "}";
+      last_extra = extra_now;
       status = ok ? 200 : 503;
       generation = st.generation;
       stale = stale_now;
@@ -98,6 +103,7 @@ void add_common_routes(http::Router& router, CommonRoutes common) {
   auto cache = std::make_shared<HealthCache>();
   cache->module = common.module;
   cache->probe = common.probe;
+  cache->extra = common.extra;
   router.add(http::Method::Get, "/health", [cache](http::Request&) -> boost::asio::awaitable<http::Response> {
     auto [status, body] = cache->get();
     co_return http::Response::json_text(status, std::move(body));

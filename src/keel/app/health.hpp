@@ -41,6 +41,8 @@ struct CommonRoutes {
   std::string module;
   HealthProbe* probe;
   std::function<std::string()> metrics_text;
+  // Extra members for the body, as `"name":value` JSON text (the gateway's "modules"), or empty.
+  std::function<std::string()> extra = nullptr;
 };
 void add_common_routes(http::Router& router, CommonRoutes common);
 

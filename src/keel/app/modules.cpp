@@ -5,13 +5,18 @@
 #include "keel/auth/routes.hpp"
 #include "keel/core/config.hpp"
 #include "keel/gateway/routes.hpp"
+#include "keel/registry/routes.hpp"
 
 namespace keel {
 
 const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
-      {"gateway", 0, gateway::install}, {"auth", 1, auth::install}, {"memory", 2, nullptr},
-      {"registry", 3, nullptr},         {"billing", 4, nullptr},    {"events", 5, nullptr},
+      {"gateway", 0, {"/openapi.json"}, gateway::install},
+      {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install},
+      {"memory", 2, {"/v1/memories"}, nullptr},
+      {"registry", 3, {"/v1/registry"}, registry::install},
+      {"billing", 4, {"/v1/billing"}, nullptr},
+      {"events", 5, {"/v1/events"}, nullptr},
   };
   return table;
 }
@@ -31,6 +36,20 @@ std::vector<const ModuleSpec*> select_modules(const std::vector<std::string>& na
   for (const auto& m : table)
     if (all || std::find(names.begin(), names.end(), m.name) != names.end()) out.push_back(&m);
   return out;
+}
+
+bool path_under(std::string_view path, std::string_view prefix) {
+  if (prefix == "/") return true;
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  return path.substr(0, prefix.size()) == prefix &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+const ModuleSpec* keel_owner_of(std::string_view prefix) {
+  for (const auto& m : module_table())
+    for (const auto& r : m.routes)
+      if (path_under(prefix, r)) return &m;
+  return nullptr;
 }
 
 }  // namespace keel

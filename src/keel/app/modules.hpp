@@ -1,6 +1,7 @@
 #pragma once
 // The table of modules: `keel serve --services a,b` starts the named rows, `all` starts every row.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,9 @@ class Router;
 namespace auth {
 class TokenVerifier;
 }
+namespace registry {
+class IndexWatch;
+}
 
 struct ModuleContext {
   const Config& config;
@@ -27,11 +31,16 @@ struct ModuleContext {
   http::Router& router;
   boost::asio::io_context& io;    // for the module's background tasks
   auth::TokenVerifier& verifier;  // checks Bearer tokens on protected routes
+  registry::IndexWatch& registry_index;
+  // Modules running in this process, and the routers serving them (the gateway dispatches to them).
+  std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_routers;
 };
 
 struct ModuleSpec {
   std::string_view name;
   uint16_t port_offset;  // from --port-base (8000 by default)
+  // The path prefixes the module owns; the registry refuses them to anyone else, the gateway routes them.
+  std::vector<std::string> routes;
   // Adds the module's own routes and background tasks; null while the module serves only the common
   // /health, /health/live and /metrics routes.
   void (*install)(ModuleContext&);
@@ -42,5 +51,9 @@ const std::vector<ModuleSpec>& module_table();
 // Expands and checks a --services list: "all" (or nothing) is every module, in table order. Throws
 // ConfigError naming an unknown module.
 std::vector<const ModuleSpec*> select_modules(const std::vector<std::string>& names);
+// The keel module that owns `prefix` (or a prefix above it), if any.
+const ModuleSpec* keel_owner_of(std::string_view prefix);
+// True when `path` is `prefix` or below it ("/v1/auth" covers "/v1/auth/me", not "/v1/authx").
+bool path_under(std::string_view path, std::string_view prefix);
 
 }  // namespace keel

@@ -1,9 +1,14 @@
 #include "keel/app/serve.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <iostream>
 #include <thread>
 
@@ -14,7 +19,11 @@
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
 #include "keel/db/migrations.hpp"
+#include "keel/gateway/routes.hpp"
+#include "keel/http/router.hpp"
 #include "keel/http/server.hpp"
+#include "keel/registry/index_watch.hpp"
+#include "keel/registry/repository.hpp"
 
 namespace keel {
 
@@ -36,25 +45,39 @@ std::unique_ptr<db::Database> open_and_migrate(const Config& config) {
   return db;
 }
 
+constexpr int64_t kSelfTtlSeconds = 15;
+
+// The address other processes reach this one at: [registry] advertise, else the listen address (or the host
+// name when listening on every interface).
+std::string advertised_host(const Config& config) {
+  if (auto it = config.module_settings.find("registry.advertise"); it != config.module_settings.end())
+    return it->second;
+  if (config.listen != "0.0.0.0" && config.listen != "::") return config.listen;
+  char name[256] = {};
+  return gethostname(name, sizeof name - 1) == 0 ? std::string(name) : std::string("127.0.0.1");
+}
+
+// Renews this process's registrations (named function: coroutine lambdas must not capture, STYLE.md).
+boost::asio::awaitable<void> heartbeat_own(db::Database& db,
+                                           const std::vector<registry::InstanceInput>& own) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(kSelfTtlSeconds / 3));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    try {
+      co_await db.write([&](db::Session& s) {
+        for (const auto& self : own)
+          if (!registry::heartbeat(s, self.module, self.instance_id)) registry::upsert_instance(s, self, "");
+      });
+    } catch (const std::exception& e) {
+      log::warn("registry heartbeat failed", {{"error", e.what()}});
+    }
+  }
+}
+
 auth::VerifierSettings verifier_settings(const Config& config) {
   const auto a = auth::AuthSettings::from(config);
   return {a.issuer, a.audience, a.access_ttl_seconds, 30};
-}
-
-// In-process dispatch: the gateway serves the routes of every module running in this process by calling
-// their handlers directly (same contract, no loopback hop). Modules elsewhere are the gateway's to proxy.
-void mount_in_gateway(
-    const std::vector<std::pair<const ModuleSpec*, std::shared_ptr<http::Router>>>& routers) {
-  std::shared_ptr<http::Router> gateway;
-  for (const auto& [m, r] : routers)
-    if (m->name == "gateway") gateway = r;
-  if (!gateway) return;
-  for (const auto& [m, r] : routers) {
-    if (r == gateway) continue;
-    for (const auto& route : r->routes())
-      if (route->pattern.rfind("/v1/", 0) == 0 || route->pattern.rfind("/.well-known/", 0) == 0)
-        gateway->add(route->method, route->pattern, route->handler, route->options);
-  }
 }
 
 }  // namespace
@@ -80,28 +103,54 @@ int serve(const Config& config) {
   HealthProbe probe(*db);
   probe.probe_sync();
   auth::TokenVerifier verifier(*db, verifier_settings(config));
+  registry::IndexWatch registry_index(*db);
+  registry_index.load_sync();
 
   std::vector<std::string> names;
-  std::vector<std::pair<const ModuleSpec*, std::shared_ptr<http::Router>>> routers;
+  std::vector<std::pair<std::string, std::shared_ptr<http::Router>>> local_routers;
+  std::vector<registry::InstanceInput> own_instances;
+  const std::string host = advertised_host(config);
   for (const ModuleSpec* m : modules) {
     auto router = std::make_shared<http::Router>();
     auto metrics = std::make_shared<http::HttpMetrics>(std::string(m->name));
-    ModuleContext ctx{config, *db, *router, server.main_context(), verifier};
+    ModuleContext ctx{config, *db, *router, server.main_context(), verifier, registry_index, local_routers};
     if (m->install) m->install(ctx);
-    routers.emplace_back(m, router);
-    add_common_routes(*router, CommonRoutes{std::string(m->name), &probe, [metrics, &server] {
-                                              std::string out;
-                                              metrics->render(out);
-                                              http::render_process_metrics(out, server.open_connections());
-                                              return out;
-                                            }});
+    local_routers.emplace_back(std::string(m->name), router);
+    CommonRoutes common{std::string(m->name), &probe, [metrics, &server] {
+                          std::string out;
+                          metrics->render(out);
+                          http::render_process_metrics(out, server.open_connections());
+                          return out;
+                        }};
+    if (m->name == "gateway")
+      common.extra = [] {
+        const std::string modules = gateway::modules_health();
+        return modules.empty() ? modules : "\"modules\":" + modules;
+      };
+    add_common_routes(*router, common);
     const uint16_t port = server.listen(
         std::string(m->name), static_cast<uint16_t>(config.port_base + m->port_offset), router, metrics);
     names.emplace_back(std::string(m->name) + ":" + std::to_string(port));
+    registry::InstanceInput self;
+    self.module = std::string(m->name);
+    self.instance_id = host + "-" + std::to_string(port);
+    self.url = "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+               std::to_string(port);
+    self.version = KEEL_VERSION;
+    self.routes = m->routes;
+    self.ttl_seconds = kSelfTtlSeconds;
+    own_instances.push_back(std::move(self));
   }
 
-  mount_in_gateway(routers);
+  // keel's own modules register themselves, so gateways in other processes find them.
+  db->write_sync([&](db::Session& s) {
+    for (const auto& self : own_instances) registry::upsert_instance(s, self, "");
+    registry_index.observe(registry::current_index(s));
+  });
+  gateway::rebuild_routes();
   verifier.load_sync();
+  boost::asio::co_spawn(server.main_context(), registry_index.run(), boost::asio::detached);
+  boost::asio::co_spawn(server.main_context(), heartbeat_own(*db, own_instances), boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::seconds(1)), boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);
   boost::asio::signal_set signals(server.main_context(), SIGINT, SIGTERM);
@@ -121,6 +170,14 @@ int serve(const Config& config) {
                              {"config", config.config_file.string()},
                              {"startup_ms", startup_ms}});
   server.run();
+  try {
+    db->write_sync([&](db::Session& s) {
+      for (const auto& self : own_instances)
+        registry::delete_instance(s, self.module, self.instance_id, "shutdown", "");
+    });
+  } catch (const std::exception& e) {
+    log::warn("could not deregister", {{"error", e.what()}});
+  }
   db->close();
   log::info("keel stopped");
   return 0;

@@ -1,4 +1,5 @@
 #pragma once
+#include <string>
 
 namespace keel {
 struct ModuleContext;
@@ -9,5 +10,9 @@ namespace keel::gateway {
 // The gateway's own routes (/openapi.json). The routes of modules in this process are mounted into the
 // gateway by serve(); proxying to other processes comes with the registry.
 void install(ModuleContext& ctx);
+// {"auth":"ok","memory":"unavailable",...} for the gateway's /health; empty when no gateway runs here.
+std::string modules_health();
+// Builds the route table now (at start, once every module is installed).
+void rebuild_routes();
 
 }  // namespace keel::gateway

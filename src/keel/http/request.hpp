@@ -23,8 +23,11 @@ struct TraceContext {
 class Request {
  public:
   using HeaderLookup = std::string_view (*)(const void* raw, std::string_view name);
+  using HeaderList = std::vector<std::pair<std::string_view, std::string_view>>;
+  using HeaderLister = HeaderList (*)(const void* raw);
 
-  Request(const void* raw, HeaderLookup lookup) : raw_(raw), lookup_(lookup) {}
+  Request(const void* raw, HeaderLookup lookup, HeaderLister lister = nullptr)
+      : raw_(raw), lookup_(lookup), lister_(lister) {}
 
   Method method = Method::Other;
   std::string_view method_str;
@@ -39,6 +42,8 @@ class Request {
 
   // A header's value, or empty when absent. Case-insensitive name.
   std::string_view header(std::string_view name) const { return lookup_(raw_, name); }
+  // Every header, in order (for proxying).
+  HeaderList headers() const { return lister_ ? lister_(raw_) : HeaderList{}; }
   // A path parameter by name ("{id}" in the route), percent-decoded.
   const std::string& param(std::string_view name) const;
   // A query parameter, percent-decoded; nullopt when absent.
@@ -47,6 +52,7 @@ class Request {
  private:
   const void* raw_;
   HeaderLookup lookup_;
+  HeaderLister lister_;
 };
 
 // Decodes %XX escapes (and '+' as a space in query strings); nullopt on a malformed escape.

@@ -5,6 +5,8 @@
 #include <span>
 #include <stdexcept>
 
+#include "keel/core/error.hpp"
+
 namespace keel::http {
 
 namespace {
@@ -106,6 +108,33 @@ Match Router::match(Method method, std::string_view path) const {
       m.params.emplace_back(std::string_view(seg).substr(1, seg.size() - 2), decode_segment(segs[i]));
   }
   return m;
+}
+
+namespace {
+bool is_json_content_type(std::string_view ct) {
+  std::string_view media = ct.substr(0, ct.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  std::string lower(media);
+  for (auto& c : lower) c = static_cast<char>(::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json" || (lower.starts_with("application/") && lower.ends_with("+json"));
+}
+}  // namespace
+
+boost::asio::awaitable<Response> Router::dispatch(Request& req, const std::string*& route_label) const {
+  Match m = match(req.method, req.path);
+  if (!m.route) {
+    if (!m.allowed.empty()) {
+      Error e(405, "Method Not Allowed", "this route does not support " + std::string(req.method_str));
+      e.headers.emplace_back("Allow", allow_header(m.allowed));
+      throw e;
+    }
+    throw Error::not_found("no route matches this path");
+  }
+  route_label = &m.route->pattern;
+  if (!req.body.empty() && !m.route->options.raw_body && !is_json_content_type(req.header("content-type")))
+    throw Error(415, "Unsupported Media Type", "request bodies must be Content-Type: application/json");
+  req.path_params = std::move(m.params);
+  co_return co_await m.route->handler(req);
 }
 
 std::string allow_header(const std::vector<Method>& methods) {

@@ -39,6 +39,9 @@ class Router {
   // Matches `prefix` and everything below it (pattern "/v1/ext/*").
   void add_prefix(Method method, std::string prefix, Handler handler, RouteOptions options = {});
   Match match(Method method, std::string_view path) const;
+  // Matches and runs the handler: 404 or 405 (with Allow) when nothing matches, 415 for a body that is not
+  // JSON on a JSON route. Errors are thrown as keel::Error; `route_label` is set to the matched pattern.
+  boost::asio::awaitable<Response> dispatch(Request& req, const std::string*& route_label) const;
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
 
  private:

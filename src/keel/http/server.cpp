@@ -23,6 +23,7 @@
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
+#include "keel/http/deadlines.hpp"
 
 namespace keel::http {
 
@@ -40,6 +41,15 @@ std::string_view lookup_header(const void* raw, std::string_view name) {
   auto it = msg.find(name);
   if (it == msg.end()) return {};
   return std::string_view(it->value().data(), it->value().size());
+}
+
+Request::HeaderList list_headers(const void* raw) {
+  const auto& msg = *static_cast<const BeastRequest*>(raw);
+  Request::HeaderList out;
+  for (const auto& f : msg)
+    out.emplace_back(std::string_view(f.name_string().data(), f.name_string().size()),
+                     std::string_view(f.value().data(), f.value().size()));
+  return out;
 }
 
 Method to_method(bhttp::verb v) {
@@ -84,15 +94,6 @@ TraceContext parse_traceparent(std::string_view tp) {
   }
   t.span_id = fast_hex(8);
   return t;
-}
-
-bool is_json_content_type(std::string_view ct) {
-  auto semi = ct.find(';');
-  std::string_view media = ct.substr(0, semi);
-  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  std::string lower(media);
-  for (auto& c : lower) c = static_cast<char>(::tolower(static_cast<unsigned char>(c)));
-  return lower == "application/json" || (lower.starts_with("application/") && lower.ends_with("+json"));
 }
 
 Response problem_response(const Error& e) {
@@ -201,22 +202,7 @@ struct Server::Impl {
   net::awaitable<Response> dispatch(Listener* l, Request& req, const std::string*& route_label) {
     Response res;
     try {
-      Match m = l->router->match(req.method, req.path);
-      if (!m.route) {
-        if (!m.allowed.empty()) {
-          Error e(405, "Method Not Allowed",
-                  std::string("this route does not support ") + std::string(req.method_str));
-          e.headers.emplace_back("Allow", allow_header(m.allowed));
-          throw e;
-        }
-        throw Error::not_found("no route matches this path");
-      }
-      route_label = &m.route->pattern;
-      if (!req.body.empty() && !m.route->options.raw_body &&
-          !is_json_content_type(req.header("content-type")))
-        throw Error(415, "Unsupported Media Type", "request bodies must be Content-Type: application/json");
-      req.path_params = std::move(m.params);
-      res = co_await m.route->handler(req);
+      res = co_await l->router->dispatch(req, route_label);
     } catch (const Error& e) {
       res = problem_response(e);
     } catch (const db::DbError& e) {
@@ -301,6 +287,7 @@ struct Server::Impl {
       auto [ec] = co_await w->sweeper.async_wait(use_tuple);
       if (ec) co_return;
       const auto now = std::chrono::steady_clock::now();
+      Deadlines::this_thread().sweep(now);  // client connections (proxying, health checks)
       for (Connection* c : w->connections) {
         if (c->deadline <= now) {
           boost::system::error_code ignore;
@@ -377,7 +364,7 @@ struct Server::Impl {
       }
       const auto start = std::chrono::steady_clock::now();
 
-      Request req(&hreq, &lookup_header);
+      Request req(&hreq, &lookup_header, &list_headers);
       req.method = to_method(hreq.method());
       req.method_str = std::string_view(hreq.method_string().data(), hreq.method_string().size());
       req.target = std::string_view(hreq.target().data(), hreq.target().size());

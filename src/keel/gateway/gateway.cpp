@@ -1,0 +1,333 @@
+#include "keel/gateway/gateway.hpp"
+
+#include <algorithm>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <set>
+
+#include "keel/app/modules.hpp"
+#include "keel/auth/verifier.hpp"
+#include "keel/core/config.hpp"
+#include "keel/core/error.hpp"
+#include "keel/core/log.hpp"
+#include "keel/core/time.hpp"
+#include "keel/http/router.hpp"
+#include "keel/registry/index_watch.hpp"
+#include "keel/registry/repository.hpp"
+
+namespace keel::gateway {
+
+namespace net = boost::asio;
+using http::Method;
+using http::Request;
+using http::Response;
+
+namespace {
+
+double number_setting(const Config& c, const char* key, double fallback) {
+  auto it = c.module_settings.find(std::string("gateway.") + key);
+  if (it == c.module_settings.end()) return fallback;
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw ConfigError(std::string("gateway.") + key + ": expected a non-negative number, got '" + it->second +
+                    "'");
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"connection",          "keep-alive", "proxy-authenticate",
+                                                "proxy-authorization", "te",         "trailer",
+                                                "transfer-encoding",   "upgrade",    "content-length"};
+  for (auto n : kNames)
+    if (iequals(name, n)) return true;
+  return false;
+}
+
+// Routes that need no token at the edge: signing in, public keys, health.
+bool is_public(std::string_view path) {
+  return path == "/v1/auth/register" || path == "/v1/auth/login" || path == "/v1/auth/refresh" ||
+         path_under(path, "/.well-known") || path == "/health" || path == "/health/live" ||
+         path == "/metrics" || path == "/openapi.json";
+}
+
+bool idempotent(Method m) {
+  return m == Method::Get || m == Method::Head || m == Method::Put || m == Method::Delete ||
+         m == Method::Options;
+}
+
+struct ThreadState {
+  const Gateway* owner = nullptr;
+  uint64_t version = ~0ULL;
+  std::shared_ptr<const RouteTable> table;
+  uint64_t round_robin = 0;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> ejected;
+};
+ThreadState& thread_state() {
+  thread_local ThreadState s;
+  return s;
+}
+
+}  // namespace
+
+GatewaySettings GatewaySettings::from(const Config& c) {
+  GatewaySettings s;
+  if (auto it = c.module_settings.find("gateway.edge_auth"); it != c.module_settings.end()) {
+    if (it->second != "true" && it->second != "false")
+      throw ConfigError("gateway.edge_auth: expected true or false, got '" + it->second + "'");
+    s.edge_auth = it->second == "true";
+  }
+  s.user_rate = number_setting(c, "user_rate", s.user_rate);
+  s.user_burst = number_setting(c, "user_burst", s.user_burst);
+  s.ip_rate = number_setting(c, "ip_rate", s.ip_rate);
+  s.ip_burst = number_setting(c, "ip_burst", s.ip_burst);
+  s.connect_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(number_setting(c, "connect_timeout_ms", 1000)));
+  s.upstream_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(number_setting(c, "upstream_timeout_ms", 30000)));
+  return s;
+}
+
+int RateLimiter::take(const std::string& key) {
+  if (rate_ <= 0) return 0;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lk(mu_);
+  if (buckets_.size() > 100000) buckets_.clear();
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now});
+  Bucket& b = it->second;
+  if (!fresh) {
+    b.tokens = std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate_);
+    b.at = now;
+  }
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return 0;
+  }
+  return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / rate_)));
+}
+
+const Target* RouteTable::find(std::string_view path) const {
+  for (const auto& [prefix, t] : prefixes)
+    if (path_under(path, prefix)) return &targets[t];
+  return nullptr;
+}
+
+Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
+    : db_(ctx.db),
+      verifier_(ctx.verifier),
+      index_(ctx.registry_index),
+      local_(ctx.local_routers),
+      settings_(settings),
+      user_limit_(settings.user_rate, settings.user_burst),
+      ip_limit_(settings.ip_rate, settings.ip_burst),
+      table_(std::make_shared<RouteTable>()) {}
+
+namespace {
+std::shared_ptr<RouteTable> build_table(
+    const std::vector<std::pair<std::string, std::string>>& owners,
+    const std::vector<registry::Instance>& instances,
+    const std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local, int64_t index) {
+  auto t = std::make_shared<RouteTable>();
+  t->index = index;
+  std::map<std::string, size_t> by_module;
+  auto target_of = [&](const std::string& module) -> size_t {
+    auto [it, fresh] = by_module.try_emplace(module, t->targets.size());
+    if (fresh) {
+      Target target;
+      target.module = module;
+      for (const auto& [name, router] : local)
+        if (name == module) target.local = router;
+      t->targets.push_back(std::move(target));
+    }
+    return it->second;
+  };
+  std::set<std::string> seen;
+  for (const auto& m : module_table()) {
+    if (m.name == "gateway") continue;
+    for (const auto& r : m.routes)
+      if (seen.insert(r).second) t->prefixes.emplace_back(r, target_of(std::string(m.name)));
+  }
+  for (const auto& [prefix, module] : owners)
+    if (seen.insert(prefix).second) t->prefixes.emplace_back(prefix, target_of(module));
+  const std::string now = now_rfc3339();
+  for (const auto& i : instances) {
+    if (i.status != "passing" || i.expires_at <= now) continue;
+    auto ep = http::Endpoint::parse(i.url);
+    if (!ep) continue;
+    t->targets[target_of(i.module)].instances.push_back(std::move(*ep));
+  }
+  std::stable_sort(t->prefixes.begin(), t->prefixes.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  boost::json::object health;
+  for (const auto& target : t->targets)
+    health[target.module] = (target.local || !target.instances.empty()) ? "ok" : "unavailable";
+  t->modules_health = boost::json::serialize(health);
+  return t;
+}
+}  // namespace
+
+void Gateway::rebuild_sync() {
+  auto [owners, instances, index] = db_.read_sync([](db::Session& s) {
+    return std::make_tuple(registry::route_owners(s), registry::list_instances(s, std::nullopt),
+                           registry::current_index(s));
+  });
+  auto t = build_table(owners, instances, local_, index);
+  std::lock_guard lk(table_mu_);
+  table_ = std::move(t);
+  table_version_.fetch_add(1, std::memory_order_release);
+}
+
+net::awaitable<void> Gateway::follow() {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  auto last = std::chrono::steady_clock::now();
+  for (;;) {
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(net::use_awaitable);
+    const bool moved = index_.value() != table()->index;
+    if (!moved && std::chrono::steady_clock::now() - last < std::chrono::seconds(1)) continue;
+    last = std::chrono::steady_clock::now();
+    try {
+      auto [owners, instances, index] = co_await db_.read([](db::Session& s) {
+        return std::make_tuple(registry::route_owners(s), registry::list_instances(s, std::nullopt),
+                               registry::current_index(s));
+      });
+      auto t = build_table(owners, instances, local_, index);
+      std::lock_guard lk(table_mu_);
+      table_ = std::move(t);
+      table_version_.fetch_add(1, std::memory_order_release);
+    } catch (const std::exception& e) {
+      log::warn("gateway route table refresh failed", {{"error", e.what()}});
+    }
+  }
+}
+
+std::shared_ptr<const RouteTable> Gateway::table() const {
+  ThreadState& st = thread_state();
+  const uint64_t v = table_version_.load(std::memory_order_acquire);
+  if (st.owner != this || st.version != v) {
+    std::lock_guard lk(table_mu_);
+    st.table = table_;
+    st.version = v;
+    st.owner = this;
+  }
+  return st.table;
+}
+
+net::awaitable<Response> Gateway::handle(Request& req) {
+  const std::shared_ptr<const RouteTable> t = table();
+  const Target* target = t->find(req.path);
+  if (!target) throw Error::not_found("no module serves this path");
+
+  std::string identity;
+  if (settings_.edge_auth && !is_public(req.path)) {
+    const auth::Principal who = verifier_.authenticate(req);
+    std::string roles;
+    for (const auto& r : who.roles) roles += (roles.empty() ? "" : ",") + r;
+    identity = who.subject + "\n" + roles;
+    if (const int wait = user_limit_.take(who.subject)) {
+      Error e(429, "Too Many Requests", "request rate limit reached for this user");
+      e.headers.emplace_back("Retry-After", std::to_string(wait));
+      throw e;
+    }
+  } else if (const int wait = ip_limit_.take(req.remote_ip)) {
+    Error e(429, "Too Many Requests", "request rate limit reached for this address");
+    e.headers.emplace_back("Retry-After", std::to_string(wait));
+    throw e;
+  }
+
+  if (target->local) {
+    const std::string* label = nullptr;
+    co_return co_await target->local->dispatch(req, label);
+  }
+  co_return co_await proxy(req, *target, identity);
+}
+
+net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, const std::string& identity) {
+  if (target.instances.empty()) {
+    Error e = Error::unavailable("module " + target.module + " has no passing instance", 1);
+    throw e;
+  }
+  http::ClientRequest up;
+  up.method = std::string(req.method_str);
+  up.target = std::string(req.target);
+  up.body = std::move(req.body);
+  std::string forwarded_for;
+  for (const auto& [k, v] : req.headers()) {
+    if (hop_by_hop(k) || iequals(k, "host") || iequals(k, "x-keel-user-id") || iequals(k, "x-keel-roles") ||
+        iequals(k, "x-request-id") || iequals(k, "traceparent"))
+      continue;
+    if (iequals(k, "x-forwarded-for")) {
+      forwarded_for = std::string(v);
+      continue;
+    }
+    up.headers.emplace_back(std::string(k), std::string(v));
+  }
+  up.headers.emplace_back("X-Forwarded-For",
+                          forwarded_for.empty() ? req.remote_ip : forwarded_for + ", " + req.remote_ip);
+  up.headers.emplace_back("X-Forwarded-Proto", "http");
+  up.headers.emplace_back("X-Request-Id", req.request_id);
+  up.headers.emplace_back("traceparent", req.trace.traceparent());
+  if (!identity.empty()) {
+    const auto nl = identity.find('\n');
+    up.headers.emplace_back("X-Keel-User-Id", identity.substr(0, nl));
+    up.headers.emplace_back("X-Keel-Roles", identity.substr(nl + 1));
+  }
+  http::ClientOptions opt;
+  opt.connect_timeout = settings_.connect_timeout;
+  opt.timeout = settings_.upstream_timeout;
+
+  ThreadState& st = thread_state();
+  const auto now = std::chrono::steady_clock::now();
+  const size_t n = target.instances.size();
+  const size_t start = st.round_robin++;
+  std::string last_error;
+  bool timed_out = false;
+  int attempts = 0;
+  for (size_t k = 0; k < n && attempts < 2; ++k) {
+    const http::Endpoint& ep = target.instances[(start + k) % n];
+    const std::string key = ep.key();
+    if (auto it = st.ejected.find(key); it != st.ejected.end()) {
+      if (it->second > now && k + 1 < n) continue;  // skip an ejected instance while others remain
+      if (it->second <= now) st.ejected.erase(it);
+    }
+    ++attempts;
+    try {
+      const http::ClientResponse res = co_await http::fetch(ep, up, opt);
+      Response out;
+      out.status = res.status;
+      out.content_type.clear();
+      for (const auto& [k2, v] : res.headers) {
+        if (hop_by_hop(k2) || iequals(k2, "x-request-id") || iequals(k2, "traceparent")) continue;
+        if (iequals(k2, "content-type")) {
+          out.content_type = v;
+          continue;
+        }
+        out.headers.emplace_back(k2, v);
+      }
+      out.body = res.body;
+      co_return out;
+    } catch (const http::ClientError& e) {
+      last_error = e.what();
+      timed_out = e.timed_out();
+      if (!e.delivered()) st.ejected[key] = std::chrono::steady_clock::now() + settings_.eject_for;
+      // Send it elsewhere only when that cannot do a write twice.
+      if (e.delivered() && !idempotent(req.method)) break;
+    }
+  }
+  log::warn("upstream failed",
+            {{"module", target.module}, {"request_id", req.request_id}, {"error", last_error}});
+  if (timed_out) throw Error(504, "Gateway Timeout", "module " + target.module + " did not answer in time");
+  throw Error(502, "Bad Gateway", "module " + target.module + " is unreachable");
+}
+
+}  // namespace keel::gateway

@@ -1,0 +1,101 @@
+#pragma once
+// The gateway: one entry point that routes every request by path prefix to the module that owns it (a module
+// in this process is called directly; one elsewhere is proxied to a passing instance from the registry),
+// checks tokens at the edge, and limits request rates per user and per client address.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "keel/http/client.hpp"
+#include "keel/http/request.hpp"
+
+namespace keel {
+struct Config;
+struct ModuleContext;
+namespace http {
+class Router;
+}
+namespace auth {
+class TokenVerifier;
+}
+namespace registry {
+class IndexWatch;
+}
+namespace db {
+class Database;
+}
+}  // namespace keel
+
+namespace keel::gateway {
+
+struct GatewaySettings {
+  bool edge_auth = true;
+  double user_rate = 200, user_burst = 400;  // requests per second; 0 turns the limit off
+  double ip_rate = 500, ip_burst = 1000;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds upstream_timeout{30000};
+  std::chrono::seconds eject_for{5};
+  static GatewaySettings from(const Config& config);
+};
+
+// Token buckets keyed by user or address.
+class RateLimiter {
+ public:
+  RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+  // 0 when allowed, else seconds until a token is available.
+  int take(const std::string& key);
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+  };
+  double rate_, burst_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+struct Target {
+  std::string module;
+  std::shared_ptr<http::Router> local;  // set when the module runs in this process
+  std::vector<http::Endpoint> instances;
+};
+
+struct RouteTable {
+  std::vector<std::pair<std::string, size_t>> prefixes;  // longest first
+  std::vector<Target> targets;
+  int64_t index = -1;
+  std::string modules_health;  // {"auth":"ok",...} for /health
+  const Target* find(std::string_view path) const;
+};
+
+class Gateway {
+ public:
+  Gateway(ModuleContext& ctx, GatewaySettings settings);
+  // Rebuilds the route table whenever the registry index moves (and once a second regardless, so TTL
+  // expiry of instances is seen).
+  boost::asio::awaitable<void> follow();
+  void rebuild_sync();
+  boost::asio::awaitable<http::Response> handle(http::Request& req);
+  std::shared_ptr<const RouteTable> table() const;
+
+ private:
+  boost::asio::awaitable<http::Response> proxy(http::Request& req, const Target& target,
+                                               const std::string& identity_headers);
+  db::Database& db_;
+  auth::TokenVerifier& verifier_;
+  registry::IndexWatch& index_;
+  std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_;
+  GatewaySettings settings_;
+  RateLimiter user_limit_, ip_limit_;
+  mutable std::mutex table_mu_;
+  std::shared_ptr<const RouteTable> table_;
+  std::atomic<uint64_t> table_version_{0};
+};
+
+}  // namespace keel::gateway

@@ -1,0 +1,186 @@
+#include "keel/http/client.hpp"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <memory>
+#include <unordered_map>
+
+#include "keel/http/deadlines.hpp"
+
+namespace keel::http {
+
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+std::optional<Endpoint> Endpoint::parse(std::string_view url) {
+  constexpr std::string_view scheme = "http://";
+  if (url.substr(0, scheme.size()) != scheme) return std::nullopt;
+  url.remove_prefix(scheme.size());
+  const size_t slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view() : url.substr(slash);
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+  Endpoint e;
+  std::string_view port;
+  if (authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    e.host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return std::nullopt;
+      port = authority.substr(close + 2);
+    }
+  } else {
+    const size_t colon = authority.find(':');
+    e.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (e.host.empty()) return std::nullopt;
+  for (char c : e.host)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':'))
+      return std::nullopt;
+  if (!port.empty()) {
+    unsigned v = 0;
+    auto r = std::from_chars(port.data(), port.data() + port.size(), v);
+    if (r.ec != std::errc() || r.ptr != port.data() + port.size() || v == 0 || v > 65535) return std::nullopt;
+    e.port = static_cast<uint16_t>(v);
+  }
+  if (path.find_first_of("?# \r\n") != std::string_view::npos) return std::nullopt;
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  e.base_path = std::string(path);
+  return e;
+}
+
+std::string_view ClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return {};
+}
+
+namespace {
+
+struct PooledConnection {
+  tcp::socket socket;
+  boost::beast::flat_buffer buffer;
+  Watched watch;
+  explicit PooledConnection(const net::any_io_executor& ex) : socket(ex) { watch.socket = &socket; }
+};
+
+using IdleMap = std::unordered_map<std::string, std::vector<std::unique_ptr<PooledConnection>>>;
+IdleMap& idle_connections() {
+  thread_local IdleMap idle;
+  return idle;
+}
+
+bool safe_header(const std::string& s) { return s.find_first_of("\r\n") == std::string::npos; }
+
+std::string request_head(const Endpoint& to, const ClientRequest& req) {
+  std::string head;
+  head.reserve(256);
+  head += req.method;
+  head += ' ';
+  head += to.base_path;
+  head += req.target;
+  head += " HTTP/1.1\r\nHost: ";
+  head += to.host.find(':') != std::string::npos ? "[" + to.host + "]" : to.host;
+  if (to.port != 80) head += ":" + std::to_string(to.port);
+  head += "\r\n";
+  for (const auto& [k, v] : req.headers) {
+    if (!safe_header(k) || !safe_header(v) || k.find(':') != std::string::npos) continue;
+    head += k;
+    head += ": ";
+    head += v;
+    head += "\r\n";
+  }
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
+    head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
+  head += "\r\n";
+  return head;
+}
+
+}  // namespace
+
+net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req, const ClientOptions& opt) {
+  auto ex = co_await net::this_coro::executor;
+  const std::string head = request_head(to, req);
+  const std::string key = to.key();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<PooledConnection> c;
+    bool reused = false;
+    {
+      auto& idle = idle_connections()[key];
+      while (!idle.empty() && !c) {
+        c = std::move(idle.back());
+        idle.pop_back();
+        if (!c->socket.is_open()) c.reset();
+      }
+      reused = c != nullptr;
+    }
+    if (!c) {
+      c = std::make_unique<PooledConnection>(ex);
+      WatchGuard guard(&c->watch);
+      c->watch.expires_after(opt.connect_timeout);
+      boost::system::error_code ec;
+      tcp::endpoint ep;
+      const auto addr = net::ip::make_address(to.host, ec);
+      if (!ec) {
+        ep = tcp::endpoint(addr, to.port);
+      } else {
+        tcp::resolver resolver(ex);
+        const std::string port = std::to_string(to.port);
+        auto [rec, results] = co_await resolver.async_resolve(to.host, port, use_tuple);
+        if (rec || results.empty()) throw ClientError("cannot resolve " + to.host, false, false);
+        ep = *results.begin();
+      }
+      auto [cec] = co_await c->socket.async_connect(ep, use_tuple);
+      if (cec) throw ClientError("cannot connect to " + key + ": " + cec.message(), false, c->watch.expired);
+      c->socket.set_option(tcp::no_delay(true), ec);
+    }
+    WatchGuard guard(&c->watch);
+    c->watch.expires_after(opt.timeout);
+    const std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(req.body)};
+    auto [wec, wn] = co_await net::async_write(c->socket, bufs, use_tuple);
+    if (wec) {
+      if (reused && attempt == 0) continue;  // a pooled connection the upstream had closed
+      throw ClientError("sending to " + key + ": " + wec.message(), true, c->watch.expired);
+    }
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(opt.body_limit);
+    if (req.method == "HEAD") parser.skip(true);
+    auto [rec, rn] = co_await bhttp::async_read(c->socket, c->buffer, parser, use_tuple);
+    if (rec) {
+      // A pooled connection closed by the upstream before it read the request: send it again on a new one.
+      if (reused && attempt == 0 && rn == 0 && !c->watch.expired) continue;
+      throw ClientError("reading from " + key + ": " + rec.message(), true, c->watch.expired);
+    }
+    auto& msg = parser.get();
+    ClientResponse out;
+    out.status = static_cast<int>(msg.result_int());
+    out.headers.reserve(8);
+    for (const auto& f : msg)
+      out.headers.emplace_back(std::string(f.name_string().data(), f.name_string().size()),
+                               std::string(f.value().data(), f.value().size()));
+    out.body = std::move(msg.body());
+    c->watch.clear();
+    if (msg.keep_alive()) {
+      auto& idle = idle_connections()[key];
+      if (idle.size() < opt.max_idle_per_upstream) idle.push_back(std::move(c));
+    }
+    co_return out;
+  }
+  throw ClientError("no connection to " + key, true, false);
+}
+
+}  // namespace keel::http

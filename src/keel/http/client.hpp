@@ -1,0 +1,64 @@
+#pragma once
+// An HTTP/1.1 client for upstreams (gateway proxying, registry health checks): keep-alive connections pooled
+// per I/O thread and upstream, deadlines instead of per-operation timers. Call it from an I/O thread whose
+// server runs the deadline sweeper.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace keel::http {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 80;
+  std::string base_path;  // the URL's path, without a trailing '/'
+  // Parses http://host[:port][/path]; nullopt for anything else (https is not proxied yet).
+  static std::optional<Endpoint> parse(std::string_view url);
+  std::string key() const { return host + ":" + std::to_string(port); }
+};
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string target = "/";
+  std::vector<std::pair<std::string, std::string>> headers;  // without Host and Content-Length
+  std::string body;
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string_view header(std::string_view name) const;
+};
+
+class ClientError : public std::runtime_error {
+ public:
+  // `delivered` is false when the request certainly never reached the upstream (connect failed), so it is
+  // safe to send it elsewhere whatever its method.
+  ClientError(const std::string& what, bool delivered, bool timed_out)
+      : std::runtime_error(what), delivered_(delivered), timed_out_(timed_out) {}
+  bool delivered() const { return delivered_; }
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  bool delivered_;
+  bool timed_out_;
+};
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds timeout{30000};  // for the whole exchange after connecting
+  size_t body_limit = 64 << 20;
+  size_t max_idle_per_upstream = 256;
+};
+
+// One exchange; throws ClientError. Arguments are named objects of the caller (see auth/passwords.hpp).
+boost::asio::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req,
+                                             const ClientOptions& opt);
+
+}  // namespace keel::http

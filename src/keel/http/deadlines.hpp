@@ -1,0 +1,44 @@
+#pragma once
+// Timeouts without a timer per operation: sockets are watched with a deadline, and each I/O thread's
+// sweeper (in the server) closes those whose deadline passed, which fails their pending operation.
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <unordered_set>
+
+namespace keel::http {
+
+struct Watched {
+  boost::asio::ip::tcp::socket* socket = nullptr;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  bool expired = false;  // set when the sweeper closed the socket
+  void expires_after(std::chrono::steady_clock::duration d) {
+    deadline = std::chrono::steady_clock::now() + d;
+  }
+  void clear() { deadline = std::chrono::steady_clock::time_point::max(); }
+};
+
+// The calling I/O thread's watch list.
+class Deadlines {
+ public:
+  void add(Watched* w) { watched_.insert(w); }
+  void remove(Watched* w) { watched_.erase(w); }
+  void sweep(std::chrono::steady_clock::time_point now);
+  static Deadlines& this_thread();
+
+ private:
+  std::unordered_set<Watched*> watched_;
+};
+
+// Adds on construction, removes on destruction.
+class WatchGuard {
+ public:
+  explicit WatchGuard(Watched* w) : w_(w) { Deadlines::this_thread().add(w_); }
+  ~WatchGuard() { Deadlines::this_thread().remove(w_); }
+  WatchGuard(const WatchGuard&) = delete;
+  WatchGuard& operator=(const WatchGuard&) = delete;
+
+ private:
+  Watched* w_;
+};
+
+}  // namespace keel::http

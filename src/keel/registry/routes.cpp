@@ -1,0 +1,318 @@
+#include "keel/registry/routes.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <regex>
+#include <set>
+
+#include "keel/app/modules.hpp"
+#include "keel/auth/verifier.hpp"
+#include "keel/core/config.hpp"
+#include "keel/core/log.hpp"
+#include "keel/http/client.hpp"
+#include "keel/http/duration.hpp"
+#include "keel/http/json_body.hpp"
+#include "keel/http/router.hpp"
+#include "keel/registry/index_watch.hpp"
+#include "keel/registry/repository.hpp"
+
+namespace keel::registry {
+
+namespace json = boost::json;
+namespace net = boost::asio;
+using http::Method;
+using http::Request;
+using http::Response;
+using Awaitable = net::awaitable<Response>;
+
+namespace {
+
+struct Settings {
+  int64_t check_interval_ms = 1000;
+  int64_t grace_seconds = 30;
+  int64_t default_ttl_seconds = 30;
+};
+
+int64_t setting(const Config& c, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+  auto it = c.module_settings.find(std::string("registry.") + key);
+  if (it == c.module_settings.end()) return fallback;
+  try {
+    size_t used = 0;
+    const int64_t v = std::stoll(it->second, &used);
+    if (used == it->second.size() && v >= lo && v <= hi) return v;
+  } catch (const std::exception&) {
+  }
+  throw ConfigError(std::string("registry.") + key + ": expected an integer from " + std::to_string(lo) +
+                    " to " + std::to_string(hi));
+}
+
+struct Registry {
+  db::Database* db;
+  auth::TokenVerifier* verifier;
+  IndexWatch* index;
+  Settings settings;
+  std::set<std::string> checking;  // instances with a health check in flight (I/O thread 0 only)
+};
+
+const std::regex kModuleName("[a-z][a-z0-9-]{0,62}");
+const std::regex kInstanceId("[A-Za-z0-9._-]{1,128}");
+
+void check_names(const std::string& module, const std::string& instance_id) {
+  std::vector<FieldError> errors;
+  if (!std::regex_match(module, kModuleName)) errors.push_back({"name", "must match [a-z][a-z0-9-]{0,62}"});
+  if (!instance_id.empty() && !std::regex_match(instance_id, kInstanceId))
+    errors.push_back({"instance_id", "must match [A-Za-z0-9._-]{1,128}"});
+  if (!errors.empty()) throw Error::validation(std::move(errors));
+}
+
+// Writes need the admin role or a service token bound to this module.
+void require_writer(const auth::Principal& who, const std::string& module) {
+  if (who.is_admin()) return;
+  if (who.is_service() && who.service == module) return;
+  if (who.is_service())
+    throw Error::forbidden("this service token may write only the '" + who.service + "' module");
+  throw Error::forbidden("registry writes need a service token or the admin role");
+}
+
+std::vector<std::string> string_list(http::Validator& v, const json::object& body, const char* field,
+                                     size_t max) {
+  std::vector<std::string> out;
+  auto it = body.find(field);
+  if (it == body.end() || it->value().is_null()) return out;
+  if (!it->value().is_array() || it->value().as_array().size() > max) {
+    v.fail(field, "must be an array of at most " + std::to_string(max) + " strings");
+    return out;
+  }
+  for (const auto& x : it->value().as_array()) {
+    if (!x.is_string() || x.as_string().empty() || x.as_string().size() > 256) {
+      v.fail(field, "must hold non-empty strings of at most 256 characters");
+      return {};
+    }
+    out.emplace_back(x.as_string());
+  }
+  return out;
+}
+
+bool valid_path(const std::string& p) {
+  return !p.empty() && p.front() == '/' && p.find_first_of(" ?#\t\r\n") == std::string::npos;
+}
+
+InstanceInput parse_instance(const Request& req, const Settings& settings) {
+  InstanceInput in;
+  in.module = req.param("name");
+  in.instance_id = req.param("instance_id");
+  check_names(in.module, in.instance_id);
+  auto body = http::parse_json_object(req);
+  http::Validator v(body);
+  in.url = v.required_string("url", 1, 2048);
+  if (!in.url.empty() && !http::Endpoint::parse(in.url)) {
+    const bool https = in.url.rfind("https://", 0) == 0 && in.url.size() > 8;
+    if (!https) v.fail("url", "must be an absolute http(s) URL");
+  }
+  in.version = v.optional_string("version", 0, 128).value_or("");
+  in.routes = string_list(v, body, "routes", 32);
+  for (const auto& r : in.routes)
+    if (!valid_path(r)) v.fail("routes", "route prefixes start with '/' and hold no spaces, '?' or '#'");
+  in.health_path = v.optional_string("health_path", 1, 512).value_or("");
+  if (!in.health_path.empty() && !valid_path(in.health_path)) v.fail("health_path", "must start with '/'");
+  in.tags = string_list(v, body, "tags", 64);
+  if (auto m = v.optional_object("metadata")) in.metadata = *m;
+  in.ttl_seconds = v.optional_int("ttl_seconds", 1, 86400).value_or(settings.default_ttl_seconds);
+  v.check();
+  return in;
+}
+
+// A prefix belongs to one module: keel's own, or the first to register it. Claiming one at or below another
+// module's prefix is a conflict.
+void check_route_conflicts(db::Session& s, const InstanceInput& in) {
+  const auto owners = route_owners(s);
+  for (const auto& route : in.routes) {
+    if (const ModuleSpec* keel = keel_owner_of(route); keel && keel->name != in.module)
+      throw Error::conflict("route prefix " + route + " belongs to keel's " + std::string(keel->name) +
+                            " module");
+    for (const auto& [prefix, owner] : owners)
+      if (owner != in.module && path_under(route, prefix))
+        throw Error::conflict("route prefix " + route + " belongs to module " + owner);
+  }
+}
+
+Response with_index(Response r, int64_t index) {
+  r.headers.emplace_back("X-Keel-Index", std::to_string(index));
+  return r;
+}
+
+net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst) {
+  bool ok = false;
+  if (auto ep = http::Endpoint::parse(inst.url)) {
+    http::ClientRequest req;
+    req.target = inst.health_path;
+    req.headers = {{"User-Agent", "keel-registry"}};
+    http::ClientOptions opt;
+    opt.connect_timeout = std::chrono::milliseconds(1000);
+    opt.timeout = std::chrono::milliseconds(2000);
+    opt.body_limit = 1 << 20;
+    try {
+      const http::ClientResponse res = co_await http::fetch(*ep, req, opt);
+      ok = res.status >= 200 && res.status < 300;
+    } catch (const http::ClientError&) {
+      ok = false;
+    }
+  }
+  try {
+    co_await reg->db->write([&](db::Session& s) { record_check(s, inst.module, inst.instance_id, ok); });
+    reg->index->observe(co_await reg->db->read([](db::Session& s) { return current_index(s); }));
+  } catch (const std::exception& e) {
+    log::warn("registry health check not recorded", {{"error", e.what()}});
+  }
+  reg->checking.erase(inst.module + "/" + inst.instance_id);
+}
+
+net::awaitable<void> maintain(std::shared_ptr<Registry> reg) {
+  const auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex);
+  for (;;) {
+    timer.expires_after(std::chrono::milliseconds(reg->settings.check_interval_ms));
+    co_await timer.async_wait(net::use_awaitable);
+    try {
+      const int64_t grace = reg->settings.grace_seconds;
+      auto instances = co_await reg->db->write([&](db::Session& s) {
+        expire(s, grace);
+        reg->index->observe(current_index(s));
+        return list_instances(s, std::nullopt);
+      });
+      for (auto& inst : instances) {
+        if (inst.health_path.empty()) continue;
+        if (!reg->checking.insert(inst.module + "/" + inst.instance_id).second) continue;
+        net::co_spawn(ex, check_instance(reg, std::move(inst)), net::detached);
+      }
+    } catch (const std::exception& e) {
+      log::warn("registry maintenance failed", {{"error", e.what()}});
+    }
+  }
+}
+
+}  // namespace
+
+void install(ModuleContext& ctx) {
+  auto reg = std::make_shared<Registry>();
+  reg->db = &ctx.db;
+  reg->verifier = &ctx.verifier;
+  reg->index = &ctx.registry_index;
+  reg->settings.check_interval_ms = setting(ctx.config, "check_interval_ms", 1000, 100, 60000);
+  reg->settings.grace_seconds = setting(ctx.config, "grace_seconds", 30, 0, 86400);
+  reg->settings.default_ttl_seconds = setting(ctx.config, "default_ttl_seconds", 30, 1, 86400);
+  net::co_spawn(ctx.io, maintain(reg), net::detached);
+
+  auto& r = ctx.router;
+  r.add(Method::Put, "/v1/registry/modules/{name}/instances/{instance_id}", [reg](Request& req) -> Awaitable {
+    const auth::Principal who = reg->verifier->authenticate(req);
+    require_writer(who, req.param("name"));
+    const InstanceInput in = parse_instance(req, reg->settings);
+    const std::string tp = req.trace.traceparent();
+    auto [inst, created] = co_await reg->db->write([&](db::Session& s) {
+      check_route_conflicts(s, in);
+      auto out = upsert_instance(s, in, tp);
+      reg->index->observe(current_index(s));
+      return out;
+    });
+    co_return Response::json(200, inst.to_json());
+  });
+  r.add(Method::Post, "/v1/registry/modules/{name}/instances/{instance_id}/heartbeat",
+        [reg](Request& req) -> Awaitable {
+          const auth::Principal who = reg->verifier->authenticate(req);
+          const std::string module = req.param("name"), id = req.param("instance_id");
+          require_writer(who, module);
+          check_names(module, id);
+          auto inst = co_await reg->db->write([&](db::Session& s) {
+            auto out = heartbeat(s, module, id);
+            reg->index->observe(current_index(s));
+            return out;
+          });
+          if (!inst) throw Error::not_found("no such instance; register it again");
+          co_return Response::json(200, inst->to_json());
+        });
+  r.add(Method::Delete, "/v1/registry/modules/{name}/instances/{instance_id}",
+        [reg](Request& req) -> Awaitable {
+          const auth::Principal who = reg->verifier->authenticate(req);
+          const std::string module = req.param("name"), id = req.param("instance_id");
+          require_writer(who, module);
+          check_names(module, id);
+          const std::string tp = req.trace.traceparent();
+          co_await reg->db->write([&](db::Session& s) {
+            delete_instance(s, module, id, "deregistered", tp);
+            reg->index->observe(current_index(s));
+          });
+          co_return Response::no_content();
+        });
+  r.add(Method::Get, "/v1/registry/modules", [reg](Request& req) -> Awaitable {
+    reg->verifier->authenticate(req);
+    auto [instances, index] = co_await reg->db->read(
+        [](db::Session& s) { return std::make_pair(list_instances(s, std::nullopt), current_index(s)); });
+    auto owners = co_await reg->db->read([](db::Session& s) { return route_owners(s); });
+    std::map<std::string, json::object> modules;
+    for (const auto& [prefix, owner] : owners) {
+      auto& m = modules[owner];
+      if (!m.contains("routes")) m["routes"] = json::array{};
+      m["routes"].as_array().emplace_back(prefix);
+    }
+    for (const auto& i : instances) {
+      auto& m = modules[i.module];
+      if (!m.contains("routes")) m["routes"] = json::array{};
+      m["instances"] = (m.contains("instances") ? m["instances"].as_int64() : 0) + 1;
+      m["passing"] = (m.contains("passing") ? m["passing"].as_int64() : 0) + (i.status == "passing" ? 1 : 0);
+    }
+    json::array items;
+    for (auto& [name, m] : modules) {
+      m["name"] = name;
+      if (!m.contains("instances")) m["instances"] = 0;
+      if (!m.contains("passing")) m["passing"] = 0;
+      items.push_back(std::move(m));
+    }
+    co_return with_index(Response::json(200, json::object{{"items", std::move(items)}}), index);
+  });
+  r.add(Method::Get, "/v1/registry/modules/{name}/instances", [reg](Request& req) -> Awaitable {
+    reg->verifier->authenticate(req);
+    const std::string module = req.param("name");
+    check_names(module, "");
+    const auto status = req.query_param("status");
+    const auto tag = req.query_param("tag");
+    const auto version = req.query_param("version");
+    if (status && *status != "passing" && *status != "critical")
+      throw Error::validation({{"status", "must be passing or critical"}});
+    if (const auto index_param = req.query_param("index")) {
+      int64_t after = -1;
+      try {
+        size_t used = 0;
+        after = std::stoll(*index_param, &used);
+        if (used != index_param->size() || after < 0) after = -1;
+      } catch (const std::exception&) {
+      }
+      if (after < 0) throw Error::validation({{"index", "must be a non-negative integer"}});
+      std::chrono::milliseconds wait(std::chrono::seconds(30));
+      if (const auto w = req.query_param("wait")) {
+        auto d = http::parse_duration(*w, std::chrono::seconds(60));
+        if (!d)
+          throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
+        wait = *d;
+      }
+      co_await reg->index->wait_past(after, std::chrono::steady_clock::now() + wait);
+    }
+    auto [instances, index] = co_await reg->db->read(
+        [&](db::Session& s) { return std::make_pair(list_instances(s, module), current_index(s)); });
+    json::array items;
+    for (const auto& i : instances) {
+      if (status && i.status != *status) continue;
+      if (version && i.version != *version) continue;
+      if (tag && std::find(i.tags.begin(), i.tags.end(), *tag) == i.tags.end()) continue;
+      items.push_back(i.to_json());
+    }
+    co_return with_index(Response::json(200, json::object{{"items", std::move(items)}}), index);
+  });
+}
+
+}  // namespace keel::registry
