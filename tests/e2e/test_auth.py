@@ -419,3 +419,27 @@ def test_openapi_document_lists_the_auth_paths(keel):
     for path in ("/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/me", "/.well-known/jwks.json"):
         assert path in doc["paths"], path
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_hostile_inputs_are_4xx_and_store_nothing_broken(keel):
+    reg = register(keel)
+    h = bearer(reg["access_token"])
+    # A cursor we did not issue (or one that decodes to a non-id) is 400, on both backends.
+    import base64
+    bad = base64.urlsafe_b64encode(b"k1:not-a-uuid").rstrip(b"=").decode()
+    for cursor in (bad, "%%%", "zzzz"):
+        r = requests.get(keel.url("auth") + "/v1/auth/sessions", params={"cursor": cursor}, headers=h, timeout=10)
+        assert r.status_code == 400, (cursor, r.text)
+    # NUL characters are refused, not truncated or turned into a 500.
+    assert_problem(requests.patch(keel.url("auth") + "/v1/auth/me", json={"display_name": "a\u0000b"}, headers=h,
+                                  timeout=10), 422)
+    assert_problem(requests.patch(keel.url("auth") + "/v1/auth/me", json={"metadata": {"k": "a\u0000"}}, headers=h,
+                                  timeout=10), 422)
+    # A User-Agent that is not UTF-8 still lets you log in; the session list stays valid JSON.
+    r = requests.post(keel.url("auth") + "/v1/auth/login", json={"email": reg["user"]["email"],
+                      "password": "correct horse battery"}, headers={"User-Agent": b"bad \xff\xfe agent"}, timeout=30)
+    assert r.status_code == 200, r.text
+    sessions = requests.get(keel.url("auth") + "/v1/auth/sessions", headers=h, timeout=10).json()["items"]
+    assert any(s["user_agent"] == "bad  agent" for s in sessions)
+    # An absurdly long email at login is the same 401 as any unknown account.
+    assert_problem(login(keel, "x" * 3000 + "@example.com", "whatever123"), 401)

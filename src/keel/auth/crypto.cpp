@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
@@ -67,22 +68,23 @@ MasterKey load_or_create_master_key(const std::filesystem::path& path) {
   crypto_kdf_keygen(key.data());
   const std::string text =
       base64url_encode(std::string_view(reinterpret_cast<const char*>(key.data()), key.size())) + "\n";
-  // Created with 0600 from the start, and only if nobody created it meanwhile.
-  const std::string tmp = path.string() + ".tmp";
-  {
-    mode_t old = ::umask(077);
-    std::ofstream out(tmp, std::ios::trunc);
-    ::umask(old);
-    out << text;
-    if (!out) throw ConfigError("auth.master_key_file: cannot write " + tmp);
+  // Written to a private temporary file (mode 0600 from the start), flushed, then linked into place only if
+  // no other process got there first. Everyone then reads the file, so racing starts agree on one key.
+  std::string tmp = path.string() + ".XXXXXX";
+  const int fd = ::mkstemp(tmp.data());
+  if (fd < 0) throw ConfigError("auth.master_key_file: cannot create a file next to " + path.string());
+  const bool written =
+      ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) {
+    ::unlink(tmp.c_str());
+    throw ConfigError("auth.master_key_file: cannot write " + path.string());
   }
-  ::chmod(tmp.c_str(), 0600);
-  if (::link(tmp.c_str(), path.c_str()) != 0) {
-    std::filesystem::remove(tmp);
-    return load_or_create_master_key(path);  // another process won the race; use its key
-  }
-  std::filesystem::remove(tmp);
-  return key;
+  const int linked = ::link(tmp.c_str(), path.c_str());
+  ::unlink(tmp.c_str());
+  if (linked != 0 && errno != EEXIST)
+    throw ConfigError("auth.master_key_file: cannot create " + path.string());
+  return load_or_create_master_key(path);
 }
 
 std::string derive_key(const MasterKey& master, uint64_t id, const char context[8]) {

@@ -55,7 +55,7 @@ boost::asio::awaitable<void> TokenIssuer::run() {
   }
 }
 
-std::string TokenIssuer::current_kid() const {
+std::string TokenIssuer::current_kid(bool active_only) const {
   std::shared_lock lk(mu_);
   if (keys_.empty()) throw std::runtime_error("no signing key loaded");
   const std::string old_enough = format_rfc3339(std::chrono::system_clock::now() - kPublishBeforeUse);
@@ -65,14 +65,14 @@ std::string TokenIssuer::current_kid() const {
   // The newest active key published long enough ago; else the newest key that has (a just-retired one);
   // else the one published longest (on a fresh install, the only one).
   for (auto it = keys_.rbegin(); it != keys_.rend(); ++it)
-    if (is_active(it->second.kid()) && it->first <= old_enough) return it->second.kid();
+    if (is_active(it->second.kid()) && (active_only || it->first <= old_enough)) return it->second.kid();
   for (auto it = keys_.rbegin(); it != keys_.rend(); ++it)
     if (it->first <= old_enough) return it->second.kid();
   return keys_.front().second.kid();
 }
 
-std::string TokenIssuer::sign(const Claims& c) const {
-  const std::string kid = current_kid();
+std::string TokenIssuer::sign(const Claims& c, const std::string& chosen) const {
+  const std::string kid = chosen.empty() ? current_kid() : chosen;
   const int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();

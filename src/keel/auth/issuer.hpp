@@ -28,8 +28,10 @@ class TokenIssuer {
     int64_t expires_at = 0;  // unix seconds
     std::string service;     // service tokens only
   };
-  std::string sign(const Claims& claims) const;
-  std::string current_kid() const;
+  // Signs with `kid`, or with current_kid() when empty.
+  std::string sign(const Claims& claims, const std::string& kid = {}) const;
+  // The key to sign with now; `active_only` skips a just-retired key (for long-lived tokens).
+  std::string current_kid(bool active_only = false) const;
   const MasterKey& master() const { return master_; }
   const AuthSettings& settings() const { return settings_; }
 

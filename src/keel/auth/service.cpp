@@ -71,6 +71,16 @@ bool valid_email(const std::string& e) {
   return e.find('@') == at;
 }
 
+// Header text kept for display: printable ASCII only (PostgreSQL refuses invalid UTF-8), at most `max` bytes.
+std::string printable(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= max) break;
+    if (c >= 0x20 && c < 0x7f) out.push_back(c);
+  }
+  return out;
+}
+
 struct SessionTokens {
   std::string id;
   std::string refresh_token;
@@ -106,7 +116,7 @@ SessionTokens create_session(db::Session& s, const std::string& user_id, const C
   s.query(
       "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, updated_at, last_used_at, expires_at) "
       "VALUES ($1, $2, $3, $4, $5, $5, $5, $6)",
-      {t.id, user_id, client.user_agent.substr(0, 512), client.ip, now_s, format_rfc3339(t.expires_at)});
+      {t.id, user_id, printable(client.user_agent, 512), client.ip, now_s, format_rfc3339(t.expires_at)});
   s.query(
       "INSERT INTO refresh_tokens (token_hash, session_id, created_at, updated_at) VALUES ($1, $2, $3, $3)",
       {sha256_hex(t.refresh_token), t.id, now_s});
@@ -137,8 +147,12 @@ std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, co
   std::vector<std::pair<std::string, std::string>> out;
   const std::string now = now_rfc3339();
   for (const auto& r : rows.rows) {
-    s.query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3, updated_at = $2 WHERE id = $1",
-            {r.text(0), now, reason});
+    // Conditional, so two racing revocations of one session write one event.
+    if (s.query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3, updated_at = $2 "
+                "WHERE id = $1 AND revoked_at IS NULL",
+                {r.text(0), now, reason})
+            .affected != 1)
+      continue;
     events::append(s, {"keel.auth.session.revoked", kSource, user_id,
                        json::object{{"session_id", r.text(0)}, {"reason", reason}}, traceparent});
     out.emplace_back(r.text(0), r.time(1));
@@ -307,9 +321,20 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
         return o;
       }
     }
-    s.query("UPDATE sessions SET last_used_at = $2, updated_at = $2 WHERE id = $1", {sid, now_s});
-    auto user = user_json(
-        s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {user_id}).rows.at(0));
+    // Conditional: a logout that committed meanwhile wins.
+    if (s.query("UPDATE sessions SET last_used_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                {sid, now_s})
+            .affected != 1) {
+      o.error = "the session has been revoked";
+      return o;
+    }
+    auto urows = s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {user_id});
+    if (urows.empty() || urows.rows[0].text(8) != "active") {
+      o.revoked = revoke_where(s, "id = $1", {sid}, "user_disabled", user_id, client.traceparent);
+      o.error = "the account is not active";
+      return o;
+    }
+    auto user = user_json(urows.rows[0]);
     o.response = token_response(issuer_, settings_, std::move(user), sid, successor, expires);
     return o;
   });
@@ -402,6 +427,7 @@ boost::asio::awaitable<void> AuthService::change_password(const Principal& who, 
 
 boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
     const Principal& who, int limit, const std::optional<std::string>& after) {
+  if (after && !is_uuid(*after)) throw Error::bad_request("the cursor is not one this server issued");
   auto rows = co_await db_.read([&](db::Session& s) {
     std::vector<db::Value> params{who.user_id, now_rfc3339(), int64_t{limit}};
     std::string sql =
@@ -444,6 +470,7 @@ boost::asio::awaitable<void> AuthService::revoke_session(const Principal& who, c
 
 boost::asio::awaitable<AuthService::Listing> AuthService::list_users(
     int limit, const std::optional<std::string>& after) {
+  if (after && !is_uuid(*after)) throw Error::bad_request("the cursor is not one this server issued");
   auto rows = co_await db_.read([&](db::Session& s) {
     if (after)
       return s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id > $2 ORDER BY id LIMIT $1",
@@ -495,7 +522,8 @@ json::object AuthService::create_user_sync(const NewUser& u) {
 std::string AuthService::create_service_token_sync(const std::string& service, int64_t ttl_seconds) {
   const std::string id = uuid_v7();
   const auto exp = system_clock::now() + seconds(ttl_seconds);
-  const std::string kid = issuer_.current_kid();
+  // Long-lived: signed by an active key, never one about to leave the JWKS.
+  const std::string kid = issuer_.current_kid(true);
   db_.write_sync([&](db::Session& s) {
     const std::string now = now_rfc3339();
     s.query(
@@ -503,7 +531,7 @@ std::string AuthService::create_service_token_sync(const std::string& service, i
         "$3, $4, $5, $5)",
         {id, service, kid, format_rfc3339(exp), now});
   });
-  return issuer_.sign({"service:" + service, id, {"service"}, unix_seconds(exp), service});
+  return issuer_.sign({"service:" + service, id, {"service"}, unix_seconds(exp), service}, kid);
 }
 
 }  // namespace keel::auth

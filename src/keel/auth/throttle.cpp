@@ -2,6 +2,12 @@
 
 namespace keel::auth {
 
+namespace {
+// Past this many tracked keys, new keys are refused (429) until the window frees some: memory stays bounded
+// however many addresses or accounts an attacker cycles through.
+constexpr size_t kMaxTracked = 200000;
+}  // namespace
+
 LoginThrottle::LoginThrottle(int max_per_account, int max_per_ip, std::chrono::seconds window)
     : max_account_(max_per_account), max_ip_(max_per_ip), window_(window) {}
 
@@ -18,28 +24,42 @@ std::optional<int> LoginThrottle::blocked(Counter& c, int max, std::chrono::stea
 std::optional<int> LoginThrottle::acquire(const std::string& account, const std::string& ip) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lk(mu_);
-  if (accounts_.size() + ips_.size() > 100000) collect(now);
-  Counter& a = accounts_[account];
-  Counter& i = ips_[ip];
-  if (auto wait = blocked(a, max_account_, now)) return wait;
-  if (auto wait = blocked(i, max_ip_, now)) return wait;
-  ++a.pending;
-  ++i.pending;
+  if (now - last_collect_ >= std::chrono::seconds(1)) {
+    collect(now);
+    last_collect_ = now;
+  }
+  // The address first: a blocked address adds no account entries.
+  auto ip_it = ips_.find(ip);
+  if (ip_it == ips_.end()) {
+    if (ips_.size() >= kMaxTracked) return 1;
+    ip_it = ips_.emplace(ip, Counter{0, 0, now}).first;
+  }
+  if (auto wait = blocked(ip_it->second, max_ip_, now)) return wait;
+  auto acc_it = accounts_.find(account);
+  if (acc_it == accounts_.end()) {
+    if (accounts_.size() >= kMaxTracked) return 1;
+    acc_it = accounts_.emplace(account, Counter{0, 0, now}).first;
+  }
+  if (auto wait = blocked(acc_it->second, max_account_, now)) return wait;
+  ++acc_it->second.pending;
+  ++ip_it->second.pending;
   return std::nullopt;
 }
 
 void LoginThrottle::release(const std::string& account, const std::string& ip, bool success) {
   std::lock_guard lk(mu_);
-  Counter& a = accounts_[account];
-  Counter& i = ips_[ip];
-  --a.pending;
-  --i.pending;
-  if (success) {
-    a.failures = 0;
-  } else {
-    ++a.failures;
-    ++i.failures;
-  }
+  auto settle = [&](std::unordered_map<std::string, Counter>& m, const std::string& key, bool clear) {
+    auto it = m.find(key);
+    if (it == m.end()) return;
+    --it->second.pending;
+    if (clear)
+      it->second.failures = 0;
+    else if (!success)
+      ++it->second.failures;
+    if (it->second.pending == 0 && it->second.failures == 0) m.erase(it);
+  };
+  settle(accounts_, account, success);
+  settle(ips_, ip, false);
 }
 
 void LoginThrottle::collect(std::chrono::steady_clock::time_point now) {

@@ -32,6 +32,7 @@ class LoginThrottle {
   std::mutex mu_;
   std::unordered_map<std::string, Counter> accounts_;
   std::unordered_map<std::string, Counter> ips_;
+  std::chrono::steady_clock::time_point last_collect_{};
 };
 
 }  // namespace keel::auth

@@ -13,6 +13,23 @@ boost::json::object parse_json_object(const Request& req) {
   return std::move(v.as_object());
 }
 
+bool contains_nul(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string:
+      return v.get_string().find('\0') != boost::json::string::npos;
+    case boost::json::kind::array:
+      for (const auto& x : v.get_array())
+        if (contains_nul(x)) return true;
+      return false;
+    case boost::json::kind::object:
+      for (const auto& kv : v.get_object())
+        if (kv.key().find('\0') != std::string_view::npos || contains_nul(kv.value())) return true;
+      return false;
+    default:
+      return false;
+  }
+}
+
 size_t utf8_length(std::string_view s) {
   size_t n = 0;
   for (unsigned char c : s)
@@ -28,6 +45,10 @@ std::optional<std::string> Validator::optional_string(std::string_view field, si
     return std::nullopt;
   }
   std::string s(it->value().as_string());
+  if (s.find('\0') != std::string::npos) {
+    fail(std::string(field), "must not contain NUL characters");
+    return std::nullopt;
+  }
   const size_t len = utf8_length(s);
   if (len < min || len > max) {
     fail(std::string(field),
@@ -68,6 +89,10 @@ std::optional<boost::json::object> Validator::optional_object(std::string_view f
   if (it == body_.end() || it->value().is_null()) return std::nullopt;
   if (!it->value().is_object()) {
     fail(std::string(field), "must be a JSON object");
+    return std::nullopt;
+  }
+  if (contains_nul(it->value())) {
+    fail(std::string(field), "must not contain NUL characters");
     return std::nullopt;
   }
   return it->value().as_object();

@@ -35,6 +35,8 @@ class Validator {
   std::vector<FieldError> errors_;
 };
 
+// True when any string or key in `v` holds a NUL character (which PostgreSQL text and jsonb refuse).
+bool contains_nul(const boost::json::value& v);
 // Number of Unicode code points in valid UTF-8 text.
 size_t utf8_length(std::string_view s);
 

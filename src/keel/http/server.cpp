@@ -124,18 +124,21 @@ struct Connection {
 };
 
 struct Worker {
+  // Declared before ctx: destroying ctx destroys the frames of connections that outlived the drain, and
+  // their cleanup still touches this set.
+  std::unordered_set<Connection*> connections;
   net::io_context ctx{1};
   net::steady_timer sweeper{ctx};
   std::vector<std::pair<std::unique_ptr<tcp::acceptor>, Listener*>> acceptors;
-  std::unordered_set<Connection*> connections;
 };
 
 struct Server::Impl {
   ServerOptions opt;
-  std::vector<std::unique_ptr<Worker>> workers;
+  // Members the connection frames use are declared before the workers, so they outlive them.
   std::vector<std::unique_ptr<Listener>> listeners;
   std::atomic<int64_t> open{0};
   std::atomic<bool> draining{false};
+  std::vector<std::unique_ptr<Worker>> workers;
 
   explicit Impl(ServerOptions o) : opt(std::move(o)) {
     const int n = opt.io_threads > 0 ? opt.io_threads : 1;
@@ -265,10 +268,11 @@ struct Server::Impl {
   // Writes a problem response for a request that never reached a handler (bad framing, too large), then
   // the caller closes the connection.
   // `e` is a named object of the caller's: see the note in auth/passwords.hpp on GCC 12 and temporaries.
-  net::awaitable<void> reject(tcp::socket& socket, Connection& conn, const Error& e, Listener* l) {
+  net::awaitable<void> reject(tcp::socket& socket, Connection& conn, const Error& e, Listener* l,
+                              const std::string& request_id) {
     Response res = problem_response(e);
     std::string head;
-    append_head(head, e.status(), 11, res, fast_uuid_v7(), {}, false, res.body.size());
+    append_head(head, e.status(), 11, res, request_id, {}, false, res.body.size());
     std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body)};
     conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
     co_await net::async_write(socket, bufs, use_tuple);
@@ -327,21 +331,25 @@ struct Server::Impl {
       auto [rec, rn] = co_await bhttp::async_read_header(socket, buffer, parser, use_tuple);
       conn.busy = true;
       if (rec) {
+        const std::string rid = fast_uuid_v7();
         if (rec == bhttp::error::body_limit) {
           const Error e = too_large();
-          co_await reject(socket, conn, e, l);
+          co_await reject(socket, conn, e, l, rid);
         } else if (rec == bhttp::error::header_limit) {
           const Error e(431, "Request Header Fields Too Large", "the request headers are too large");
-          co_await reject(socket, conn, e, l);
+          co_await reject(socket, conn, e, l, rid);
         } else if (rec.category() == kHttpCategory && rec != bhttp::error::end_of_stream &&
                    rec != bhttp::error::partial_message) {
           const Error e = Error::bad_request("malformed HTTP request");
-          co_await reject(socket, conn, e, l);
+          co_await reject(socket, conn, e, l, rid);
         }
         break;  // end of stream, timeout, reset or a framing error: this connection is done
       }
       BeastRequest& hreq = parser.get();
       if (!parser.is_done()) {
+        const std::string_view client_rid = lookup_header(&hreq, "x-request-id");
+        const std::string body_rid =
+            is_sane_request_id(client_rid) ? std::string(client_rid) : fast_uuid_v7();
         conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
         if (beast::iequals(hreq[bhttp::field::expect], "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -353,11 +361,11 @@ struct Server::Impl {
         if (bec) {
           if (bec == bhttp::error::body_limit) {
             const Error e = too_large();
-            co_await reject(socket, conn, e, l);
+            co_await reject(socket, conn, e, l, body_rid);
           } else if (bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message &&
                      bec.category() == kHttpCategory) {
             const Error e = Error::bad_request("malformed HTTP request body");
-            co_await reject(socket, conn, e, l);
+            co_await reject(socket, conn, e, l, body_rid);
           }
           break;
         }
@@ -378,6 +386,8 @@ struct Server::Impl {
       req.remote_ip = remote_ip;
 
       const std::string* route_label = &kUnmatched;
+      // A handler may take long (a blocking query waits up to a minute); the sweeper leaves it alone.
+      conn.deadline = std::chrono::steady_clock::time_point::max();
       Response res = co_await dispatch(l, req, route_label);
 
       const bool keep_alive = hreq.keep_alive() && !draining.load(std::memory_order_relaxed);
@@ -434,10 +444,7 @@ struct Server::Impl {
       t.expires_after(std::chrono::milliseconds(10));
       co_await t.async_wait(use_tuple);
     }
-    for (auto& w : workers) {
-      w->sweeper.cancel();
-      w->ctx.stop();
-    }
+    for (auto& w : workers) w->ctx.stop();
   }
 };
 

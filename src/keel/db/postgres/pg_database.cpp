@@ -10,8 +10,9 @@
 namespace keel::db {
 
 std::string redact_url(const std::string& url) {
-  static const std::regex password(R"(^([a-z]+://[^:/@]*):[^@]*@)");
-  return std::regex_replace(url, password, "$1:***@");
+  static const std::regex userinfo(R"(^([a-z]+://[^:/@]*):[^@]*@)");
+  static const std::regex query_password(R"(([?&]password=)[^&]*)");
+  return std::regex_replace(std::regex_replace(url, userinfo, "$1:***@"), query_password, "$1***");
 }
 
 namespace {
@@ -91,7 +92,7 @@ class Connection final : public Session {
       conn_ = nullptr;
       throw DbError(DbError::Kind::Unavailable, "PostgreSQL: " + msg);
     }
-    take(PQexec(conn_, "SET TIME ZONE 'UTC'"));
+    take(PQexec(conn_, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'"));
   }
 
   Result take(PGresult* res) {

@@ -113,7 +113,17 @@ class Connection final : public Session {
       case SQLITE_FULL:
         return DbError::Kind::Unavailable;
       default:
-        return (rc & 0xff) == SQLITE_IOERR ? DbError::Kind::Unavailable : DbError::Kind::Other;
+        switch (rc & 0xff) {
+          case SQLITE_IOERR:
+          case SQLITE_CANTOPEN:
+          case SQLITE_FULL:
+            return DbError::Kind::Unavailable;
+          case SQLITE_BUSY:
+          case SQLITE_LOCKED:
+            return DbError::Kind::Busy;
+          default:
+            return DbError::Kind::Other;
+        }
     }
   }
 
