@@ -195,3 +195,90 @@ def keel_factory(database_url):
 @pytest.fixture
 def keel(keel_factory):
     return keel_factory().start()
+
+
+class Upstream:
+    """A third-party module for the gateway to route to: a small HTTP server in this test process that answers
+    with its name and the headers it received."""
+
+    def __init__(self, name):
+        import http.server
+        import threading
+
+        self.name = name
+        self.healthy = True
+        self.hits = 0
+        self.seen = []
+        self.connections = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                super().setup()
+                outer.connections.append(self.connection)
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.path.endswith("/health"):
+                    status = 200 if outer.healthy else 500
+                    payload = b'{"ok":true}' if outer.healthy else b'{"ok":false}'
+                else:
+                    outer.hits += 1
+                    outer.seen.append({k.lower(): v for k, v in self.headers.items()})
+                    status = 200
+                    payload = json.dumps({"upstream": outer.name, "path": self.path, "method": self.command,
+                                          "body": body.decode(errors="replace")}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("X-Upstream", outer.name)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        """Dies: stops listening and drops its keep-alive connections."""
+        import socket as _socket
+        self.server.shutdown()
+        self.server.server_close()
+        for c in self.connections:
+            try:
+                c.shutdown(_socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+
+
+import json  # noqa: E402  (used by Upstream)
+
+
+@pytest.fixture
+def upstream_factory():
+    made = []
+
+    def make(name):
+        u = Upstream(name)
+        made.append(u)
+        return u
+
+    yield make
+    for u in made:
+        try:
+            u.stop()
+        except Exception:
+            pass

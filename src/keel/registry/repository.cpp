@@ -70,6 +70,9 @@ void refresh_module_routes(db::Session& s, const std::string& module) {
   auto r = s.query(
       "SELECT i.routes FROM module_instances i JOIN modules m ON m.id = i.module_id WHERE m.name = $1",
       {module});
+  // With no instance left, the module keeps its prefixes: the gateway answers 503 for them (the module is
+  // known, just down), and nobody else can take them over while it is away.
+  if (r.rows.empty()) return;
   std::set<std::string> all;
   for (const auto& row : r.rows)
     for (auto& p : string_array(row.text(0))) all.insert(p);

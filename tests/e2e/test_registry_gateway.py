@@ -1,0 +1,285 @@
+"""Registry and gateway as one system: third-party modules register, get routed and balanced, die and are
+routed around; blocking queries; credentials; edge auth; rate limits; a split deployment over one database."""
+import concurrent.futures
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import Keel
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def user_token(k):
+    r = requests.post(k.url("gateway") + "/v1/auth/register",
+                      json={"email": f"u{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse battery"},
+                      timeout=30)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def service_token(k, name):
+    return k.cli("token", "create", "--service", name).stdout.strip()
+
+
+def put_instance(k, token, module, instance, **body):
+    return requests.put(f"{k.url('registry')}/v1/registry/modules/{module}/instances/{instance}", json=body,
+                        headers=bearer(token), timeout=10)
+
+
+def instances(k, token, module, **params):
+    return requests.get(f"{k.url('registry')}/v1/registry/modules/{module}/instances", params=params,
+                        headers=bearer(token), timeout=90)
+
+
+def wait_until(fn, timeout=5.0, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(step)
+    return fn()
+
+
+@pytest.fixture
+def keel(keel_factory):
+    return keel_factory(env={"KEEL_REGISTRY_CHECK_INTERVAL_MS": "200", "KEEL_REGISTRY_GRACE_SECONDS": "2"}).start()
+
+
+def test_keels_own_modules_register_themselves(keel):
+    tok = user_token(keel)["access_token"]
+    r = requests.get(keel.url("registry") + "/v1/registry/modules", headers=bearer(tok), timeout=10)
+    assert r.status_code == 200 and int(r.headers["X-Keel-Index"]) > 0
+    mods = {m["name"]: m for m in r.json()["items"]}
+    for name in ("gateway", "auth", "memory", "registry", "billing", "events"):
+        assert mods[name]["passing"] >= 1, mods
+    assert "/v1/auth" in mods["auth"]["routes"]
+    health = requests.get(keel.url("gateway") + "/health", timeout=10).json()
+    assert health["modules"]["auth"] == "ok" and health["status"] == "ok"
+
+
+def test_registry_writes_need_the_right_credential(keel):
+    user = user_token(keel)["access_token"]
+    ext = service_token(keel, "ext")
+    other = service_token(keel, "other")
+    body = {"url": "http://127.0.0.1:9/", "routes": ["/v1/ext"]}
+    assert put_instance(keel, "", "ext", "a", **body).status_code == 401
+    assert requests.put(f"{keel.url('registry')}/v1/registry/modules/ext/instances/a", json=body, timeout=10).status_code == 401
+    assert put_instance(keel, user, "ext", "a", **body).status_code == 403
+    assert put_instance(keel, other, "ext", "a", **body).status_code == 403
+    assert put_instance(keel, ext, "ext", "a", **body).status_code == 200
+    # Reads need any valid token.
+    assert requests.get(keel.url("registry") + "/v1/registry/modules", timeout=10).status_code == 401
+    assert instances(keel, user, "ext").status_code == 200
+
+
+def test_registration_is_validated(keel):
+    ext = service_token(keel, "ext")
+    cases = [
+        ("ext", "a", {"url": "not a url"}, "url"),
+        ("ext", "a", {"url": "ftp://x/"}, "url"),
+        ("ext", "a", {}, "url"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "routes": ["no-slash"]}, "routes"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "ttl_seconds": 0}, "ttl_seconds"),
+        ("ext", "bad id!", {"url": "http://127.0.0.1:1/"}, "instance_id"),
+    ]
+    for module, instance, body, field in cases:
+        r = put_instance(keel, ext, module, instance, **body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert field in [e["field"] for e in r.json()["errors"]], r.text
+    bad_name = service_token(keel, "x")
+    r = requests.put(f"{keel.url('registry')}/v1/registry/modules/Bad_Name/instances/a",
+                     json={"url": "http://127.0.0.1:1/"}, headers=bearer(bad_name), timeout=10)
+    assert r.status_code in (403, 422)
+
+
+def test_route_prefixes_belong_to_one_module(keel):
+    ext = service_token(keel, "ext")
+    other = service_token(keel, "other")
+    assert put_instance(keel, ext, "ext", "a", url="http://127.0.0.1:1/", routes=["/v1/auth/steal"]).status_code == 409
+    assert put_instance(keel, ext, "ext", "a", url="http://127.0.0.1:1/", routes=["/v1/ext"]).status_code == 200
+    assert put_instance(keel, other, "other", "a", url="http://127.0.0.1:1/", routes=["/v1/ext"]).status_code == 409
+    assert put_instance(keel, other, "other", "a", url="http://127.0.0.1:1/", routes=["/v1/ext/deeper"]).status_code == 409
+    assert put_instance(keel, other, "other", "a", url="http://127.0.0.1:1/", routes=["/v1/other"]).status_code == 200
+
+
+def test_gateway_routes_balances_and_passes_identity(keel, upstream_factory):
+    a, b = upstream_factory("a"), upstream_factory("b")
+    ext = service_token(keel, "ext")
+    for name, u in (("a", a), ("b", b)):
+        assert put_instance(keel, ext, "ext", name, url=u.url, routes=["/v1/ext"]).status_code == 200
+    reg = user_token(keel)
+    tok = reg["access_token"]
+    # The routing change reaches the gateway within a second.
+    assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/hello", headers=bearer(tok),
+                                           timeout=10).status_code == 200, timeout=1.5)
+    seen = set()
+    for _ in range(20):
+        r = requests.get(keel.url("gateway") + "/v1/ext/hello?x=1", headers={**bearer(tok), "X-Keel-User-Id": "forged",
+                         "X-Request-Id": "rid-1", "X-Forwarded-For": "10.9.8.7"}, timeout=10)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["path"] == "/v1/ext/hello?x=1"
+        seen.add(body["upstream"])
+        assert r.headers["X-Request-Id"] == "rid-1"
+    assert seen == {"a", "b"}
+    headers = a.seen[-1]
+    assert headers["x-keel-user-id"] == reg["user"]["id"]
+    assert headers["x-keel-roles"] == "user"
+    assert headers["x-request-id"] == "rid-1"
+    assert headers["x-forwarded-for"] == "10.9.8.7, 127.0.0.1"
+    assert headers["traceparent"].startswith("00-")
+    # Bodies pass through, whatever their type.
+    r = requests.post(keel.url("gateway") + "/v1/ext/echo", data=b"plain text", headers={**bearer(tok),
+                      "Content-Type": "text/plain"}, timeout=10)
+    assert r.status_code == 200 and r.json()["body"] == "plain text"
+    # No token, no entry.
+    r = requests.get(keel.url("gateway") + "/v1/ext/hello", timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_dead_instance_is_routed_around(keel, upstream_factory):
+    a, b = upstream_factory("a"), upstream_factory("b")
+    ext = service_token(keel, "ext")
+    for name, u in (("a", a), ("b", b)):
+        put_instance(keel, ext, "ext", name, url=u.url, routes=["/v1/ext"], health_path="/health", ttl_seconds=60)
+    tok = user_token(keel)["access_token"]
+    wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10).ok)
+    b.stop()
+    # Every request still succeeds: refused connections are retried on the live instance and ejected.
+    for _ in range(20):
+        r = requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
+        assert r.status_code == 200 and r.json()["upstream"] == "a"
+    # The health check turns it critical, then it is removed after the grace period.
+    ext_tok = user_token(keel)["access_token"]
+    assert wait_until(lambda: any(i["instance_id"] == "b" and i["status"] == "critical"
+                                  for i in instances(keel, ext_tok, "ext").json()["items"]), timeout=3)
+    assert wait_until(lambda: all(i["instance_id"] != "b" for i in instances(keel, ext_tok, "ext").json()["items"]),
+                      timeout=6)
+    types = [r[0] for r in keel.query("SELECT type FROM observability_events WHERE type LIKE 'keel.registry.%'")]
+    assert "keel.registry.instance.registered" in types and "keel.registry.instance.deregistered" in types
+
+
+def test_ttl_expiry_stops_routing_and_heartbeats_renew(keel, upstream_factory):
+    a = upstream_factory("a")
+    ext = service_token(keel, "ext")
+    put_instance(keel, ext, "ext", "a", url=a.url, routes=["/v1/ext"], ttl_seconds=1)
+    tok = user_token(keel)["access_token"]
+    assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10).ok)
+    hb = f"{keel.url('registry')}/v1/registry/modules/ext/instances/a/heartbeat"
+    assert requests.post(hb, headers=bearer(ext), timeout=10).status_code == 200
+    assert requests.post(f"{keel.url('registry')}/v1/registry/modules/ext/instances/nope/heartbeat",
+                         headers=bearer(ext), timeout=10).status_code == 404
+    # Without heartbeats it lapses: critical, then the gateway answers 503 fast instead of hanging.
+    assert wait_until(lambda: instances(keel, tok, "ext", status="critical").json()["items"], timeout=3)
+    r = wait_until(lambda: (lambda resp: resp if resp.status_code == 503 else None)(
+        requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)), timeout=2)
+    assert r is not None and r.headers["Content-Type"].startswith("application/problem+json")
+    assert "Retry-After" in r.headers
+    types = [row[0] for row in keel.query("SELECT type FROM observability_events WHERE type = 'keel.registry.instance.expired'")]
+    assert types
+    # A heartbeat brings it back while it is critical; once removed (grace 2 s) it registers again.
+    if requests.post(hb, headers=bearer(ext), timeout=10).status_code == 404:
+        assert put_instance(keel, ext, "ext", "a", url=a.url, routes=["/v1/ext"], ttl_seconds=30).status_code == 200
+    assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10).ok)
+
+
+def test_unreachable_module_is_a_fast_502(keel):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed_port = s.getsockname()[1]
+    s.close()
+    ext = service_token(keel, "ext")
+    put_instance(keel, ext, "ext", "a", url=f"http://127.0.0.1:{closed_port}", routes=["/v1/ext"], ttl_seconds=60)
+    tok = user_token(keel)["access_token"]
+    time.sleep(0.3)
+    start = time.time()
+    r = requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
+    assert r.status_code == 502 and time.time() - start < 2
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_blocking_queries_return_on_change_and_wait_without_one(keel, upstream_factory):
+    ext = service_token(keel, "ext")
+    tok = user_token(keel)["access_token"]
+    r = instances(keel, tok, "ext")
+    assert r.status_code == 200 and r.json()["items"] == []  # watchable before it appears
+    index = int(r.headers["X-Keel-Index"])
+    start = time.time()
+    r = instances(keel, tok, "ext", index=index, wait="1s")
+    assert 0.9 <= time.time() - start < 3 and int(r.headers["X-Keel-Index"]) == index
+    timer = threading.Timer(0.5, lambda: put_instance(keel, ext, "ext", "a", url="http://127.0.0.1:1/"))
+    timer.start()
+    start = time.time()
+    r = instances(keel, tok, "ext", index=index, wait="30s")
+    elapsed = time.time() - start
+    timer.join()
+    assert 0.4 <= elapsed < 2, elapsed
+    assert int(r.headers["X-Keel-Index"]) > index
+    assert [i["instance_id"] for i in r.json()["items"]] == ["a"]
+    assert instances(keel, tok, "ext", index=index, wait="61s").status_code == 422
+    assert instances(keel, tok, "ext", index="x").status_code == 422
+
+
+def test_deregistration(keel, upstream_factory):
+    a = upstream_factory("a")
+    ext = service_token(keel, "ext")
+    put_instance(keel, ext, "ext", "a", url=a.url, routes=["/v1/ext"], tags=["blue"], version="1.2.0")
+    tok = user_token(keel)["access_token"]
+    assert [i["instance_id"] for i in instances(keel, tok, "ext", tag="blue").json()["items"]] == ["a"]
+    assert instances(keel, tok, "ext", tag="green").json()["items"] == []
+    assert [i["version"] for i in instances(keel, tok, "ext", version="1.2.0").json()["items"]] == ["1.2.0"]
+    r = requests.delete(f"{keel.url('registry')}/v1/registry/modules/ext/instances/a", headers=bearer(ext), timeout=10)
+    assert r.status_code == 204
+    assert instances(keel, tok, "ext").json()["items"] == []
+    assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok),
+                                           timeout=10).status_code == 503, timeout=1.5)
+
+
+def test_rate_limits_per_user(keel_factory):
+    k = keel_factory(env={"KEEL_GATEWAY_USER_RATE": "1", "KEEL_GATEWAY_USER_BURST": "3"}).start()
+    tok = user_token(k)["access_token"]
+    codes = [requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10) for _ in range(5)]
+    assert [c.status_code for c in codes[:3]] == [200, 200, 200]
+    assert codes[4].status_code == 429 and int(codes[4].headers["Retry-After"]) >= 1
+
+
+def test_gateway_refuses_a_logged_out_token_within_a_second(keel):
+    reg = user_token(keel)
+    tok = reg["access_token"]
+    assert requests.get(keel.url("gateway") + "/v1/registry/modules", headers=bearer(tok), timeout=10).ok
+    assert requests.post(keel.url("gateway") + "/v1/auth/logout", headers=bearer(tok), timeout=10).status_code == 204
+    time.sleep(1.0)
+    assert requests.get(keel.url("gateway") + "/v1/registry/modules", headers=bearer(tok), timeout=10).status_code == 401
+
+
+def test_split_deployment_over_one_database(keel_factory, database_url, tmp_path):
+    data = str(tmp_path / "shared")
+    (tmp_path / "shared").mkdir()
+    auth_only = keel_factory(data_dir=data, services="auth").start()
+    rest = keel_factory(data_dir=data, services="gateway,registry,memory,billing,events").start()
+    # The gateway process has no auth module: it finds the auth process through the registry and proxies.
+    r = wait_until(lambda: (lambda resp: resp if resp.status_code == 201 else None)(
+        requests.post(rest.url("gateway") + "/v1/auth/register",
+                      json={"email": "split@example.com", "password": "correct horse battery"}, timeout=30)),
+        timeout=5)
+    assert r is not None
+    tok = r.json()["access_token"]
+    me = requests.get(rest.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10)
+    assert me.status_code == 200 and me.json()["email"] == "split@example.com"
+    assert requests.get(rest.url("registry") + "/v1/registry/modules", headers=bearer(tok), timeout=10).ok
+    # Stopping the auth process deregisters it: the gateway answers 503, not a hang.
+    assert auth_only.stop() == 0
+    r = wait_until(lambda: (lambda resp: resp if resp.status_code == 503 else None)(
+        requests.post(rest.url("gateway") + "/v1/auth/login",
+                      json={"email": "split@example.com", "password": "correct horse battery"}, timeout=10)),
+        timeout=2)
+    assert r is not None
