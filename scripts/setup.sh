@@ -11,7 +11,7 @@ packages=(
   python3 python3-pytest python3-requests python3-jwt python3-cryptography
   postgresql curl
 )
-if [ "${1:-}" = "--bench" ]; then packages+=(wrk nginx haproxy util-linux procps); fi
+if [ "${1:-}" = "--bench" ]; then packages+=(wrk nginx haproxy nghttp2-client util-linux procps); fi
 
 missing=()
 for p in "${packages[@]}"; do

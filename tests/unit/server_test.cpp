@@ -38,7 +38,7 @@ struct RunningServer {
       v.check();
       co_return Response::json(
           201, boost::json::object{
-                   {"name", name}, {"request_id", req.request_id}, {"trace_id", req.trace.trace_id}});
+                   {"name", name}, {"request_id", req.request_id}, {"trace_id", req.trace.trace_id()}});
     });
     router->add(Method::Get, "/slow", [](Request&) -> net::awaitable<Response> {
       net::steady_timer t(co_await net::this_coro::executor, std::chrono::milliseconds(300));

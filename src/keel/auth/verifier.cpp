@@ -119,12 +119,12 @@ void TokenVerifier::revoke_local(const std::string& session_id, std::chrono::sys
   revoked_[session_id] = until;
 }
 
-Principal TokenVerifier::verify(std::string_view token) const {
+std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view token) const {
   const int64_t now = unix_now();
-  std::optional<Principal> principal;
+  std::shared_ptr<const Principal> principal;
   {
     std::lock_guard lk(cache_mu_);
-    if (auto it = cache_.find(std::string(token)); it != cache_.end()) principal = it->second;
+    if (auto it = cache_.find(token); it != cache_.end()) principal = it->second;
   }
   if (!principal) {
     auto jwt = decode_jwt(token);
@@ -165,27 +165,28 @@ Principal TokenVerifier::verify(std::string_view token) const {
         if (r.is_string()) p.roles.emplace_back(r.as_string());
     p.service = str(c, "svc");
     if (p.service.empty()) p.user_id = p.subject;
-    principal = p;
+    for (const auto& r : p.roles) p.roles_joined += (p.roles_joined.empty() ? "" : ",") + r;
+    principal = std::make_shared<const Principal>(std::move(p));
     std::lock_guard lk(cache_mu_);
     if (cache_.size() >= kCacheLimit) cache_.clear();
-    cache_.emplace(std::string(token), p);
+    cache_.emplace(std::string(token), principal);
   }
   if (principal->expires_at <= now) reject("access token has expired");
   {
     std::shared_lock lk(revoked_mu_);
     if (revoked_.count(principal->session_id)) reject("access token's session has been revoked");
   }
-  return std::move(*principal);
+  return principal;
 }
 
-Principal TokenVerifier::authenticate(const http::Request& req) const {
+std::shared_ptr<const Principal> TokenVerifier::authenticate_shared(const http::Request& req) const {
   const std::string_view h = req.header("authorization");
   if (h.empty()) throw Error::unauthorized("missing bearer token");
   if (h.size() < 8 || !(h.substr(0, 7) == "Bearer " || h.substr(0, 7) == "bearer "))
     throw Error::unauthorized("the Authorization header must be 'Bearer <token>'");
   std::string_view token = h.substr(7);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  return verify(token);
+  return verify_shared(token);
 }
 
 }  // namespace keel::auth

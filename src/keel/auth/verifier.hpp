@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -24,7 +25,8 @@ struct Principal {
   std::string service;     // the service's name for service tokens
   std::string session_id;  // "sid"
   std::vector<std::string> roles;
-  int64_t expires_at = 0;  // unix seconds
+  int64_t expires_at = 0;    // unix seconds
+  std::string roles_joined;  // "user,admin", for the gateway's X-Keel-Roles
   bool has_role(std::string_view role) const;
   bool is_admin() const { return has_role("admin"); }
   bool is_service() const { return has_role("service"); }
@@ -45,9 +47,12 @@ class TokenVerifier {
   // Keeps keys (every 5 s) and revocations (every 250 ms) fresh until the io_context stops.
   boost::asio::awaitable<void> run();
   // Throws a 401 keel::Error for anything but a valid, live token.
-  Principal verify(std::string_view token) const;
+  Principal verify(std::string_view token) const { return *verify_shared(token); }
+  // The same, without copying the cached claims (the gateway's hot path).
+  std::shared_ptr<const Principal> verify_shared(std::string_view token) const;
   // The Bearer token of the request; 401 when absent or invalid.
-  Principal authenticate(const http::Request& req) const;
+  Principal authenticate(const http::Request& req) const { return *authenticate_shared(req); }
+  std::shared_ptr<const Principal> authenticate_shared(const http::Request& req) const;
   // Makes a revocation effective in this process at once (others see it at their next poll).
   void revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until);
   const VerifierSettings& settings() const { return settings_; }
@@ -64,7 +69,13 @@ class TokenVerifier {
   std::unordered_map<std::string, std::chrono::system_clock::time_point> revoked_;  // sid -> forget after
   std::chrono::system_clock::time_point last_poll_{};
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, Principal> cache_;  // whole token -> verified claims
+  struct TokenHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  // whole token -> verified claims; looked up by string_view, without copying the token
+  mutable std::unordered_map<std::string, std::shared_ptr<const Principal>, TokenHash, std::equal_to<>>
+      cache_;
 };
 
 }  // namespace keel::auth

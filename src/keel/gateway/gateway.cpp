@@ -228,13 +228,10 @@ net::awaitable<Response> Gateway::handle(Request& req) {
   const Target* target = t->find(req.path);
   if (!target) throw Error::not_found("no module serves this path");
 
-  std::string identity;
+  std::shared_ptr<const auth::Principal> who;
   if (settings_.edge_auth && !is_public(req.path)) {
-    const auth::Principal who = verifier_.authenticate(req);
-    std::string roles;
-    for (const auto& r : who.roles) roles += (roles.empty() ? "" : ",") + r;
-    identity = who.subject + "\n" + roles;
-    if (const int wait = user_limit_.take(who.subject)) {
+    who = verifier_.authenticate_shared(req);
+    if (const int wait = user_limit_.take(who->subject)) {
       Error e(429, "Too Many Requests", "request rate limit reached for this user");
       e.headers.emplace_back("Retry-After", std::to_string(wait));
       throw e;
@@ -249,10 +246,10 @@ net::awaitable<Response> Gateway::handle(Request& req) {
     const std::string* label = nullptr;
     co_return co_await target->local->dispatch(req, label);
   }
-  co_return co_await proxy(req, *target, identity);
+  co_return co_await proxy(req, *target, who.get());
 }
 
-net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, const std::string& identity) {
+net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, const auth::Principal* who) {
   if (target.instances.empty()) {
     Error e = Error::unavailable("module " + target.module + " has no passing instance", 1);
     throw e;
@@ -261,26 +258,32 @@ net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, cons
   up.method = std::string(req.method_str);
   up.target = std::string(req.target);
   up.body = std::move(req.body);
-  std::string forwarded_for;
+  up.fields.reserve(512);
+  std::string_view forwarded_for;
   for (const auto& [k, v] : req.headers()) {
     if (hop_by_hop(k) || iequals(k, "host") || iequals(k, "x-keel-user-id") || iequals(k, "x-keel-roles") ||
         iequals(k, "x-request-id") || iequals(k, "traceparent"))
       continue;
     if (iequals(k, "x-forwarded-for")) {
-      forwarded_for = std::string(v);
+      forwarded_for = v;
       continue;
     }
-    up.headers.emplace_back(std::string(k), std::string(v));
+    up.add_header(k, v);
   }
-  up.headers.emplace_back("X-Forwarded-For",
-                          forwarded_for.empty() ? req.remote_ip : forwarded_for + ", " + req.remote_ip);
-  up.headers.emplace_back("X-Forwarded-Proto", "http");
-  up.headers.emplace_back("X-Request-Id", req.request_id);
-  up.headers.emplace_back("traceparent", req.trace.traceparent());
-  if (!identity.empty()) {
-    const auto nl = identity.find('\n');
-    up.headers.emplace_back("X-Keel-User-Id", identity.substr(0, nl));
-    up.headers.emplace_back("X-Keel-Roles", identity.substr(nl + 1));
+  if (forwarded_for.empty()) {
+    up.add_header("X-Forwarded-For", req.remote_ip);
+  } else {
+    std::string chain(forwarded_for);
+    chain += ", ";
+    chain += req.remote_ip;
+    up.add_header("X-Forwarded-For", chain);
+  }
+  up.add_header("X-Forwarded-Proto", "http");
+  up.add_header("X-Request-Id", req.request_id);
+  up.add_header("traceparent", req.trace.traceparent());
+  if (who) {
+    up.add_header("X-Keel-User-Id", who->subject);
+    up.add_header("X-Keel-Roles", who->roles_joined);
   }
   http::ClientOptions opt;
   opt.connect_timeout = settings_.connect_timeout;
@@ -295,26 +298,19 @@ net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, cons
   int attempts = 0;
   for (size_t k = 0; k < n && attempts < 2; ++k) {
     const http::Endpoint& ep = target.instances[(start + k) % n];
-    const std::string key = ep.key();
+    const std::string& key = ep.key;
     if (auto it = st.ejected.find(key); it != st.ejected.end()) {
       if (it->second > now && k + 1 < n) continue;  // skip an ejected instance while others remain
       if (it->second <= now) st.ejected.erase(it);
     }
     ++attempts;
     try {
-      const http::ClientResponse res = co_await http::fetch(ep, up, opt);
+      http::ClientResponse res = co_await http::fetch(ep, up, opt);
       Response out;
       out.status = res.status;
-      out.content_type.clear();
-      for (const auto& [k2, v] : res.headers) {
-        if (hop_by_hop(k2) || iequals(k2, "x-request-id") || iequals(k2, "traceparent")) continue;
-        if (iequals(k2, "content-type")) {
-          out.content_type = v;
-          continue;
-        }
-        out.headers.emplace_back(k2, v);
-      }
-      out.body = res.body;
+      out.content_type = std::move(res.content_type);
+      out.raw_headers = std::move(res.fields);
+      out.body = std::move(res.body);
       co_return out;
     } catch (const http::ClientError& e) {
       last_error = e.what();

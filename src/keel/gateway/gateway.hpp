@@ -22,7 +22,8 @@ class Router;
 }
 namespace auth {
 class TokenVerifier;
-}
+struct Principal;
+}  // namespace auth
 namespace registry {
 class IndexWatch;
 }
@@ -85,8 +86,9 @@ class Gateway {
   std::shared_ptr<const RouteTable> table() const;
 
  private:
+  // `who` is the caller checked at the edge (null on public routes or with edge auth off).
   boost::asio::awaitable<http::Response> proxy(http::Request& req, const Target& target,
-                                               const std::string& identity_headers);
+                                               const auth::Principal* who);
   db::Database& db_;
   auth::TokenVerifier& verifier_;
   registry::IndexWatch& index_;

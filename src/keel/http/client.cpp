@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "keel/http/deadlines.hpp"
+#include "keel/http/request.hpp"
 
 namespace keel::http {
 
@@ -57,16 +58,18 @@ std::optional<Endpoint> Endpoint::parse(std::string_view url) {
   if (path.find_first_of("?# \r\n") != std::string_view::npos) return std::nullopt;
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   e.base_path = std::string(path);
+  e.key = e.host + ":" + std::to_string(e.port);
+  e.host_header = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+  if (e.port != 80) e.host_header += ":" + std::to_string(e.port);
   return e;
 }
 
-std::string_view ClientResponse::header(std::string_view name) const {
-  for (const auto& [k, v] : headers)
-    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        }))
-      return v;
-  return {};
+void ClientRequest::add_header(std::string_view name, std::string_view value) {
+  if (has_crlf(name) || name.find(':') != std::string_view::npos || has_crlf(value)) return;
+  fields.append(name);
+  fields.append(": ");
+  fields.append(value);
+  fields.append("\r\n");
 }
 
 namespace {
@@ -84,28 +87,47 @@ IdleMap& idle_connections() {
   return idle;
 }
 
-bool safe_header(const std::string& s) { return s.find_first_of("\r\n") == std::string::npos; }
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Fields a proxy must not pass on as they are.
+bool dropped_response_field(bhttp::field f, std::string_view name) {
+  switch (f) {
+    case bhttp::field::connection:
+    case bhttp::field::keep_alive:
+    case bhttp::field::proxy_authenticate:
+    case bhttp::field::proxy_authorization:
+    case bhttp::field::te:
+    case bhttp::field::trailer:
+    case bhttp::field::transfer_encoding:
+    case bhttp::field::upgrade:
+    case bhttp::field::content_length:
+    case bhttp::field::content_type:
+      return true;
+    default:
+      return iequals(name, "x-request-id") || iequals(name, "traceparent");
+  }
+}
 
 std::string request_head(const Endpoint& to, const ClientRequest& req) {
   std::string head;
-  head.reserve(256);
+  head.reserve(64 + req.target.size() + req.fields.size());
   head += req.method;
   head += ' ';
   head += to.base_path;
   head += req.target;
   head += " HTTP/1.1\r\nHost: ";
-  head += to.host.find(':') != std::string::npos ? "[" + to.host + "]" : to.host;
-  if (to.port != 80) head += ":" + std::to_string(to.port);
+  head += to.host_header;
   head += "\r\n";
-  for (const auto& [k, v] : req.headers) {
-    if (!safe_header(k) || !safe_header(v) || k.find(':') != std::string::npos) continue;
-    head += k;
-    head += ": ";
-    head += v;
+  head += req.fields;
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    head += "Content-Length: ";
+    head += std::to_string(req.body.size());
     head += "\r\n";
   }
-  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
-    head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
   head += "\r\n";
   return head;
 }
@@ -115,7 +137,7 @@ std::string request_head(const Endpoint& to, const ClientRequest& req) {
 net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req, const ClientOptions& opt) {
   auto ex = co_await net::this_coro::executor;
   const std::string head = request_head(to, req);
-  const std::string key = to.key();
+  const std::string& key = to.key;
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<PooledConnection> c;
     bool reused = false;
@@ -168,10 +190,16 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     auto& msg = parser.get();
     ClientResponse out;
     out.status = static_cast<int>(msg.result_int());
-    out.headers.reserve(8);
-    for (const auto& f : msg)
-      out.headers.emplace_back(std::string(f.name_string().data(), f.name_string().size()),
-                               std::string(f.value().data(), f.value().size()));
+    for (const auto& f : msg) {
+      const std::string_view name(f.name_string().data(), f.name_string().size());
+      const std::string_view value(f.value().data(), f.value().size());
+      if (f.name() == bhttp::field::content_type) out.content_type = std::string(value);
+      if (dropped_response_field(f.name(), name) || has_crlf(value)) continue;
+      out.fields.append(name);
+      out.fields.append(": ");
+      out.fields.append(value);
+      out.fields.append("\r\n");
+    }
     out.body = std::move(msg.body());
     c->watch.clear();
     if (msg.keep_alive()) {

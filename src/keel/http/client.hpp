@@ -17,23 +17,30 @@ struct Endpoint {
   std::string host;
   uint16_t port = 80;
   std::string base_path;  // the URL's path, without a trailing '/'
+  std::string key;        // host:port, the connection pool's key
+  std::string host_header;
   // Parses http://host[:port][/path]; nullopt for anything else (https is not proxied yet).
   static std::optional<Endpoint> parse(std::string_view url);
-  std::string key() const { return host + ":" + std::to_string(port); }
 };
 
+// Header fields travel as formatted "Name: value\r\n" lines: a proxy builds and forwards them with one
+// string each way instead of a container of small strings.
 struct ClientRequest {
   std::string method = "GET";
   std::string target = "/";
-  std::vector<std::pair<std::string, std::string>> headers;  // without Host and Content-Length
+  std::string fields;  // without Host and Content-Length
   std::string body;
+  // Appends a field; names or values holding CR or LF are dropped.
+  void add_header(std::string_view name, std::string_view value);
 };
 
 struct ClientResponse {
   int status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type;
+  // End-to-end fields only: hop-by-hop ones, Content-Length, Content-Type, X-Request-Id and traceparent
+  // (which a proxy writes itself) are left out.
+  std::string fields;
   std::string body;
-  std::string_view header(std::string_view name) const;
 };
 
 class ClientError : public std::runtime_error {

@@ -1,9 +1,9 @@
 #pragma once
 // Timeouts without a timer per operation: sockets are watched with a deadline, and each I/O thread's
-// sweeper (in the server) closes those whose deadline passed, which fails their pending operation.
+// sweeper (in the server) closes those whose deadline passed, which fails their pending operation. The watch
+// list is intrusive, so watching costs no allocation.
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
-#include <unordered_set>
 
 namespace keel::http {
 
@@ -11,6 +11,8 @@ struct Watched {
   boost::asio::ip::tcp::socket* socket = nullptr;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool expired = false;  // set when the sweeper closed the socket
+  Watched* prev = nullptr;
+  Watched* next = nullptr;
   void expires_after(std::chrono::steady_clock::duration d) {
     deadline = std::chrono::steady_clock::now() + d;
   }
@@ -20,13 +22,13 @@ struct Watched {
 // The calling I/O thread's watch list.
 class Deadlines {
  public:
-  void add(Watched* w) { watched_.insert(w); }
-  void remove(Watched* w) { watched_.erase(w); }
+  void add(Watched* w);
+  void remove(Watched* w);
   void sweep(std::chrono::steady_clock::time_point now);
   static Deadlines& this_thread();
 
  private:
-  std::unordered_set<Watched*> watched_;
+  Watched* head_ = nullptr;
 };
 
 // Adds on construction, removes on destruction.

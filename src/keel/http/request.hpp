@@ -1,6 +1,7 @@
 #pragma once
 // keel's view of an HTTP request and response, free of Beast types so module code compiles fast.
 #include <boost/json/value.hpp>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,12 +13,14 @@ namespace keel::http {
 enum class Method { Get, Head, Post, Put, Patch, Delete, Options, Other };
 std::string_view method_name(Method m);
 
+// W3C trace context, held as our own traceparent header (built once per request): 00-trace-span-flags, with
+// our span id; the caller's span id is kept apart.
 struct TraceContext {
-  std::string trace_id;   // 32 hex
+  std::string header;     // "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
   std::string parent_id;  // the caller's span, 16 hex (empty when we started the trace)
-  std::string span_id;    // ours, 16 hex
-  std::string flags = "01";
-  std::string traceparent() const { return "00-" + trace_id + "-" + span_id + "-" + flags; }
+  const std::string& traceparent() const { return header; }
+  std::string_view trace_id() const { return std::string_view(header).substr(3, 32); }
+  std::string_view span_id() const { return std::string_view(header).substr(36, 16); }
 };
 
 class Request {
@@ -55,6 +58,11 @@ class Request {
   HeaderLister lister_;
 };
 
+// True when `s` holds CR or LF, which would split a header (two vectorized scans, not a byte-by-byte set).
+inline bool has_crlf(std::string_view s) {
+  return std::memchr(s.data(), '\r', s.size()) != nullptr || std::memchr(s.data(), '\n', s.size()) != nullptr;
+}
+
 // Decodes %XX escapes (and '+' as a space in query strings); nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);
 
@@ -63,6 +71,7 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string raw_headers;  // pre-formatted, checked "Name: value\r\n" lines (a proxied response's fields)
 
   static Response json(int status, const boost::json::value& v);
   static Response json_text(int status, std::string body);

@@ -82,22 +82,28 @@ bool is_hex(std::string_view s) {
 // W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>; a new trace when absent or invalid.
 TraceContext parse_traceparent(std::string_view tp) {
   TraceContext t;
+  t.header.reserve(55);
+  t.header += "00-";
+  std::string_view flags = "01";
   if (tp.size() == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' && is_hex(tp.substr(0, 2)) &&
       tp.substr(0, 2) != "ff" && is_hex(tp.substr(3, 32)) && is_hex(tp.substr(36, 16)) &&
-      is_hex(tp.substr(53, 2)) && tp.substr(3, 32) != std::string(32, '0') &&
-      tp.substr(36, 16) != std::string(16, '0')) {
-    t.trace_id = std::string(tp.substr(3, 32));
+      is_hex(tp.substr(53, 2)) && tp.substr(3, 32) != std::string_view("00000000000000000000000000000000") &&
+      tp.substr(36, 16) != std::string_view("0000000000000000")) {
+    t.header += tp.substr(3, 32);
     t.parent_id = std::string(tp.substr(36, 16));
-    t.flags = std::string(tp.substr(53, 2));
+    flags = tp.substr(53, 2);
   } else {
-    t.trace_id = fast_hex(16);
+    t.header += fast_hex(16);
   }
-  t.span_id = fast_hex(8);
+  t.header += '-';
+  t.header += fast_hex(8);
+  t.header += '-';
+  t.header += flags;
   return t;
 }
 
 Response problem_response(const Error& e) {
-  Response r{e.status(), "application/problem+json", problem_json(e), {}};
+  Response r{e.status(), "application/problem+json", problem_json(e), {}, {}};
   for (const auto& h : e.headers) r.headers.push_back(h);
   return r;
 }
@@ -246,13 +252,13 @@ struct Server::Impl {
       head += "\r\n";
     }
     for (const auto& [k, v] : res.headers) {
-      if (k.find_first_of("\r\n:") != std::string::npos || v.find_first_of("\r\n") != std::string::npos)
-        continue;
+      if (has_crlf(k) || k.find(':') != std::string::npos || has_crlf(v)) continue;
       head += k;
       head += ": ";
       head += v;
       head += "\r\n";
     }
+    head += res.raw_headers;
     if (status != 204 && status != 304) {
       head += "Content-Length: ";
       head += std::to_string(content_length);
@@ -410,7 +416,7 @@ struct Server::Impl {
                               {"duration_ms", seconds * 1000.0},
                               {"bytes", body_size},
                               {"request_id", req.request_id},
-                              {"trace_id", req.trace.trace_id},
+                              {"trace_id", req.trace.trace_id()},
                               {"remote", remote_ip}});
       }
       if (wec || !keep_alive) break;

@@ -151,7 +151,7 @@ net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst
   if (auto ep = http::Endpoint::parse(inst.url)) {
     http::ClientRequest req;
     req.target = inst.health_path;
-    req.headers = {{"User-Agent", "keel-registry"}};
+    req.add_header("User-Agent", "keel-registry");
     http::ClientOptions opt;
     opt.connect_timeout = std::chrono::milliseconds(1000);
     opt.timeout = std::chrono::milliseconds(2000);

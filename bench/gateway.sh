@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The gateway against nginx and haproxy as reverse proxies to the same upstream, in one run on this machine:
+#   wrk -> nginx (proxy, upstream keepalive, 1 worker) -> upstream
+#   wrk -> haproxy (1 thread, http-reuse)              -> upstream
+#   wrk -> keel gateway (1 I/O thread), token checks on and off -> upstream (registered in keel's registry)
+# The proxies share core 1; wrk and the upstream (nginx `return 200`) run on core 0. Throughput is closed-loop
+# wrk, alternating A B C D per round; latency is h2load at a fixed rate below saturation (p99).
+# Only 127.0.0.1 is targeted; every load is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KEEL=${KEEL_BIN:-$PWD/build/keel}
+ROUNDS=${ROUNDS:-7}
+DURATION=${DURATION:-3}
+CONNS=${CONNS:-50}
+RATE=${RATE:-8000}
+for tool in wrk nginx haproxy h2load taskset; do
+  command -v $tool >/dev/null || { echo "missing $tool: scripts/setup.sh --bench" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/keel-bench-gw.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$@" && return 0; sleep 0.05; done; echo "no answer: $*" >&2; exit 1; }
+
+# The upstream: nginx answering 200 with a small JSON body.
+up=$(free_port)
+mkdir -p "$work/up" "$work/px"
+cat > "$work/up/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $work/up/nginx.pid; error_log $work/up/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$up; location / { default_type application/json; return 200 '{"upstream":"nginx"}'; } } }
+NGINX
+taskset -c 0 nginx -c "$work/up/nginx.conf" -p "$work/up" & pids+=($!)
+
+ngx=$(free_port)
+cat > "$work/px/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $work/px/nginx.pid; error_log $work/px/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:$up; keepalive 128; keepalive_requests 1000000; }
+  server { listen 127.0.0.1:$ngx;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+taskset -c 1 nginx -c "$work/px/nginx.conf" -p "$work/px" & pids+=($!)
+
+hap=$(free_port)
+cat > "$work/haproxy.cfg" <<HAP
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$hap
+  default_backend be
+backend be
+  server up 127.0.0.1:$up
+HAP
+taskset -c 1 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
+
+start_keel() {  # $1 = edge auth on|off, $2 = port base
+  KEEL_ACCESS_LOG=false KEEL_LOG_LEVEL=warn KEEL_GATEWAY_EDGE_AUTH="$1" KEEL_GATEWAY_USER_RATE=0 KEEL_GATEWAY_IP_RATE=0 \
+    taskset -c 1 "$KEEL" serve --io-threads 1 --services gateway,auth,registry --port-base "$2" \
+    --data-dir "$work/keel" >>"$work/keel.log" 2>&1 &
+  pids+=($!)
+  wait_http "http://127.0.0.1:$2/health"
+}
+kb=$(( ( $(free_port) / 10 * 10 ) % 40000 + 20000 ))
+kb2=$((kb + 10))
+start_keel true "$kb"
+start_keel false "$kb2"
+svc=$("$KEEL" token create --service bench --data-dir "$work/keel")
+curl -sf -X PUT "http://127.0.0.1:$((kb + 3))/v1/registry/modules/bench/instances/nginx" -H "Authorization: Bearer $svc" \
+  -H 'Content-Type: application/json' -d "{\"url\":\"http://127.0.0.1:$up\",\"routes\":[\"/bench\"],\"ttl_seconds\":3600}" >/dev/null
+token=$(curl -sf -X POST "http://127.0.0.1:$((kb + 1))/v1/auth/register" -H 'Content-Type: application/json' \
+  -d '{"email":"bench@example.com","password":"correct horse battery"}' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+auth=(-H "Authorization: Bearer $token")
+sleep 1.2  # the gateways follow the registry
+for u in "http://127.0.0.1:$ngx/bench" "http://127.0.0.1:$hap/bench"; do wait_http "$u"; done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$kb/bench")" = 200 ] || { echo "keel gateway not routing" >&2; exit 1; }
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$kb2/bench")" = 200 ] || { echo "keel gateway (no auth) not routing" >&2; exit 1; }
+
+rps() { taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+p99() {  # fixed-rate latency: 10 clients x RATE/10 req/s for DURATION s; prints p99 in ms
+  rm -f "$work/h2.log"
+  taskset -c 0 h2load --h1 -c 10 -D "$DURATION" --rps $((RATE / 10)) --log-file "$work/h2.log" "$@" >/dev/null 2>&1
+  /usr/bin/python3 bench/lib/p99.py "$work/h2.log"
+}
+
+echo "closed-loop throughput, wrk -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds (req/s)"
+declare -a r_ngx r_hap r_on r_off
+for r in $(seq "$ROUNDS"); do
+  n=$(rps "http://127.0.0.1:$ngx/bench"); h=$(rps "http://127.0.0.1:$hap/bench")
+  on=$(rps -H "Authorization: Bearer $token" "http://127.0.0.1:$kb/bench"); off=$(rps "http://127.0.0.1:$kb2/bench")
+  r_ngx+=("$n"); r_hap+=("$h"); r_on+=("$on"); r_off+=("$off")
+  printf 'round %d: nginx %8.0f  haproxy %8.0f  keel(tokens on) %8.0f  keel(tokens off) %8.0f\n' "$r" "$n" "$h" "$on" "$off"
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+mn=$(median "${r_ngx[@]}"); mh=$(median "${r_hap[@]}"); mon=$(median "${r_on[@]}"); moff=$(median "${r_off[@]}")
+awk -v n="$mn" -v h="$mh" -v on="$mon" -v off="$moff" 'BEGIN {
+  printf "throughput, medians: keel(on)/nginx %.2f  keel(on)/haproxy %.2f  keel(off)/nginx %.2f  keel(off)/haproxy %.2f  (bar: on/nginx >= 1.0)\n", on/n, on/h, off/n, off/h }'
+
+echo "latency at a fixed $RATE req/s (h2load, 10 connections), p99 in ms"
+ln=$(p99 "http://127.0.0.1:$ngx/bench"); lh=$(p99 "http://127.0.0.1:$hap/bench")
+lon=$(p99 -H "Authorization: Bearer $token" "http://127.0.0.1:$kb/bench"); loff=$(p99 "http://127.0.0.1:$kb2/bench")
+echo "p99: nginx $ln  haproxy $lh  keel(on) $lon  keel(off) $loff"
+awk -v n="$ln" -v h="$lh" -v on="$lon" -v off="$loff" 'BEGIN {
+  printf "p99 ratios: keel(on)/nginx %.2f  keel(on)/haproxy %.2f  keel(off)/nginx %.2f  (bar: on/nginx <= 1.2)\n", on/n, on/h, off/n }'
