@@ -19,6 +19,7 @@
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
 #include "keel/db/migrations.hpp"
+#include "keel/gateway/gateway.hpp"
 #include "keel/gateway/routes.hpp"
 #include "keel/http/router.hpp"
 #include "keel/http/server.hpp"
@@ -84,6 +85,9 @@ auth::VerifierSettings verifier_settings(const Config& config) {
 
 int serve(const Config& config) {
   const auto modules = select_modules(config.services);
+  // Every module's settings are checked before anything starts, so a bad value is the only output.
+  (void)auth::AuthSettings::from(config);
+  (void)gateway::GatewaySettings::from(config);
   const auto started = std::chrono::steady_clock::now();
   auto db = open_and_migrate(config);
 

@@ -9,14 +9,10 @@ namespace keel::auth {
 namespace {
 template <class T>
 void read_int(const Config& c, const char* key, T& out, int64_t lo, int64_t hi) {
-  auto it = c.module_settings.find(std::string("auth.") + key);
-  if (it == c.module_settings.end()) return;
-  int64_t v = 0;
-  const auto& s = it->second;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || v < lo || v > hi)
-    throw ConfigError(std::string("auth.") + key + ": expected an integer from " + std::to_string(lo) +
-                      " to " + std::to_string(hi) + ", got '" + s + "'");
+  const double v = module_number(c, std::string("auth.") + key, static_cast<double>(out),
+                                 static_cast<double>(lo), static_cast<double>(hi));
+  if (v != static_cast<double>(static_cast<int64_t>(v)))
+    throw ConfigError(std::string("auth.") + key + ": expected a whole number");
   out = static_cast<T>(v);
 }
 }  // namespace

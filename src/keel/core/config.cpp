@@ -213,6 +213,25 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
   return c;
 }
 
+double module_number(const Config& c, const std::string& key, double fallback, double lo, double hi) {
+  auto it = c.module_settings.find(key);
+  if (it == c.module_settings.end()) return fallback;
+  const std::string& v = it->second;
+  double out = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size() || out < lo || out > hi) {
+    char range[96];
+    std::snprintf(range, sizeof range, "a number from %g to %g", lo, hi);
+    throw ConfigError(key + ": expected " + range + ", got '" + v + "'");
+  }
+  return out;
+}
+
+bool module_bool(const Config& c, const std::string& key, bool fallback) {
+  auto it = c.module_settings.find(key);
+  return it == c.module_settings.end() ? fallback : parse_bool(key, it->second);
+}
+
 std::map<std::string, std::string> process_environment() {
   std::map<std::string, std::string> out;
   for (char** e = environ; e && *e; ++e) {

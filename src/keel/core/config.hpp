@@ -50,6 +50,11 @@ using SettingMap = std::map<std::string, std::string>;
 Config load_config(const std::optional<std::filesystem::path>& config_file, const SettingMap& flags,
                    const std::map<std::string, std::string>& env, const std::filesystem::path& cwd);
 
+// A module setting ("registry.grace_seconds") as a number in [lo, hi], or `fallback` when unset; a bad value
+// is a ConfigError naming the setting.
+double module_number(const Config& config, const std::string& key, double fallback, double lo, double hi);
+bool module_bool(const Config& config, const std::string& key, bool fallback);
+
 // Reads KEEL_* variables from the process environment into a map keyed by variable name.
 std::map<std::string, std::string> process_environment();
 

@@ -26,19 +26,6 @@ using http::Response;
 
 namespace {
 
-double number_setting(const Config& c, const char* key, double fallback) {
-  auto it = c.module_settings.find(std::string("gateway.") + key);
-  if (it == c.module_settings.end()) return fallback;
-  try {
-    size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size() && v >= 0) return v;
-  } catch (const std::exception&) {
-  }
-  throw ConfigError(std::string("gateway.") + key + ": expected a non-negative number, got '" + it->second +
-                    "'");
-}
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
@@ -82,19 +69,15 @@ ThreadState& thread_state() {
 
 GatewaySettings GatewaySettings::from(const Config& c) {
   GatewaySettings s;
-  if (auto it = c.module_settings.find("gateway.edge_auth"); it != c.module_settings.end()) {
-    if (it->second != "true" && it->second != "false")
-      throw ConfigError("gateway.edge_auth: expected true or false, got '" + it->second + "'");
-    s.edge_auth = it->second == "true";
-  }
-  s.user_rate = number_setting(c, "user_rate", s.user_rate);
-  s.user_burst = number_setting(c, "user_burst", s.user_burst);
-  s.ip_rate = number_setting(c, "ip_rate", s.ip_rate);
-  s.ip_burst = number_setting(c, "ip_burst", s.ip_burst);
-  s.connect_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(number_setting(c, "connect_timeout_ms", 1000)));
-  s.upstream_timeout =
-      std::chrono::milliseconds(static_cast<int64_t>(number_setting(c, "upstream_timeout_ms", 30000)));
+  s.edge_auth = module_bool(c, "gateway.edge_auth", s.edge_auth);
+  s.user_rate = module_number(c, "gateway.user_rate", s.user_rate, 0, 1e9);
+  s.user_burst = module_number(c, "gateway.user_burst", s.user_burst, 1, 1e9);
+  s.ip_rate = module_number(c, "gateway.ip_rate", s.ip_rate, 0, 1e9);
+  s.ip_burst = module_number(c, "gateway.ip_burst", s.ip_burst, 1, 1e9);
+  s.connect_timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(module_number(c, "gateway.connect_timeout_ms", 1000, 10, 60000)));
+  s.upstream_timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(module_number(c, "gateway.upstream_timeout_ms", 30000, 10, 3600000)));
   return s;
 }
 
@@ -176,15 +159,16 @@ std::shared_ptr<RouteTable> build_table(
 }
 }  // namespace
 
-void Gateway::rebuild_sync() {
-  auto [owners, instances, index] = db_.read_sync([](db::Session& s) {
-    return std::make_tuple(registry::route_owners(s), registry::list_instances(s, std::nullopt),
-                           registry::current_index(s));
-  });
-  auto t = build_table(owners, instances, local_, index);
+void Gateway::install_table(db::Session& s) {
+  auto t = build_table(registry::route_owners(s), registry::list_instances(s, std::nullopt), local_,
+                       registry::current_index(s));
   std::lock_guard lk(table_mu_);
   table_ = std::move(t);
   table_version_.fetch_add(1, std::memory_order_release);
+}
+
+void Gateway::rebuild_sync() {
+  db_.read_sync([this](db::Session& s) { install_table(s); });
 }
 
 net::awaitable<void> Gateway::follow() {
@@ -197,14 +181,7 @@ net::awaitable<void> Gateway::follow() {
     if (!moved && std::chrono::steady_clock::now() - last < std::chrono::seconds(1)) continue;
     last = std::chrono::steady_clock::now();
     try {
-      auto [owners, instances, index] = co_await db_.read([](db::Session& s) {
-        return std::make_tuple(registry::route_owners(s), registry::list_instances(s, std::nullopt),
-                               registry::current_index(s));
-      });
-      auto t = build_table(owners, instances, local_, index);
-      std::lock_guard lk(table_mu_);
-      table_ = std::move(t);
-      table_version_.fetch_add(1, std::memory_order_release);
+      co_await db_.read([this](db::Session& s) { install_table(s); });
     } catch (const std::exception& e) {
       log::warn("gateway route table refresh failed", {{"error", e.what()}});
     }

@@ -29,7 +29,8 @@ class IndexWatch;
 }
 namespace db {
 class Database;
-}
+class Session;
+}  // namespace db
 }  // namespace keel
 
 namespace keel::gateway {
@@ -86,6 +87,7 @@ class Gateway {
   std::shared_ptr<const RouteTable> table() const;
 
  private:
+  void install_table(db::Session& s);
   // `who` is the caller checked at the edge (null on public routes or with edge auth off).
   boost::asio::awaitable<http::Response> proxy(http::Request& req, const Target& target,
                                                const auth::Principal* who);

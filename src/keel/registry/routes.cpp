@@ -38,19 +38,6 @@ struct Settings {
   int64_t default_ttl_seconds = 30;
 };
 
-int64_t setting(const Config& c, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
-  auto it = c.module_settings.find(std::string("registry.") + key);
-  if (it == c.module_settings.end()) return fallback;
-  try {
-    size_t used = 0;
-    const int64_t v = std::stoll(it->second, &used);
-    if (used == it->second.size() && v >= lo && v <= hi) return v;
-  } catch (const std::exception&) {
-  }
-  throw ConfigError(std::string("registry.") + key + ": expected an integer from " + std::to_string(lo) +
-                    " to " + std::to_string(hi));
-}
-
 struct Registry {
   db::Database* db;
   auth::TokenVerifier* verifier;
@@ -203,9 +190,12 @@ void install(ModuleContext& ctx) {
   reg->db = &ctx.db;
   reg->verifier = &ctx.verifier;
   reg->index = &ctx.registry_index;
-  reg->settings.check_interval_ms = setting(ctx.config, "check_interval_ms", 1000, 100, 60000);
-  reg->settings.grace_seconds = setting(ctx.config, "grace_seconds", 30, 0, 86400);
-  reg->settings.default_ttl_seconds = setting(ctx.config, "default_ttl_seconds", 30, 1, 86400);
+  reg->settings.check_interval_ms =
+      static_cast<int64_t>(module_number(ctx.config, "registry.check_interval_ms", 1000, 100, 60000));
+  reg->settings.grace_seconds =
+      static_cast<int64_t>(module_number(ctx.config, "registry.grace_seconds", 30, 0, 86400));
+  reg->settings.default_ttl_seconds =
+      static_cast<int64_t>(module_number(ctx.config, "registry.default_ttl_seconds", 30, 1, 86400));
   net::co_spawn(ctx.io, maintain(reg), net::detached);
 
   auto& r = ctx.router;
