@@ -21,6 +21,8 @@ test: build
 bench: build
 	@scripts/setup.sh --bench
 	@bench/health.sh
+	@bench/auth.sh
+	@bench/gateway.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
