@@ -18,7 +18,7 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-base=$(( ( $(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') / 10 * 10 ) % 50000 + 10000 ))
+base=$(/usr/bin/python3 bench/lib/free_base.py 10)
 KEEL_ACCESS_LOG=false KEEL_LOG_LEVEL=warn "$KEEL" serve --port-base "$base" --data-dir "$work/data" >"$work/keel.log" 2>&1 &
 pid=$!
 auth="http://127.0.0.1:$((base + 1))"

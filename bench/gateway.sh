@@ -72,7 +72,7 @@ start_keel() {  # $1 = edge auth on|off, $2 = port base
   pids+=($!)
   wait_http "http://127.0.0.1:$2/health"
 }
-kb=$(( ( $(free_port) / 10 * 10 ) % 40000 + 20000 ))
+kb=$(/usr/bin/python3 bench/lib/free_base.py 20)
 kb2=$((kb + 10))
 start_keel true "$kb"
 start_keel false "$kb2"

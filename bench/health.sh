@@ -22,7 +22,7 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 wait_http() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 
 # keel: one I/O thread (like nginx's one worker), access log off (like nginx's).
-kbase=$(( $(free_port) / 10 * 10 )); kbase=$(( kbase > 60000 ? 30000 : kbase ))
+kbase=$(/usr/bin/python3 bench/lib/free_base.py 20)
 KEEL_ACCESS_LOG=false KEEL_LOG_LEVEL=warn taskset -c "$SERVER_CPU" "$KEEL" serve --io-threads 1 \
   --port-base "$kbase" --data-dir "$work/keel" >"$work/keel.log" 2>&1 &
 pids+=($!)
