@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <memory>
+#include <memory_resource>
 #include <unordered_map>
 
 #include "keel/http/deadlines.hpp"
@@ -178,7 +179,11 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       if (reused && attempt == 0) continue;  // a pooled connection the upstream had closed
       throw ClientError("sending to " + key + ": " + wec.message(), true, c->watch.expired);
     }
-    bhttp::response_parser<bhttp::string_body> parser;
+    std::array<std::byte, 2048> field_buffer;
+    std::pmr::monotonic_buffer_resource arena(field_buffer.data(), field_buffer.size());
+    using FieldAlloc = std::pmr::polymorphic_allocator<char>;
+    bhttp::response_parser<bhttp::string_body, FieldAlloc> parser(std::piecewise_construct, std::make_tuple(),
+                                                                  std::make_tuple(FieldAlloc(&arena)));
     parser.body_limit(opt.body_limit);
     if (req.method == "HEAD") parser.skip(true);
     auto [rec, rn] = co_await bhttp::async_read(c->socket, c->buffer, parser, use_tuple);

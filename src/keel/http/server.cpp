@@ -16,6 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <memory_resource>
 #include <thread>
 #include <unordered_set>
 
@@ -31,7 +32,9 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-using BeastRequest = bhttp::request<bhttp::string_body>;
+// Header fields live in a per-request arena (a buffer reused by the connection), not one heap block each.
+using FieldAlloc = std::pmr::polymorphic_allocator<char>;
+using BeastRequest = bhttp::request<bhttp::string_body, bhttp::basic_fields<FieldAlloc>>;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 namespace {
@@ -326,11 +329,14 @@ struct Server::Impl {
     const std::string remote_ip = ec ? std::string() : remote.address().to_string();
     beast::flat_buffer buffer;
     std::string head;
+    std::array<std::byte, 4096> field_buffer;
 
     for (;;) {
       conn.busy = false;
       if (draining.load(std::memory_order_relaxed)) break;
-      bhttp::request_parser<bhttp::string_body> parser;
+      std::pmr::monotonic_buffer_resource arena(field_buffer.data(), field_buffer.size());
+      bhttp::request_parser<bhttp::string_body, FieldAlloc> parser(
+          std::piecewise_construct, std::make_tuple(), std::make_tuple(FieldAlloc(&arena)));
       parser.body_limit(opt.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
       conn.deadline = std::chrono::steady_clock::now() + opt.header_timeout;
