@@ -4,6 +4,7 @@
 
 #include "keel/auth/routes.hpp"
 #include "keel/core/config.hpp"
+#include "keel/events/routes.hpp"
 #include "keel/gateway/routes.hpp"
 #include "keel/registry/routes.hpp"
 
@@ -16,7 +17,7 @@ const std::vector<ModuleSpec>& module_table() {
       {"memory", 2, {"/v1/memories"}, nullptr},
       {"registry", 3, {"/v1/registry"}, registry::install},
       {"billing", 4, {"/v1/billing"}, nullptr},
-      {"events", 5, {"/v1/events"}, nullptr},
+      {"events", 5, {"/v1/events"}, events::install},
   };
   return table;
 }

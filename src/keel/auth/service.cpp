@@ -153,10 +153,12 @@ std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, co
                 {r.text(0), now, reason})
             .affected != 1)
       continue;
-    events::append(s, {"keel.auth.session.revoked", kSource, user_id,
-                       json::object{{"session_id", r.text(0)}, {"reason", reason}}, traceparent});
     out.emplace_back(r.text(0), r.time(1));
   }
+  // Events after every row change: the outbox lock is then never held while waiting for a row.
+  for (const auto& [sid, exp] : out)
+    events::append(s, {"keel.auth.session.revoked", kSource, user_id,
+                       json::object{{"session_id", sid}, {"reason", reason}}, traceparent});
   return out;
 }
 

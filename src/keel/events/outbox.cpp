@@ -7,17 +7,18 @@
 
 namespace keel::events {
 
-std::string append(db::Session& s, const NewEvent& e) {
-  const std::string id = uuid_v7();
-  const std::string now = now_rfc3339();
-  s.query(
+Appended append(db::Session& s, const NewEvent& e) {
+  if (s.dialect() == db::Dialect::Postgres) s.query("SELECT pg_advisory_xact_lock(7336002)");
+  Appended out{uuid_v7(), 0, now_rfc3339()};
+  auto r = s.query(
       "INSERT INTO observability_events (id, type, source, subject, time, data, traceparent, created_at, "
       "updated_at) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7, $5, $5)",
-      {id, e.type, e.source, e.subject.empty() ? db::Value(nullptr) : db::Value(e.subject), now,
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $5, $5) RETURNING seq",
+      {out.id, e.type, e.source, e.subject.empty() ? db::Value(nullptr) : db::Value(e.subject), out.time,
        boost::json::serialize(e.data),
        e.traceparent.empty() ? db::Value(nullptr) : db::Value(e.traceparent)});
-  return id;
+  out.seq = r.rows.at(0).int64(0);
+  return out;
 }
 
 }  // namespace keel::events

@@ -2,6 +2,7 @@
 // The transactional outbox: a module appends the event that describes a change inside the same transaction
 // as the change, so no event is lost and none describes something that did not happen.
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <string>
 
 #include "keel/db/database.hpp"
@@ -12,11 +13,18 @@ struct NewEvent {
   std::string type;     // keel.auth.user.registered
   std::string source;   // /keel/auth
   std::string subject;  // the user the event concerns, or empty
-  boost::json::object data;
+  boost::json::value data = boost::json::object();
   std::string traceparent;
 };
 
-// Inserts the event; returns its id.
-std::string append(db::Session& s, const NewEvent& e);
+struct Appended {
+  std::string id;
+  int64_t seq = 0;
+  std::string time;
+};
+
+// Inserts the event. On PostgreSQL the transaction then holds a lock until it ends, so events commit in seq
+// order and a reader following `after` can never pass an event that commits later (SQLite has one writer).
+Appended append(db::Session& s, const NewEvent& e);
 
 }  // namespace keel::events

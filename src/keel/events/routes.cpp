@@ -1,0 +1,234 @@
+#include "keel/events/routes.hpp"
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include "keel/app/modules.hpp"
+#include "keel/auth/verifier.hpp"
+#include "keel/core/config.hpp"
+#include "keel/core/log.hpp"
+#include "keel/core/time.hpp"
+#include "keel/events/outbox.hpp"
+#include "keel/http/duration.hpp"
+#include "keel/http/json_body.hpp"
+#include "keel/http/router.hpp"
+
+namespace keel::events {
+
+namespace json = boost::json;
+namespace net = boost::asio;
+using http::Method;
+using http::Request;
+using http::Response;
+using Awaitable = net::awaitable<Response>;
+
+namespace {
+
+struct Events {
+  db::Database* db;
+  auth::TokenVerifier* verifier;
+  std::atomic<int64_t> latest{0};  // the highest seq this process has seen committed
+  int64_t retention_days = 30;
+};
+
+json::object event_json(const db::Row& r) {
+  boost::system::error_code ec;
+  auto data = json::parse(r.text(6), ec);
+  json::object e{{"id", r.text(0)},
+                 {"seq", r.int64(1)},
+                 {"specversion", "1.0"},
+                 {"type", r.text(2)},
+                 {"source", r.text(3)},
+                 {"subject", r.is_null(4) ? json::value(nullptr) : json::value(r.text(4))},
+                 {"time", r.time(5)},
+                 {"datacontenttype", "application/json"},
+                 {"data", ec ? json::value(nullptr) : data}};
+  if (!r.is_null(7)) e["traceparent"] = r.text(7);
+  return e;
+}
+
+struct Query {
+  int64_t after = 0;
+  int64_t limit = 50;
+  std::optional<std::string> type, subject, source, since, until;
+};
+
+db::Result run_query(db::Session& s, const Query& q) {
+  std::string sql =
+      "SELECT id, seq, type, source, subject, time, data, traceparent FROM observability_events WHERE seq > "
+      "$1";
+  std::vector<db::Value> params{q.after};
+  auto add = [&](const char* column, const char* op, const std::optional<std::string>& v) {
+    if (!v) return;
+    params.emplace_back(*v);
+    sql += std::string(" AND ") + column + " " + op + " $" + std::to_string(params.size());
+  };
+  add("type", "=", q.type);
+  add("subject", "=", q.subject);
+  add("source", "=", q.source);
+  add("time", ">=", q.since);
+  add("time", "<", q.until);
+  params.emplace_back(q.limit);
+  sql += " ORDER BY seq LIMIT $" + std::to_string(params.size());
+  return s.query(sql, params);
+}
+
+void require_reader(const auth::Principal& who) {
+  if (!who.is_admin() && !who.is_service())
+    throw Error::forbidden("reading events needs the admin role or a service token");
+}
+
+Query parse_query(const Request& req) {
+  Query q;
+  std::vector<FieldError> errors;
+  auto integer = [&](const char* name, int64_t lo, int64_t hi, int64_t& out) {
+    auto v = req.query_param(name);
+    if (!v) return;
+    try {
+      size_t used = 0;
+      const int64_t n = std::stoll(*v, &used);
+      if (used == v->size() && n >= lo && n <= hi) {
+        out = n;
+        return;
+      }
+    } catch (const std::exception&) {
+    }
+    errors.push_back({name, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi)});
+  };
+  integer("after", 0, INT64_MAX, q.after);
+  integer("limit", 1, 500, q.limit);
+  q.type = req.query_param("type");
+  q.subject = req.query_param("subject");
+  q.source = req.query_param("source");
+  for (const auto& [name, field] : {std::pair{"since", &q.since}, std::pair{"until", &q.until}}) {
+    if (auto v = req.query_param(name)) {
+      auto t = parse_rfc3339(*v);
+      if (!t)
+        errors.push_back({name, "must be an RFC 3339 time"});
+      else
+        *field = format_rfc3339(*t);
+    }
+  }
+  if (!errors.empty()) throw Error::validation(std::move(errors));
+  return q;
+}
+
+net::awaitable<void> follow_latest(std::shared_ptr<Events> ev) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  for (int tick = 0;; ++tick) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(net::use_awaitable);
+    try {
+      const int64_t latest = co_await ev->db->read([](db::Session& s) {
+        auto r = s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events");
+        return r.rows.at(0).int64(0);
+      });
+      ev->latest.store(latest, std::memory_order_release);
+      if (tick % 3000 == 0 && ev->retention_days > 0) {  // about once a minute
+        const std::string horizon =
+            format_rfc3339(std::chrono::system_clock::now() - std::chrono::hours(24 * ev->retention_days));
+        co_await ev->db->write(
+            [&](db::Session& s) { s.query("DELETE FROM observability_events WHERE time < $1", {horizon}); });
+      }
+    } catch (const std::exception& e) {
+      log::warn("events follower failed", {{"error", e.what()}});
+    }
+  }
+}
+
+}  // namespace
+
+void install(ModuleContext& ctx) {
+  auto ev = std::make_shared<Events>();
+  ev->db = &ctx.db;
+  ev->verifier = &ctx.verifier;
+  ev->retention_days = static_cast<int64_t>(module_number(ctx.config, "events.retention_days", 30, 0, 36500));
+  ev->latest = ctx.db.read_sync([](db::Session& s) {
+    return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
+  });
+  net::co_spawn(ctx.io, follow_latest(ev), net::detached);
+
+  ctx.router.add(Method::Get, "/v1/events", [ev](Request& req) -> Awaitable {
+    require_reader(ev->verifier->authenticate(req));
+    Query q = parse_query(req);
+    std::optional<std::chrono::milliseconds> wait;
+    if (auto w = req.query_param("wait")) {
+      wait = http::parse_duration(*w, std::chrono::seconds(60));
+      if (!wait)
+        throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
+    }
+    const auto deadline = std::chrono::steady_clock::now() + wait.value_or(std::chrono::milliseconds(0));
+    net::steady_timer timer(co_await net::this_coro::executor);
+    db::Result rows;
+    for (;;) {
+      rows = co_await ev->db->read([&](db::Session& s) { return run_query(s, q); });
+      if (!rows.empty() || !wait || std::chrono::steady_clock::now() >= deadline) break;
+      // Nothing yet: sleep until a newer event is committed (or the wait ends), then look again.
+      const int64_t seen = ev->latest.load(std::memory_order_acquire);
+      while (ev->latest.load(std::memory_order_acquire) <= std::max(seen, q.after) &&
+             std::chrono::steady_clock::now() < deadline) {
+        timer.expires_after(std::chrono::milliseconds(10));
+        co_await timer.async_wait(net::use_awaitable);
+      }
+    }
+    json::array items;
+    int64_t next_after = q.after;
+    for (const auto& r : rows.rows) {
+      items.push_back(event_json(r));
+      next_after = r.int64(1);
+    }
+    co_return Response::json(200, json::object{{"items", std::move(items)}, {"next_after", next_after}});
+  });
+
+  ctx.router.add(Method::Post, "/v1/events", [ev](Request& req) -> Awaitable {
+    const auth::Principal who = ev->verifier->authenticate(req);
+    if (!who.is_service() && !who.is_admin()) throw Error::forbidden("posting events needs a service token");
+    auto body = http::parse_json_object(req);
+    http::Validator v(body);
+    NewEvent e;
+    e.type = v.required_string("type", 1, 256);
+    e.source = v.required_string("source", 1, 512);
+    e.subject = v.optional_string("subject", 1, 256).value_or("");
+    if (!e.type.empty() && e.type.rfind("keel.", 0) == 0)
+      v.fail("type", "the keel. prefix is reserved for keel's own events");
+    if (e.type.find_first_of(" \t\r\n") != std::string::npos) v.fail("type", "must not contain whitespace");
+    if (auto it = body.find("data"); it != body.end()) {
+      if (http::contains_nul(it->value()))
+        v.fail("data", "must not contain NUL characters");
+      else if (json::serialize(it->value()).size() > 65536)
+        v.fail("data", "must be at most 64 KiB of JSON");
+      else
+        e.data = it->value();
+    }
+    for (const auto& kv : body)
+      if (kv.key() != "type" && kv.key() != "source" && kv.key() != "subject" && kv.key() != "data" &&
+          kv.key() != "specversion" && kv.key() != "datacontenttype" && kv.key() != "id" &&
+          kv.key() != "time")
+        v.fail(std::string(kv.key()), "is not a CloudEvents attribute keel stores");
+    v.check();
+    e.traceparent = req.trace.traceparent();
+    const Appended a = co_await ev->db->write([&](db::Session& s) { return append(s, e); });
+    int64_t cur = ev->latest.load();
+    while (a.seq > cur && !ev->latest.compare_exchange_weak(cur, a.seq)) {
+    }
+    json::object out{{"id", a.id},
+                     {"seq", a.seq},
+                     {"specversion", "1.0"},
+                     {"type", e.type},
+                     {"source", e.source},
+                     {"subject", e.subject.empty() ? json::value(nullptr) : json::value(e.subject)},
+                     {"time", a.time},
+                     {"datacontenttype", "application/json"},
+                     {"data", e.data},
+                     {"traceparent", e.traceparent}};
+    co_return Response::json(201, out);
+  });
+}
+
+}  // namespace keel::events

@@ -1,0 +1,131 @@
+"""The event log: CloudEvents written by keel and by third parties, filters, long-polling, and a follower that
+misses nothing while many writers post at once (on PostgreSQL too, where sequence order is not commit order)."""
+import concurrent.futures
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def keel(keel_factory):
+    return keel_factory().start()
+
+
+@pytest.fixture
+def svc(keel):
+    return keel.cli("token", "create", "--service", "weather").stdout.strip()
+
+
+def post(keel, token, **body):
+    return requests.post(keel.url("events") + "/v1/events", json=body, headers=bearer(token), timeout=10)
+
+
+def read(keel, token, **params):
+    return requests.get(keel.url("events") + "/v1/events", params=params, headers=bearer(token), timeout=90)
+
+
+def test_post_and_read_cloudevents(keel, svc):
+    r = post(keel, svc, type="com.example.weather.updated", source="/weather", subject="city-7", data={"temp": 21})
+    assert r.status_code == 201, r.text
+    e = r.json()
+    assert e["specversion"] == "1.0" and e["datacontenttype"] == "application/json"
+    assert e["type"] == "com.example.weather.updated" and e["data"] == {"temp": 21} and e["seq"] > 0
+    got = read(keel, svc, type="com.example.weather.updated")
+    assert got.status_code == 200
+    body = got.json()
+    assert [x["id"] for x in body["items"]] == [e["id"]] and body["next_after"] == e["seq"]
+    assert read(keel, svc, subject="city-7").json()["items"][0]["id"] == e["id"]
+    assert read(keel, svc, source="/nowhere").json()["items"] == []
+
+
+def test_keels_own_events_are_in_the_log(keel, svc):
+    reg = requests.post(keel.url("gateway") + "/v1/auth/register",
+                        json={"email": f"e{uuid.uuid4().hex[:8]}@example.com", "password": "correct horse battery"},
+                        timeout=30).json()
+    uid = reg["user"]["id"]
+    types = [e["type"] for e in read(keel, svc, subject=uid).json()["items"]]
+    assert "keel.auth.user.registered" in types and "keel.billing.account.created" in types
+    for e in read(keel, svc, subject=uid).json()["items"]:
+        assert reg["access_token"] not in str(e) and reg["refresh_token"] not in str(e)
+
+
+def test_who_may_read_and_write(keel, svc):
+    user = requests.post(keel.url("auth") + "/v1/auth/register",
+                         json={"email": f"e{uuid.uuid4().hex[:8]}@example.com", "password": "correct horse battery"},
+                         timeout=30).json()["access_token"]
+    assert requests.get(keel.url("events") + "/v1/events", timeout=10).status_code == 401
+    assert read(keel, user).status_code == 403
+    assert post(keel, user, type="x.y", source="/s").status_code == 403
+    r = post(keel, svc, type="keel.auth.user.registered", source="/fake")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "type"
+    assert post(keel, svc, source="/s").status_code == 422
+    assert post(keel, svc, type="x.y").status_code == 422
+    assert read(keel, svc, limit=0).status_code == 422
+    assert read(keel, svc, after=-1).status_code == 422
+    assert read(keel, svc, wait="2h").status_code == 422
+    assert read(keel, svc, since="yesterday").status_code == 422
+
+
+def test_after_and_limit_page_through_in_order(keel, svc):
+    seqs = [post(keel, svc, type="page.test", source="/p", data={"i": i}).json()["seq"] for i in range(7)]
+    seen, after = [], 0
+    while True:
+        body = read(keel, svc, type="page.test", after=after, limit=3).json()
+        if not body["items"]:
+            assert body["next_after"] == after
+            break
+        seen += [e["seq"] for e in body["items"]]
+        after = body["next_after"]
+    assert seen == seqs
+
+
+def test_wait_returns_when_an_event_arrives(keel, svc):
+    latest = read(keel, svc, type="wait.test").json()["next_after"]
+    start = time.time()
+    empty = read(keel, svc, type="wait.test", after=latest, wait="1s").json()
+    assert 0.9 <= time.time() - start < 3 and empty["items"] == [] and empty["next_after"] == latest
+    threading.Timer(0.5, lambda: post(keel, svc, type="wait.test", source="/w")).start()
+    start = time.time()
+    body = read(keel, svc, type="wait.test", after=latest, wait="10s").json()
+    assert 0.4 <= time.time() - start < 2
+    assert [e["type"] for e in body["items"]] == ["wait.test"]
+
+
+def test_a_follower_misses_nothing_under_concurrent_writers(keel, svc):
+    writers, per_writer = 8, 40
+    posted, seen, stop = set(), [], threading.Event()
+    start_after = read(keel, svc, type="follow.test").json()["next_after"]
+
+    def follower():
+        after = start_after
+        while not stop.is_set() or len(seen) < writers * per_writer:
+            body = read(keel, svc, type="follow.test", after=after, wait="1s", limit=500).json()
+            seen.extend(e["id"] for e in body["items"])
+            after = body["next_after"]
+            if stop.is_set() and not body["items"]:
+                break
+
+    def writer(w):
+        ids = []
+        for i in range(per_writer):
+            r = post(keel, svc, type="follow.test", source=f"/w{w}", data={"i": i})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        return ids
+
+    t = threading.Thread(target=follower)
+    t.start()
+    with concurrent.futures.ThreadPoolExecutor(writers) as pool:
+        for ids in pool.map(writer, range(writers)):
+            posted.update(ids)
+    stop.set()
+    t.join(timeout=60)
+    assert len(seen) == len(set(seen)), "an event was delivered twice"
+    assert set(seen) == posted, f"missed {len(posted - set(seen))} events"
