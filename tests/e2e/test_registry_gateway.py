@@ -283,3 +283,20 @@ def test_split_deployment_over_one_database(keel_factory, database_url, tmp_path
                       json={"email": "split@example.com", "password": "correct horse battery"}, timeout=10)),
         timeout=2)
     assert r is not None
+
+
+def test_third_parties_get_identity_not_the_token_and_cannot_claim_broad_prefixes(keel, upstream_factory):
+    a = upstream_factory("a")
+    ext = service_token(keel, "ext")
+    for broad in ("/", "/v1"):
+        assert put_instance(keel, ext, "ext", "a", url=a.url, routes=[broad]).status_code == 409
+    assert put_instance(keel, ext, "ext", "a", url=a.url, routes=["/v1/ext"]).status_code == 200
+    tok = user_token(keel)["access_token"]
+    assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10).ok)
+    requests.get(keel.url("gateway") + "/v1/ext/x", headers={**bearer(tok), "X_Keel_User_Id": "forged",
+                                                              "Expect": "100-continue"}, timeout=10)
+    seen = a.seen[-1]
+    assert "authorization" not in seen
+    assert "x_keel_user_id" not in seen and seen["x-keel-user-id"] != "forged"
+    assert put_instance(keel, ext, "ext", "b", url=a.url, metadata={"k": "a\u0000"}).status_code == 422
+    assert put_instance(keel, ext, "ext", "b", url=a.url, tags=["x\u0000"]).status_code == 422

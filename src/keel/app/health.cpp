@@ -46,7 +46,8 @@ void HealthProbe::probe_sync() {
 }
 
 boost::asio::awaitable<void> HealthProbe::run(std::chrono::milliseconds period) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex);
   for (;;) {
     timer.expires_after(period);
     co_await timer.async_wait(boost::asio::use_awaitable);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cctype>
 #include <iostream>
 #include <thread>
 
@@ -59,14 +61,16 @@ std::string advertised_host(const Config& config) {
 }
 
 // Renews this process's registrations (named function: coroutine lambdas must not capture, STYLE.md).
-boost::asio::awaitable<void> heartbeat_own(db::Database& db,
-                                           const std::vector<registry::InstanceInput>& own) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+boost::asio::awaitable<void> heartbeat_own(db::Database& db, const std::vector<registry::InstanceInput>& own,
+                                           const std::atomic<bool>& stopping) {
+  const auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex);
   for (;;) {
     timer.expires_after(std::chrono::seconds(kSelfTtlSeconds / 3));
     co_await timer.async_wait(boost::asio::use_awaitable);
     try {
       co_await db.write([&](db::Session& s) {
+        if (stopping.load()) return;  // queued before shutdown: must not re-register what shutdown removed
         for (const auto& self : own)
           if (!registry::heartbeat(s, self.module, self.instance_id)) registry::upsert_instance(s, self, "");
       });
@@ -138,6 +142,8 @@ int serve(const Config& config) {
     registry::InstanceInput self;
     self.module = std::string(m->name);
     self.instance_id = host + "-" + std::to_string(port);
+    for (auto& ch : self.instance_id)  // instance ids match [A-Za-z0-9._-]
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') ch = '-';
     self.url = "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                std::to_string(port);
     self.version = KEEL_VERSION;
@@ -147,14 +153,16 @@ int serve(const Config& config) {
   }
 
   // keel's own modules register themselves, so gateways in other processes find them.
-  db->write_sync([&](db::Session& s) {
+  registry_index.observe(db->write_sync([&](db::Session& s) {
     for (const auto& self : own_instances) registry::upsert_instance(s, self, "");
-    registry_index.observe(registry::current_index(s));
-  });
+    return registry::current_index(s);
+  }));
   gateway::rebuild_routes();
   verifier.load_sync();
   boost::asio::co_spawn(server.main_context(), registry_index.run(), boost::asio::detached);
-  boost::asio::co_spawn(server.main_context(), heartbeat_own(*db, own_instances), boost::asio::detached);
+  std::atomic<bool> stopping{false};
+  boost::asio::co_spawn(server.main_context(), heartbeat_own(*db, own_instances, stopping),
+                        boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::seconds(1)), boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);
   boost::asio::signal_set signals(server.main_context(), SIGINT, SIGTERM);
@@ -174,6 +182,7 @@ int serve(const Config& config) {
                              {"config", config.config_file.string()},
                              {"startup_ms", startup_ms}});
   server.run();
+  stopping = true;
   try {
     db->write_sync([&](db::Session& s) {
       for (const auto& self : own_instances)

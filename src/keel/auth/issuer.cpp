@@ -43,7 +43,8 @@ void TokenIssuer::load_sync() {
 }
 
 boost::asio::awaitable<void> TokenIssuer::run() {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex);
   for (;;) {
     timer.expires_after(std::chrono::seconds(5));
     co_await timer.async_wait(boost::asio::use_awaitable);

@@ -95,7 +95,8 @@ void TokenVerifier::load_sync() {
 }
 
 boost::asio::awaitable<void> TokenVerifier::run() {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex);
   for (int tick = 1;; ++tick) {
     timer.expires_after(std::chrono::milliseconds(250));
     co_await timer.async_wait(boost::asio::use_awaitable);

@@ -120,7 +120,8 @@ Query parse_query(const Request& req) {
 }
 
 net::awaitable<void> follow_latest(std::shared_ptr<Events> ev) {
-  net::steady_timer timer(co_await net::this_coro::executor);
+  const auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex);
   for (int tick = 0;; ++tick) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(net::use_awaitable);
@@ -164,7 +165,8 @@ void install(ModuleContext& ctx) {
         throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
     }
     const auto deadline = std::chrono::steady_clock::now() + wait.value_or(std::chrono::milliseconds(0));
-    net::steady_timer timer(co_await net::this_coro::executor);
+    const auto ex = co_await net::this_coro::executor;
+    net::steady_timer timer(ex);
     db::Result rows;
     for (;;) {
       rows = co_await ev->db->read([&](db::Session& s) { return run_query(s, q); });

@@ -48,6 +48,14 @@ bool is_public(std::string_view path) {
          path == "/metrics" || path == "/openapi.json";
 }
 
+// X-Keel-User-Id and X-Keel-Roles, however a client spells them (X_Keel_User_Id reaches CGI-style upstreams
+// as the same variable).
+bool is_identity_header(std::string_view k) {
+  std::string norm(k);
+  for (auto& c : norm) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return norm.rfind("x-keel-", 0) == 0;
+}
+
 bool idempotent(Method m) {
   return m == Method::Get || m == Method::Head || m == Method::Put || m == Method::Delete ||
          m == Method::Options;
@@ -128,6 +136,8 @@ std::shared_ptr<RouteTable> build_table(
     if (fresh) {
       Target target;
       target.module = module;
+      for (const auto& m : module_table())
+        if (m.name == module) target.keel = true;
       for (const auto& [name, router] : local)
         if (name == module) target.local = router;
       t->targets.push_back(std::move(target));
@@ -172,7 +182,8 @@ void Gateway::rebuild_sync() {
 }
 
 net::awaitable<void> Gateway::follow() {
-  net::steady_timer timer(co_await net::this_coro::executor);
+  const auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex);
   auto last = std::chrono::steady_clock::now();
   for (;;) {
     timer.expires_after(std::chrono::milliseconds(50));
@@ -238,9 +249,13 @@ net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, cons
   up.fields.reserve(512);
   std::string_view forwarded_for;
   for (const auto& [k, v] : req.headers()) {
-    if (hop_by_hop(k) || iequals(k, "host") || iequals(k, "x-keel-user-id") || iequals(k, "x-keel-roles") ||
-        iequals(k, "x-request-id") || iequals(k, "traceparent"))
+    if (hop_by_hop(k) || iequals(k, "host") || is_identity_header(k) || iequals(k, "x-request-id") ||
+        iequals(k, "traceparent") || iequals(k, "x-forwarded-proto") || iequals(k, "forwarded") ||
+        iequals(k, "x-real-ip"))
       continue;
+    // A third-party module gets the caller's identity in X-Keel-* headers, never the bearer token it could
+    // replay against keel; keel's own modules check the token themselves.
+    if (!target.keel && who && iequals(k, "authorization")) continue;
     if (iequals(k, "x-forwarded-for")) {
       forwarded_for = v;
       continue;

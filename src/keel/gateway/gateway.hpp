@@ -64,6 +64,7 @@ class RateLimiter {
 
 struct Target {
   std::string module;
+  bool keel = false;                    // one of keel's own modules
   std::shared_ptr<http::Router> local;  // set when the module runs in this process
   std::vector<http::Endpoint> instances;
 };

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <memory>
 #include <memory_resource>
+#include <tuple>
 #include <unordered_map>
 
 #include "keel/http/deadlines.hpp"
@@ -79,8 +80,11 @@ struct PooledConnection {
   tcp::socket socket;
   boost::beast::flat_buffer buffer;
   Watched watch;
+  std::chrono::steady_clock::time_point idle_since;
   explicit PooledConnection(const net::any_io_executor& ex) : socket(ex) { watch.socket = &socket; }
 };
+
+constexpr auto kMaxIdle = std::chrono::seconds(4);
 
 using IdleMap = std::unordered_map<std::string, std::vector<std::unique_ptr<PooledConnection>>>;
 IdleMap& idle_connections() {
@@ -142,14 +146,19 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<PooledConnection> c;
     bool reused = false;
-    {
+    if (attempt == 0) {
+      // Reuse only connections idle for less than kMaxIdle: servers close idle keep-alive connections (keel's
+      // own after 10 s), and a stale one costs a failed round trip.
       auto& idle = idle_connections()[key];
+      const auto fresh_since = std::chrono::steady_clock::now() - kMaxIdle;
       while (!idle.empty() && !c) {
         c = std::move(idle.back());
         idle.pop_back();
-        if (!c->socket.is_open()) c.reset();
+        if (!c->socket.is_open() || c->idle_since < fresh_since) c.reset();
       }
       reused = c != nullptr;
+    } else {
+      idle_connections()[key].clear();  // one stale connection: the rest of that pool is suspect too
     }
     if (!c) {
       c = std::make_unique<PooledConnection>(ex);
@@ -182,17 +191,23 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     std::array<std::byte, 2048> field_buffer;
     std::pmr::monotonic_buffer_resource arena(field_buffer.data(), field_buffer.size());
     using FieldAlloc = std::pmr::polymorphic_allocator<char>;
-    bhttp::response_parser<bhttp::string_body, FieldAlloc> parser(std::piecewise_construct, std::make_tuple(),
-                                                                  std::make_tuple(FieldAlloc(&arena)));
-    parser.body_limit(opt.body_limit);
-    if (req.method == "HEAD") parser.skip(true);
-    auto [rec, rn] = co_await bhttp::async_read(c->socket, c->buffer, parser, use_tuple);
+    using Parser = bhttp::response_parser<bhttp::string_body, FieldAlloc>;
+    std::optional<Parser> parser;
+    boost::system::error_code rec;
+    size_t rn = 0;
+    // An interim 1xx answer (100 Continue) is not the response: read on, with a fresh parser.
+    do {
+      parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(FieldAlloc(&arena)));
+      parser->body_limit(opt.body_limit);
+      if (req.method == "HEAD") parser->skip(true);
+      std::tie(rec, rn) = co_await bhttp::async_read(c->socket, c->buffer, *parser, use_tuple);
+    } while (!rec && parser->get().result_int() >= 100 && parser->get().result_int() < 200);
     if (rec) {
       // A pooled connection closed by the upstream before it read the request: send it again on a new one.
       if (reused && attempt == 0 && rn == 0 && !c->watch.expired) continue;
       throw ClientError("reading from " + key + ": " + rec.message(), true, c->watch.expired);
     }
-    auto& msg = parser.get();
+    auto& msg = parser->get();
     ClientResponse out;
     out.status = static_cast<int>(msg.result_int());
     for (const auto& f : msg) {
@@ -207,8 +222,10 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     }
     out.body = std::move(msg.body());
     c->watch.clear();
-    if (msg.keep_alive()) {
+    // Back to the pool only when nothing unread is left on it.
+    if (msg.keep_alive() && c->buffer.size() == 0) {
       auto& idle = idle_connections()[key];
+      c->idle_since = std::chrono::steady_clock::now();
       if (idle.size() < opt.max_idle_per_upstream) idle.push_back(std::move(c));
     }
     co_return out;

@@ -20,7 +20,8 @@ void IndexWatch::observe(int64_t v) {
 }
 
 boost::asio::awaitable<void> IndexWatch::run() {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex);
   for (;;) {
     timer.expires_after(std::chrono::milliseconds(100));
     co_await timer.async_wait(boost::asio::use_awaitable);
@@ -35,7 +36,8 @@ boost::asio::awaitable<void> IndexWatch::run() {
 
 boost::asio::awaitable<int64_t> IndexWatch::wait_past(int64_t index,
                                                       std::chrono::steady_clock::time_point deadline) const {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex);
   while (value() <= index && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::min<std::chrono::steady_clock::duration>(
         std::chrono::milliseconds(25), deadline - std::chrono::steady_clock::now()));

@@ -110,6 +110,11 @@ int64_t current_index(db::Session& s) {
   return s.query("SELECT value FROM registry_index WHERE id = 1").rows.at(0).int64(0);
 }
 
+void lock_registry(db::Session& s) {
+  if (s.dialect() == db::Dialect::Postgres)
+    s.query("SELECT value FROM registry_index WHERE id = 1 FOR UPDATE");
+}
+
 int64_t bump_index(db::Session& s) {
   s.query("UPDATE registry_index SET value = value + 1, updated_at = $1 WHERE id = 1", {now_rfc3339()});
   return current_index(s);
@@ -160,6 +165,7 @@ std::pair<Instance, bool> upsert_instance(db::Session& s, const InstanceInput& i
 }
 
 std::optional<Instance> heartbeat(db::Session& s, const std::string& module, const std::string& instance_id) {
+  lock_registry(s);
   auto inst = find(s, module, instance_id);
   if (!inst) return std::nullopt;
   const auto now = system_clock::now();
@@ -174,6 +180,7 @@ std::optional<Instance> heartbeat(db::Session& s, const std::string& module, con
 
 bool delete_instance(db::Session& s, const std::string& module, const std::string& instance_id,
                      const std::string& reason, const std::string& traceparent) {
+  lock_registry(s);
   auto inst = find(s, module, instance_id);
   if (!inst) return false;
   s.query(
@@ -207,6 +214,7 @@ std::vector<std::pair<std::string, std::string>> route_owners(db::Session& s) {
 }
 
 void expire(db::Session& s, int64_t grace_seconds) {
+  lock_registry(s);
   const auto now = system_clock::now();
   const std::string now_s = format_rfc3339(now);
   bool changed = false;
@@ -227,17 +235,21 @@ void expire(db::Session& s, int64_t grace_seconds) {
 }
 
 void record_check(db::Session& s, const std::string& module, const std::string& instance_id, bool ok) {
+  lock_registry(s);
   auto inst = find(s, module, instance_id);
   if (!inst) return;
   const auto now = system_clock::now();
   const std::string now_s = format_rfc3339(now);
   if (ok) {
-    s.query(
-        "UPDATE module_instances SET last_seen_at = $3, expires_at = $4, status = 'passing', critical_since "
-        "= NULL, "
-        "updated_at = $3 WHERE instance_id = $2 AND module_id = (SELECT id FROM modules WHERE name = $1)",
-        {module, instance_id, now_s, format_rfc3339(now + seconds(inst->ttl_seconds))});
-    if (inst->status != "passing") bump_index(s);
+    // A passing check clears a failed one, but only heartbeats renew the TTL: an instance that stopped
+    // heartbeating lapses even while its health endpoint answers.
+    if (inst->status != "passing" && inst->expires_at > now_s) {
+      s.query(
+          "UPDATE module_instances SET status = 'passing', critical_since = NULL, updated_at = $3 "
+          "WHERE instance_id = $2 AND module_id = (SELECT id FROM modules WHERE name = $1)",
+          {module, instance_id, now_s});
+      bump_index(s);
+    }
   } else if (inst->status == "passing") {
     s.query(
         "UPDATE module_instances SET status = 'critical', critical_since = $3, updated_at = $3 "

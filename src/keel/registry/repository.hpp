@@ -50,6 +50,9 @@ std::vector<Instance> list_instances(db::Session& s, const std::optional<std::st
 // Prefix -> owning module, over all registered instances.
 std::vector<std::pair<std::string, std::string>> route_owners(db::Session& s);
 int64_t current_index(db::Session& s);
+// Serializes registry writers on PostgreSQL (a row lock on the index, taken first by every write), so check-
+// then-insert and prefix ownership hold under concurrency; SQLite has one writer anyway.
+void lock_registry(db::Session& s);
 int64_t bump_index(db::Session& s);
 // Marks lapsed instances critical and removes those critical longer than `grace_seconds`.
 void expire(db::Session& s, int64_t grace_seconds);

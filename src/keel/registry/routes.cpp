@@ -71,6 +71,10 @@ std::vector<std::string> string_list(http::Validator& v, const json::object& bod
   std::vector<std::string> out;
   auto it = body.find(field);
   if (it == body.end() || it->value().is_null()) return out;
+  if (http::contains_nul(it->value())) {
+    v.fail(field, "must not contain NUL characters");
+    return out;
+  }
   if (!it->value().is_array() || it->value().as_array().size() > max) {
     v.fail(field, "must be an array of at most " + std::to_string(max) + " strings");
     return out;
@@ -117,15 +121,17 @@ InstanceInput parse_instance(const Request& req, const Settings& settings) {
 // A prefix belongs to one module: keel's own, or the first to register it. Claiming one at or below another
 // module's prefix is a conflict.
 void check_route_conflicts(db::Session& s, const InstanceInput& in) {
-  const auto owners = route_owners(s);
-  for (const auto& route : in.routes) {
-    if (const ModuleSpec* keel = keel_owner_of(route); keel && keel->name != in.module)
-      throw Error::conflict("route prefix " + route + " belongs to keel's " + std::string(keel->name) +
-                            " module");
+  lock_registry(s);
+  auto owners = route_owners(s);
+  for (const auto& m : module_table())
+    for (const auto& r : m.routes) owners.emplace_back(r, std::string(m.name));
+  // At or below another module's prefix would steal its paths; above one ("/v1", "/") would catch
+  // everything it does not match, tokens included.
+  for (const auto& route : in.routes)
     for (const auto& [prefix, owner] : owners)
-      if (owner != in.module && path_under(route, prefix))
-        throw Error::conflict("route prefix " + route + " belongs to module " + owner);
-  }
+      if (owner != in.module && (path_under(route, prefix) || path_under(prefix, route)))
+        throw Error::conflict("route prefix " + route + " overlaps " + prefix + ", which belongs to module " +
+                              owner);
 }
 
 Response with_index(Response r, int64_t index) {
@@ -151,8 +157,11 @@ net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst
     }
   }
   try {
-    co_await reg->db->write([&](db::Session& s) { record_check(s, inst.module, inst.instance_id, ok); });
-    reg->index->observe(co_await reg->db->read([](db::Session& s) { return current_index(s); }));
+    const int64_t index = co_await reg->db->write([&](db::Session& s) {
+      record_check(s, inst.module, inst.instance_id, ok);
+      return current_index(s);
+    });
+    reg->index->observe(index);
   } catch (const std::exception& e) {
     log::warn("registry health check not recorded", {{"error", e.what()}});
   }
@@ -167,11 +176,11 @@ net::awaitable<void> maintain(std::shared_ptr<Registry> reg) {
     co_await timer.async_wait(net::use_awaitable);
     try {
       const int64_t grace = reg->settings.grace_seconds;
-      auto instances = co_await reg->db->write([&](db::Session& s) {
+      auto [instances, index] = co_await reg->db->write([&](db::Session& s) {
         expire(s, grace);
-        reg->index->observe(current_index(s));
-        return list_instances(s, std::nullopt);
+        return std::make_pair(list_instances(s, std::nullopt), current_index(s));
       });
+      reg->index->observe(index);
       for (auto& inst : instances) {
         if (inst.health_path.empty()) continue;
         if (!reg->checking.insert(inst.module + "/" + inst.instance_id).second) continue;
@@ -201,28 +210,29 @@ void install(ModuleContext& ctx) {
   auto& r = ctx.router;
   r.add(Method::Put, "/v1/registry/modules/{name}/instances/{instance_id}", [reg](Request& req) -> Awaitable {
     const auth::Principal who = reg->verifier->authenticate(req);
+    check_names(req.param("name"), req.param("instance_id"));
     require_writer(who, req.param("name"));
     const InstanceInput in = parse_instance(req, reg->settings);
     const std::string tp = req.trace.traceparent();
-    auto [inst, created] = co_await reg->db->write([&](db::Session& s) {
+    auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
       check_route_conflicts(s, in);
-      auto out = upsert_instance(s, in, tp);
-      reg->index->observe(current_index(s));
-      return out;
+      auto out = upsert_instance(s, in, tp).first;
+      return std::make_pair(std::move(out), current_index(s));
     });
+    reg->index->observe(index);  // after the commit: a waiter woken now reads the change
     co_return Response::json(200, inst.to_json());
   });
   r.add(Method::Post, "/v1/registry/modules/{name}/instances/{instance_id}/heartbeat",
         [reg](Request& req) -> Awaitable {
           const auth::Principal who = reg->verifier->authenticate(req);
           const std::string module = req.param("name"), id = req.param("instance_id");
-          require_writer(who, module);
           check_names(module, id);
-          auto inst = co_await reg->db->write([&](db::Session& s) {
+          require_writer(who, module);
+          auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
             auto out = heartbeat(s, module, id);
-            reg->index->observe(current_index(s));
-            return out;
+            return std::make_pair(std::move(out), current_index(s));
           });
+          reg->index->observe(index);
           if (!inst) throw Error::not_found("no such instance; register it again");
           co_return Response::json(200, inst->to_json());
         });
@@ -230,13 +240,14 @@ void install(ModuleContext& ctx) {
         [reg](Request& req) -> Awaitable {
           const auth::Principal who = reg->verifier->authenticate(req);
           const std::string module = req.param("name"), id = req.param("instance_id");
-          require_writer(who, module);
           check_names(module, id);
+          require_writer(who, module);
           const std::string tp = req.trace.traceparent();
-          co_await reg->db->write([&](db::Session& s) {
+          const int64_t index = co_await reg->db->write([&](db::Session& s) {
             delete_instance(s, module, id, "deregistered", tp);
-            reg->index->observe(current_index(s));
+            return current_index(s);
           });
+          reg->index->observe(index);
           co_return Response::no_content();
         });
   r.add(Method::Get, "/v1/registry/modules", [reg](Request& req) -> Awaitable {
