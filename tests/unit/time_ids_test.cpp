@@ -17,6 +17,9 @@ TEST(Time, ParsesOurFormatAndPostgresTimestamptz) {
   EXPECT_FALSE(keel::parse_rfc3339("2026-13-01T00:00:00Z"));
   EXPECT_FALSE(keel::parse_rfc3339("yesterday"));
   EXPECT_FALSE(keel::parse_rfc3339("2026-11-25T10:00:00"));
+  // Beyond system_clock's range it saturates instead of wrapping into the past.
+  EXPECT_GT(keel::normalize_timestamp("2999-01-01T00:00:00Z"), "2262");
+  EXPECT_LT(keel::normalize_timestamp("1000-01-01T00:00:00Z"), "1700");
 }
 
 TEST(Ids, UuidV7IsVersion7AndTimeOrdered) {

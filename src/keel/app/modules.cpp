@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "keel/auth/routes.hpp"
+#include "keel/billing/routes.hpp"
 #include "keel/core/config.hpp"
 #include "keel/events/routes.hpp"
 #include "keel/gateway/routes.hpp"
@@ -16,7 +17,7 @@ const std::vector<ModuleSpec>& module_table() {
       {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install},
       {"memory", 2, {"/v1/memories"}, nullptr},
       {"registry", 3, {"/v1/registry"}, registry::install},
-      {"billing", 4, {"/v1/billing"}, nullptr},
+      {"billing", 4, {"/v1/billing"}, billing::install},
       {"events", 5, {"/v1/events"}, events::install},
   };
   return table;

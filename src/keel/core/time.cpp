@@ -86,6 +86,11 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s) {
   tm.tm_sec = sec;
   std::time_t secs = timegm(&tm);
   secs -= offset_minutes * 60;
+  // system_clock counts nanoseconds in 64 bits (years 1678 to 2262): saturate rather than wrap, so "year
+  // 2999" still means "after everything".
+  constexpr std::time_t kLimit = 9'000'000'000;
+  if (secs > kLimit) return SystemTime::max();
+  if (secs < -kLimit) return SystemTime::min();
   return SystemTime(std::chrono::seconds(secs)) + std::chrono::microseconds(micros);
 }
 

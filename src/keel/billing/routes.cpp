@@ -1,0 +1,258 @@
+#include "keel/billing/routes.hpp"
+
+#include <boost/json.hpp>
+#include <regex>
+
+#include "keel/app/modules.hpp"
+#include "keel/auth/verifier.hpp"
+#include "keel/core/ids.hpp"
+#include "keel/core/time.hpp"
+#include "keel/events/outbox.hpp"
+#include "keel/http/json_body.hpp"
+#include "keel/http/pagination.hpp"
+#include "keel/http/router.hpp"
+
+namespace keel::billing {
+
+namespace json = boost::json;
+namespace net = boost::asio;
+using http::Method;
+using http::Request;
+using http::Response;
+using Awaitable = net::awaitable<Response>;
+
+namespace {
+
+struct Billing {
+  db::Database* db;
+  auth::TokenVerifier* verifier;
+};
+
+constexpr const char* kAccountColumns =
+    "id, user_id, plan, status, balance, currency, created_at, updated_at";
+constexpr const char* kEntryColumns =
+    "id, amount, kind, description, idempotency_key, balance_after, created_at";
+
+json::object account_json(const db::Row& r) {
+  return {{"id", r.text(0)},         {"user_id", r.text(1)},   {"plan", r.text(2)},
+          {"status", r.text(3)},     {"balance", r.int64(4)},  {"currency", r.text(5)},
+          {"created_at", r.time(6)}, {"updated_at", r.time(7)}};
+}
+
+json::object entry_json(const db::Row& r) {
+  return {{"id", r.text(0)},
+          {"amount", r.int64(1)},
+          {"kind", r.text(2)},
+          {"description", r.is_null(3) ? json::value(nullptr) : json::value(r.text(3))},
+          {"idempotency_key", r.text(4)},
+          {"balance_after", r.int64(5)},
+          {"created_at", r.time(6)}};
+}
+
+json::object usage_json(const db::Row& r) {
+  return {{"id", r.text(0)},        {"user_id", r.text(1)},   {"module", r.text(2)},
+          {"metric", r.text(3)},    {"quantity", r.int64(4)}, {"idempotency_key", r.text(5)},
+          {"created_at", r.time(6)}};
+}
+
+std::optional<db::Row> own_account(db::Session& s, const std::string& user_id) {
+  auto r = s.query(std::string("SELECT ") + kAccountColumns + " FROM billing_accounts WHERE user_id = $1",
+                   {user_id});
+  if (r.empty()) return std::nullopt;
+  return r.rows[0];
+}
+
+auth::Principal user_of(const Billing& b, const Request& req) {
+  auth::Principal who = b.verifier->authenticate(req);
+  if (who.user_id.empty())
+    throw Error::forbidden("this route reads a user's own billing; use a user's token");
+  return who;
+}
+
+// ?from=&to= as RFC 3339 times (422 otherwise); open ends when absent. A plain function: range-for over an
+// initializer list inside a coroutine is one of the shapes GCC 12 gets wrong.
+std::pair<std::string, std::string> time_range(const Request& req) {
+  std::string from = "1970-01-01T00:00:00.000Z", to = "9999-12-31T23:59:59.999Z";
+  std::vector<FieldError> errors;
+  for (const auto& [name, out] : {std::pair{"from", &from}, std::pair{"to", &to}}) {
+    if (auto v = req.query_param(name)) {
+      auto t = parse_rfc3339(*v);
+      if (!t)
+        errors.push_back({name, "must be an RFC 3339 time"});
+      else
+        *out = format_rfc3339(*t);
+    }
+  }
+  if (!errors.empty()) throw Error::validation(std::move(errors));
+  return {from, to};
+}
+
+const std::regex kName("[a-z][a-z0-9._-]{0,62}");
+
+}  // namespace
+
+void install(ModuleContext& ctx) {
+  auto b = std::make_shared<Billing>(Billing{&ctx.db, &ctx.verifier});
+  auto& r = ctx.router;
+
+  r.add(Method::Get, "/v1/billing/account", [b](Request& req) -> Awaitable {
+    const auth::Principal who = user_of(*b, req);
+    auto row = co_await b->db->read([&](db::Session& s) { return own_account(s, who.user_id); });
+    if (!row) throw Error::not_found("this user has no billing account");
+    co_return Response::json(200, account_json(*row));
+  });
+
+  r.add(Method::Get, "/v1/billing/ledger", [b](Request& req) -> Awaitable {
+    const auth::Principal who = user_of(*b, req);
+    const http::Page page = http::parse_page(req);
+    if (page.after && !is_uuid(*page.after))
+      throw Error::bad_request("the cursor is not one this server issued");
+    auto rows = co_await b->db->read([&](db::Session& s) {
+      auto account = own_account(s, who.user_id);
+      if (!account) return db::Result{};
+      std::vector<db::Value> params{account->text(0), int64_t{page.limit}};
+      std::string sql = std::string("SELECT ") + kEntryColumns + " FROM ledger_entries WHERE account_id = $1";
+      if (page.after) {
+        params.emplace_back(*page.after);
+        sql += " AND id < $3";
+      }
+      return s.query(sql + " ORDER BY id DESC LIMIT $2", params);
+    });
+    json::array items;
+    std::string last;
+    for (const auto& row : rows.rows) {
+      items.push_back(entry_json(row));
+      last = row.text(0);
+    }
+    co_return Response::json(200, http::page_body(std::move(items), page, last));
+  });
+
+  r.add(Method::Get, "/v1/billing/usage", [b](Request& req) -> Awaitable {
+    const auth::Principal who = user_of(*b, req);
+    const auto [from, to] = time_range(req);
+    auto rows = co_await b->db->read([&](db::Session& s) {
+      auto account = own_account(s, who.user_id);
+      if (!account) return db::Result{};
+      return s.query(
+          "SELECT module, metric, SUM(quantity) FROM usage_records WHERE account_id = $1 AND created_at >= "
+          "$2 "
+          "AND created_at < $3 GROUP BY module, metric ORDER BY module, metric",
+          {account->text(0), from, to});
+    });
+    json::array items;
+    for (const auto& row : rows.rows)
+      items.push_back(
+          json::object{{"module", row.text(0)}, {"metric", row.text(1)}, {"quantity", row.int64(2)}});
+    co_return Response::json(200, json::object{{"items", std::move(items)}});
+  });
+
+  r.add(Method::Post, "/v1/billing/usage", [b](Request& req) -> Awaitable {
+    const auth::Principal who = b->verifier->authenticate(req);
+    if (!who.is_service()) throw Error::forbidden("usage is posted with a service token");
+    auto body = http::parse_json_object(req);
+    http::Validator v(body);
+    const std::string user_id = v.required_string("user_id", 1, 64);
+    const std::string module = v.required_string("module", 1, 63);
+    const std::string metric = v.required_string("metric", 1, 63);
+    const std::string key = v.required_string("idempotency_key", 1, 200);
+    if (!body.contains("quantity")) v.fail("quantity", "is required");
+    const int64_t quantity = v.optional_int("quantity", 1, int64_t{1} << 50).value_or(0);
+    if (!user_id.empty() && !is_uuid(user_id)) v.fail("user_id", "must be a user id");
+    if (!module.empty() && !std::regex_match(module, kName))
+      v.fail("module", "must match [a-z][a-z0-9._-]{0,62}");
+    if (!metric.empty() && !std::regex_match(metric, kName))
+      v.fail("metric", "must match [a-z][a-z0-9._-]{0,62}");
+    v.check();
+    auto find = [&](db::Session& s) {
+      return s.query(
+          "SELECT id, user_id, module, metric, quantity, idempotency_key, created_at FROM usage_records "
+          "WHERE idempotency_key = $1",
+          {key});
+    };
+    // The same key again is the same record, counted once: 200 with the original.
+    db::Result existing = co_await b->db->read(find);
+    if (!existing.empty()) co_return Response::json(200, usage_json(existing.rows[0]));
+    bool created = false;
+    try {
+      existing = co_await b->db->write([&](db::Session& s) {
+        auto again = find(s);
+        if (!again.empty()) return again;
+        auto account = own_account(s, user_id);
+        if (!account) throw Error::validation({{"user_id", "no such user"}});
+        const std::string now = now_rfc3339();
+        s.query(
+            "INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "
+            "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            {uuid_v7(), account->text(0), user_id, module, metric, quantity, key, now});
+        created = true;
+        return find(s);
+      });
+    } catch (const db::DbError& e) {
+      if (e.kind() != db::DbError::Kind::UniqueViolation) throw;
+      created = false;  // a concurrent post with the same key won
+    }
+    if (!created) existing = co_await b->db->read(find);
+    co_return Response::json(created ? 201 : 200, usage_json(existing.rows.at(0)));
+  });
+
+  r.add(Method::Post, "/v1/billing/accounts/{id}/credits", [b](Request& req) -> Awaitable {
+    const auth::Principal who = b->verifier->authenticate(req);
+    if (!who.is_admin()) throw Error::forbidden("posting credits needs the admin role");
+    const std::string account_id = req.param("id");
+    if (!is_uuid(account_id)) throw Error::not_found("no such billing account");
+    auto body = http::parse_json_object(req);
+    http::Validator v(body);
+    if (!body.contains("amount")) v.fail("amount", "is required");
+    const int64_t amount = v.optional_int("amount", 1, int64_t{1} << 50).value_or(0);
+    const auto description = v.optional_string("description", 0, 500);
+    const std::string key = v.required_string("idempotency_key", 1, 200);
+    v.check();
+    const std::string tp = req.trace.traceparent();
+    auto find = [&](db::Session& s) {
+      return s.query(std::string("SELECT ") + kEntryColumns +
+                         " FROM ledger_entries WHERE account_id = $1 AND idempotency_key = $2",
+                     {account_id, key});
+    };
+    bool created = false;
+    db::Result entry;
+    try {
+      entry = co_await b->db->write([&](db::Session& s) {
+        auto again = find(s);
+        if (!again.empty()) return again;
+        // The row lock orders concurrent postings to one account, so balance_after is exact.
+        const char* lock = s.dialect() == db::Dialect::Postgres
+                               ? "SELECT balance, user_id FROM billing_accounts WHERE id = $1 FOR UPDATE"
+                               : "SELECT balance, user_id FROM billing_accounts WHERE id = $1";
+        auto account = s.query(lock, {account_id});
+        if (account.empty()) throw Error::not_found("no such billing account");
+        const int64_t balance = account.rows[0].int64(0) + amount;
+        const std::string now = now_rfc3339();
+        const std::string id = uuid_v7();
+        s.query("UPDATE billing_accounts SET balance = $2, updated_at = $3 WHERE id = $1",
+                {account_id, balance, now});
+        s.query(
+            "INSERT INTO ledger_entries (id, account_id, amount, kind, description, idempotency_key, "
+            "balance_after, "
+            "created_at, updated_at) VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $7)",
+            {id, account_id, amount, description ? db::Value(*description) : db::Value(nullptr), key, balance,
+             now});
+        events::append(s, {"keel.billing.ledger.posted", "/keel/billing", account.rows[0].text(1),
+                           json::object{{"account_id", account_id},
+                                        {"entry_id", id},
+                                        {"amount", amount},
+                                        {"balance_after", balance},
+                                        {"kind", "credit"}},
+                           tp});
+        created = true;
+        return find(s);
+      });
+    } catch (const db::DbError& e) {
+      if (e.kind() != db::DbError::Kind::UniqueViolation) throw;
+      created = false;
+    }
+    if (!created) entry = co_await b->db->read(find);
+    co_return Response::json(created ? 201 : 200, entry_json(entry.rows.at(0)));
+  });
+}
+
+}  // namespace keel::billing

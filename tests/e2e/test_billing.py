@@ -1,0 +1,106 @@
+"""Billing: the account every user gets, admin credits on an append-only ledger, idempotent usage."""
+import concurrent.futures
+import uuid
+
+import pytest
+import requests
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def keel(keel_factory):
+    return keel_factory().start()
+
+
+def new_user(keel):
+    r = requests.post(keel.url("gateway") + "/v1/auth/register",
+                      json={"email": f"b{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse battery"},
+                      timeout=30)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def admin_token(keel):
+    addr = f"admin{uuid.uuid4().hex[:6]}@example.com"
+    keel.cli("user", "create", "--email", addr, "--password-stdin", "--admin", input="admin password\n")
+    return requests.post(keel.url("auth") + "/v1/auth/login", json={"email": addr, "password": "admin password"},
+                         timeout=30).json()["access_token"]
+
+
+def test_every_user_has_an_account(keel):
+    u = new_user(keel)
+    r = requests.get(keel.url("gateway") + "/v1/billing/account", headers=bearer(u["access_token"]), timeout=10)
+    assert r.status_code == 200, r.text
+    a = r.json()
+    assert a["user_id"] == u["user"]["id"] and a["balance"] == 0 and a["plan"] == "free" and a["currency"]
+    assert requests.get(keel.url("billing") + "/v1/billing/account", timeout=10).status_code == 401
+
+
+def test_admin_credits_are_idempotent_and_on_the_ledger(keel):
+    u = new_user(keel)
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
+                           timeout=10).json()
+    admin = admin_token(keel)
+    url = f"{keel.url('billing')}/v1/billing/accounts/{account['id']}/credits"
+    first = requests.post(url, json={"amount": 500, "description": "welcome", "idempotency_key": "k1"},
+                          headers=bearer(admin), timeout=10)
+    assert first.status_code == 201, first.text
+    again = requests.post(url, json={"amount": 500, "description": "welcome", "idempotency_key": "k1"},
+                          headers=bearer(admin), timeout=10)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    second = requests.post(url, json={"amount": 25, "idempotency_key": "k2"}, headers=bearer(admin), timeout=10)
+    assert second.json()["balance_after"] == 525
+    ledger = requests.get(keel.url("billing") + "/v1/billing/ledger", headers=bearer(u["access_token"]), timeout=10)
+    assert [e["amount"] for e in ledger.json()["items"]] == [25, 500]
+    acc = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]), timeout=10)
+    assert acc.json()["balance"] == 525
+    # Plain users cannot credit; bad input is 422; unknown accounts 404.
+    assert requests.post(url, json={"amount": 5, "idempotency_key": "k3"}, headers=bearer(u["access_token"]),
+                         timeout=10).status_code == 403
+    assert requests.post(url, json={"amount": -5, "idempotency_key": "k4"}, headers=bearer(admin),
+                         timeout=10).status_code == 422
+    assert requests.post(url, json={"amount": 5}, headers=bearer(admin), timeout=10).status_code == 422
+    missing = f"{keel.url('billing')}/v1/billing/accounts/{uuid.uuid4()}/credits"
+    assert requests.post(missing, json={"amount": 5, "idempotency_key": "x"}, headers=bearer(admin),
+                         timeout=10).status_code == 404
+    types = [r[0] for r in keel.query("SELECT type FROM observability_events WHERE subject = $1", u["user"]["id"])]
+    assert types.count("keel.billing.ledger.posted") == 2
+
+
+def test_usage_posts_count_once_under_concurrency(keel):
+    u = new_user(keel)
+    svc = keel.cli("token", "create", "--service", "memory").stdout.strip()
+    body = {"user_id": u["user"]["id"], "module": "memory", "metric": "writes", "quantity": 3,
+            "idempotency_key": f"u-{uuid.uuid4().hex}"}
+
+    def post(_):
+        return requests.post(keel.url("billing") + "/v1/billing/usage", json=body, headers=bearer(svc), timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(post, range(20)))
+    codes = [r.status_code for r in results]
+    assert codes.count(201) == 1 and codes.count(200) == 19, codes
+    assert len({r.json()["id"] for r in results}) == 1
+    other = dict(body, idempotency_key=f"u-{uuid.uuid4().hex}", quantity=4)
+    assert requests.post(keel.url("billing") + "/v1/billing/usage", json=other, headers=bearer(svc),
+                         timeout=10).status_code == 201
+    usage = requests.get(keel.url("billing") + "/v1/billing/usage", headers=bearer(u["access_token"]), timeout=10)
+    assert usage.status_code == 200, usage.text
+    assert usage.json()["items"] == [{"module": "memory", "metric": "writes", "quantity": 7}]
+    future = requests.get(keel.url("billing") + "/v1/billing/usage", params={"from": "2999-01-01T00:00:00Z"},
+                          headers=bearer(u["access_token"]), timeout=10)
+    assert future.json()["items"] == []
+    assert requests.get(keel.url("billing") + "/v1/billing/usage", params={"from": "soon"},
+                        headers=bearer(u["access_token"]), timeout=10).status_code == 422
+    # Only service tokens post usage; bad input is 422.
+    assert requests.post(keel.url("billing") + "/v1/billing/usage", json=other, headers=bearer(u["access_token"]),
+                         timeout=10).status_code == 403
+    bad = dict(body, idempotency_key="z", user_id="nobody")
+    assert requests.post(keel.url("billing") + "/v1/billing/usage", json=bad, headers=bearer(svc),
+                         timeout=10).status_code == 422
+    bad = dict(body, idempotency_key="z2", quantity=0)
+    assert requests.post(keel.url("billing") + "/v1/billing/usage", json=bad, headers=bearer(svc),
+                         timeout=10).status_code == 422
