@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -139,6 +140,31 @@ TEST_P(DatabaseTest, ConcurrentWritersAllLand) {
   for (auto& th : threads) th.join();
   auto r = db_->read_sync([](Session& s) { return s.query("SELECT COUNT(*) FROM users"); });
   EXPECT_EQ(r.rows[0].int64(0), 100);
+}
+
+TEST_P(DatabaseTest, AFailingWriteAmongConcurrentOnesRollsBackAlone) {
+  // On SQLite concurrent writes share one commit (each in its own savepoint): a failure must undo only its
+  // own.
+  migrate(*db_);
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        try {
+          db_->write_sync([&](Session& s) {
+            insert_user(s, "g" + std::to_string(t) + "-" + std::to_string(i) + "@x.io");
+            if (i % 5 == 4) throw std::runtime_error("this one fails after writing");
+          });
+        } catch (const std::runtime_error&) {
+          ++failed;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failed.load(), 8 * 5);
+  auto r = db_->read_sync([](Session& s) { return s.query("SELECT COUNT(*) FROM users"); });
+  EXPECT_EQ(r.rows[0].int64(0), 8 * 20);
 }
 
 TEST_P(DatabaseTest, RecoversWhenTheServerDropsItsConnections) {
