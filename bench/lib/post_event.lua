@@ -2,8 +2,9 @@
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+local etype = os.getenv("BENCH_TYPE") or "bench.ingest"
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format(nil, nil, nil, string.format('{"type":"bench.ingest","source":"/bench","data":{"n":%d}}', n))
+  return wrk.format(nil, nil, nil, string.format('{"type":"%s","source":"/bench","data":{"n":%d}}', etype, n))
 end
