@@ -104,3 +104,31 @@ def test_usage_posts_count_once_under_concurrency(keel):
     bad = dict(body, idempotency_key="z2", quantity=0)
     assert requests.post(keel.url("billing") + "/v1/billing/usage", json=bad, headers=bearer(svc),
                          timeout=10).status_code == 422
+
+
+def _requests_usage(keel, token, module):
+    items = requests.get(keel.url("billing") + "/v1/billing/usage", headers=bearer(token), timeout=10).json()["items"]
+    return sum(i["quantity"] for i in items if i["module"] == module and i["metric"] == "requests")
+
+
+def test_the_gateway_meters_authenticated_requests(keel_factory):
+    import signal
+    import time
+    k = keel_factory()
+    k.start()
+    u = new_user(k)
+    tok = u["access_token"]
+    for _ in range(3):
+        assert requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10).status_code == 200
+    deadline = time.time() + 2.5
+    while time.time() < deadline and _requests_usage(k, tok, "auth") < 3:
+        time.sleep(0.1)
+    assert _requests_usage(k, tok, "auth") == 3  # within 2 s, each request once
+    # Requests straight to a module's own port are not gateway traffic.
+    requests.get(k.url("auth") + "/v1/auth/me", headers=bearer(tok), timeout=10)
+    # A graceful shutdown flushes what the last second counted; nothing is lost or counted twice.
+    for _ in range(4):
+        requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10)
+    assert k.stop(signal.SIGTERM) == 0
+    k.start()
+    assert _requests_usage(k, tok, "auth") == 7

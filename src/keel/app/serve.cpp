@@ -183,6 +183,7 @@ int serve(const Config& config) {
                              {"startup_ms", startup_ms}});
   server.run();
   stopping = true;
+  gateway::flush_metering();  // requests served since the last flush are counted, once
   try {
     db->write_sync([&](db::Session& s) {
       for (const auto& self : own_instances)

@@ -20,3 +20,24 @@ std::string create_account(db::Session& s, const std::string& user_id, const std
 }
 
 }  // namespace keel::billing
+
+namespace keel::billing {
+
+void record_usage_batch(db::Session& s, const std::vector<UsageIncrement>& batch,
+                        const std::string& key_prefix) {
+  const std::string now = now_rfc3339();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& u = batch[i];
+    const std::string key = key_prefix + ":" + std::to_string(i);
+    if (!s.query("SELECT 1 FROM usage_records WHERE idempotency_key = $1", {key}).empty()) continue;
+    auto account = s.query("SELECT id FROM billing_accounts WHERE user_id = $1", {u.user_id});
+    if (account.empty()) continue;
+    s.query(
+        "INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "
+        "created_at, "
+        "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        {uuid_v7(), account.rows[0].text(0), u.user_id, u.module, u.metric, u.quantity, key, now});
+  }
+}
+
+}  // namespace keel::billing

@@ -9,8 +9,10 @@
 
 #include "keel/app/modules.hpp"
 #include "keel/auth/verifier.hpp"
+#include "keel/billing/accounts.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/error.hpp"
+#include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/http/router.hpp"
@@ -219,6 +221,7 @@ net::awaitable<Response> Gateway::handle(Request& req) {
   std::shared_ptr<const auth::Principal> who;
   if (settings_.edge_auth && !is_public(req.path)) {
     who = verifier_.authenticate_shared(req);
+    if (!who->user_id.empty()) meter_.add(who->user_id, target->module);
     if (const int wait = user_limit_.take(who->subject)) {
       Error e(429, "Too Many Requests", "request rate limit reached for this user");
       e.headers.emplace_back("Retry-After", std::to_string(wait));
@@ -235,6 +238,70 @@ net::awaitable<Response> Gateway::handle(Request& req) {
     co_return co_await target->local->dispatch(req, label);
   }
   co_return co_await proxy(req, *target, who.get());
+}
+
+void Meter::add(const std::string& user_id, const std::string& module) {
+  std::lock_guard lk(mu_);
+  ++counts_[{user_id, module}];
+}
+
+std::vector<std::pair<std::pair<std::string, std::string>, int64_t>> Meter::take() {
+  std::lock_guard lk(mu_);
+  std::vector<std::pair<std::pair<std::string, std::string>, int64_t>> out(counts_.begin(), counts_.end());
+  counts_.clear();
+  return out;
+}
+
+void Meter::give_back(const std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>& counts) {
+  std::lock_guard lk(mu_);
+  for (const auto& [key, n] : counts) counts_[key] += n;
+}
+
+namespace {
+std::vector<billing::UsageIncrement> as_usage(
+    const std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>& counts) {
+  std::vector<billing::UsageIncrement> out;
+  out.reserve(counts.size());
+  for (const auto& [key, n] : counts) out.push_back({key.first, key.second, "requests", n});
+  return out;
+}
+}  // namespace
+
+void Meter::flush_sync(db::Database& db) {
+  const auto counts = take();
+  if (counts.empty()) return;
+  const auto usage = as_usage(counts);
+  // A unique prefix per flush: a flush is written once or not at all.
+  const std::string prefix = "gateway:" + uuid_v7();
+  try {
+    db.write_sync([&](db::Session& s) { billing::record_usage_batch(s, usage, prefix); });
+  } catch (const std::exception& e) {
+    give_back(counts);
+    log::warn("usage metering flush failed", {{"error", e.what()}});
+  }
+}
+
+net::awaitable<void> Meter::flush(db::Database& db) {
+  const auto counts = take();
+  if (counts.empty()) co_return;
+  const auto usage = as_usage(counts);
+  const std::string prefix = "gateway:" + uuid_v7();
+  try {
+    co_await db.write([&](db::Session& s) { billing::record_usage_batch(s, usage, prefix); });
+  } catch (const std::exception& e) {
+    give_back(counts);
+    log::warn("usage metering flush failed", {{"error", e.what()}});
+  }
+}
+
+net::awaitable<void> Gateway::meter_loop() {
+  const auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(net::use_awaitable);
+    co_await meter_.flush(db_);
+  }
 }
 
 net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, const auth::Principal* who) {

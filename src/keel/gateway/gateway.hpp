@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -77,6 +78,24 @@ struct RouteTable {
   const Target* find(std::string_view path) const;
 };
 
+// Counts authenticated requests per user and module, and writes them to billing as usage (metric
+// "requests") once a second and at shutdown, in one transaction per flush.
+class Meter {
+ public:
+  void add(const std::string& user_id, const std::string& module);
+  // Writes what was counted; on failure the counts stay for the next flush (the failed write left nothing).
+  void flush_sync(db::Database& db);
+  boost::asio::awaitable<void> flush(db::Database& db);
+
+ private:
+  std::vector<std::pair<std::pair<std::string, std::string>, int64_t>> take();
+  void give_back(const std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>& counts);
+  std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, int64_t> counts_;
+  std::string instance_ = "gw";
+  uint64_t flushes_ = 0;
+};
+
 class Gateway {
  public:
   Gateway(ModuleContext& ctx, GatewaySettings settings);
@@ -86,6 +105,10 @@ class Gateway {
   void rebuild_sync();
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   std::shared_ptr<const RouteTable> table() const;
+  Meter& meter() { return meter_; }
+  // Flushes the meter every second until the io_context stops.
+  boost::asio::awaitable<void> meter_loop();
+  void flush_meter_sync() { meter_.flush_sync(db_); }
 
  private:
   void install_table(db::Session& s);
@@ -101,6 +124,7 @@ class Gateway {
   mutable std::mutex table_mu_;
   std::shared_ptr<const RouteTable> table_;
   std::atomic<uint64_t> table_version_{0};
+  Meter meter_;
 };
 
 }  // namespace keel::gateway

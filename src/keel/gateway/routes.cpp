@@ -25,6 +25,7 @@ void install(ModuleContext& ctx) {
   auto gw = std::make_shared<Gateway>(ctx, GatewaySettings::from(ctx.config));
   g_gateway = gw;
   boost::asio::co_spawn(ctx.io, gw->follow(), boost::asio::detached);
+  boost::asio::co_spawn(ctx.io, gw->meter_loop(), boost::asio::detached);
   // Everything else: routed by prefix to the owning module (bodies pass through as they are).
   for (auto m : {http::Method::Get, http::Method::Head, http::Method::Post, http::Method::Put,
                  http::Method::Patch, http::Method::Delete, http::Method::Options})
@@ -37,6 +38,10 @@ void install(ModuleContext& ctx) {
 std::string modules_health() {
   if (!g_gateway) return {};
   return g_gateway->table()->modules_health;
+}
+
+void flush_metering() {
+  if (g_gateway) g_gateway->flush_meter_sync();
 }
 
 void rebuild_routes() {

@@ -12,6 +12,8 @@ namespace keel::gateway {
 void install(ModuleContext& ctx);
 // {"auth":"ok","memory":"unavailable",...} for the gateway's /health; empty when no gateway runs here.
 std::string modules_health();
+// Writes the requests counted since the last flush (at shutdown).
+void flush_metering();
 // Builds the route table now (at start, once every module is installed).
 void rebuild_routes();
 
