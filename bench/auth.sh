@@ -13,7 +13,7 @@ ITERS=2
 THREADS=$(nproc)
 for tool in wrk curl; do command -v $tool >/dev/null || { echo "missing $tool: scripts/setup.sh --bench" >&2; exit 1; }; done
 
-work=$(mktemp -d /tmp/keel-bench-auth.XXXXXX)
+work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

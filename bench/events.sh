@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 KEEL=${KEEL_BIN:-$PWD/build/keel}
 DURATION=${DURATION:-5}
 command -v wrk >/dev/null || { echo "missing wrk: scripts/setup.sh --bench" >&2; exit 1; }
-work=$(mktemp -d /tmp/keel-bench-events.XXXXXX)
+work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

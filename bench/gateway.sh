@@ -17,7 +17,7 @@ for tool in wrk nginx haproxy h2load taskset; do
   command -v $tool >/dev/null || { echo "missing $tool: scripts/setup.sh --bench" >&2; exit 1; }
 done
 
-work=$(mktemp -d /tmp/keel-bench-gw.XXXXXX)
+work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

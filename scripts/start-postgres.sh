@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Starts a throwaway PostgreSQL 15 cluster on 127.0.0.1 in a temporary directory and prints two lines:
 #   KEEL_TEST_PG_URL=postgresql://postgres@127.0.0.1:PORT/postgres
-#   KEEL_TEST_PG_DIR=/tmp/keel-pg.XXXX            (pass it to scripts/stop-postgres.sh)
+#   KEEL_TEST_PG_DIR=/tmp/tmp.abc123               (pass it to scripts/stop-postgres.sh)
 # PostgreSQL refuses to run as root, so as root the cluster runs as the postgres user.
 set -euo pipefail
 
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$pgbin/initdb" ] || { echo "start-postgres: PostgreSQL server binaries not found (run scripts/setup.sh)" >&2; exit 1; }
 
-dir=$(mktemp -d /tmp/keel-pg.XXXXXX)
+dir=$(mktemp -d)
 chmod 755 "$dir"
 as_pg=()
 if [ "$(id -u)" -eq 0 ]; then

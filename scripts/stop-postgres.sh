@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops and removes a cluster started by start-postgres.sh: scripts/stop-postgres.sh /tmp/keel-pg.XXXX
+# Stops and removes a cluster started by start-postgres.sh: scripts/stop-postgres.sh DIR
 set -uo pipefail
 dir=${1:?usage: stop-postgres.sh DIR}
 [ -d "$dir/data" ] || exit 0

@@ -70,7 +70,7 @@ MasterKey load_or_create_master_key(const std::filesystem::path& path) {
       base64url_encode(std::string_view(reinterpret_cast<const char*>(key.data()), key.size())) + "\n";
   // Written to a private temporary file (mode 0600 from the start), flushed, then linked into place only if
   // no other process got there first. Everyone then reads the file, so racing starts agree on one key.
-  std::string tmp = path.string() + ".XXXXXX";
+  std::string tmp = path.string() + "." + std::string(6, 'X');  // mkstemp's template
   const int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw ConfigError("auth.master_key_file: cannot create a file next to " + path.string());
   const bool written =
