@@ -66,7 +66,7 @@ HAP
 taskset -c 1 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
 
 start_keel() {  # $1 = edge auth on|off, $2 = port base
-  KEEL_ACCESS_LOG=false KEEL_LOG_LEVEL=warn KEEL_GATEWAY_EDGE_AUTH="$1" KEEL_GATEWAY_USER_RATE=0 KEEL_GATEWAY_IP_RATE=0 \
+  KEEL_ACCESS_LOG=false KEEL_LOG_LEVEL=warn KEEL_GATEWAY_EDGE_AUTH="$1" KEEL_GATEWAY_USER_RATE=0 KEEL_GATEWAY_IP_RATE=0 KEEL_BILLING_FREE_REQUESTS_PER_MINUTE=0 \
     taskset -c 1 "$KEEL" serve --io-threads 1 --services gateway,auth,registry --port-base "$2" \
     --data-dir "$work/keel" >>"$work/keel.log" 2>&1 &
   pids+=($!)

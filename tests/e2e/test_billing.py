@@ -132,3 +132,38 @@ def test_the_gateway_meters_authenticated_requests(keel_factory):
     assert k.stop(signal.SIGTERM) == 0
     k.start()
     assert _requests_usage(k, tok, "auth") == 7
+
+
+def test_plan_rate_quota_is_429_at_the_gateway(keel_factory):
+    k = keel_factory(env={"KEEL_BILLING_FREE_REQUESTS_PER_MINUTE": "5"}).start()
+    tok = new_user(k)["access_token"]
+    codes = [requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10) for _ in range(7)]
+    assert [c.status_code for c in codes[:4]] == [200] * 4  # registration was not metered; 5 fit the quota
+    limited = [c for c in codes if c.status_code == 429]
+    assert limited and 1 <= int(limited[0].headers["Retry-After"]) <= 60
+    assert limited[0].headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_priced_requests_need_credits_402(keel_factory):
+    import time
+    k = keel_factory(env={"KEEL_BILLING_FREE_REQUEST_PRICE": "10"}).start()
+    u = new_user(k)
+    tok = u["access_token"]
+    r = requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10)
+    assert r.status_code == 402 and r.headers["Content-Type"].startswith("application/problem+json")
+    account = requests.get(k.url("billing") + "/v1/billing/account", headers=bearer(tok), timeout=10).json()
+    admin = admin_token(k)
+    assert requests.post(f"{k.url('billing')}/v1/billing/accounts/{account['id']}/credits",
+                         json={"amount": 25, "idempotency_key": "topup"}, headers=bearer(admin), timeout=10).status_code == 201
+    time.sleep(1.1)  # the gateway's view of the balance is at most a second old
+    codes = [requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10).status_code for _ in range(3)]
+    assert codes == [200, 200, 402]
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        balance = requests.get(k.url("billing") + "/v1/billing/account", headers=bearer(tok), timeout=10).json()["balance"]
+        if balance == 5:
+            break
+        time.sleep(0.2)
+    assert balance == 5
+    ledger = requests.get(k.url("billing") + "/v1/billing/ledger", headers=bearer(tok), timeout=10).json()["items"]
+    assert [(e["kind"], e["amount"]) for e in ledger] == [("usage", -20), ("credit", 25)]

@@ -1,5 +1,6 @@
 #include "keel/billing/accounts.hpp"
 
+#include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
 #include "keel/events/outbox.hpp"
@@ -22,6 +23,39 @@ std::string create_account(db::Session& s, const std::string& user_id, const std
 }  // namespace keel::billing
 
 namespace keel::billing {
+
+bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, const std::string& kind,
+                const std::optional<std::string>& description, const std::string& idempotency_key,
+                const std::string& traceparent) {
+  if (!s.query("SELECT 1 FROM ledger_entries WHERE account_id = $1 AND idempotency_key = $2",
+               {account_id, idempotency_key})
+           .empty())
+    return false;
+  const char* lock = s.dialect() == db::Dialect::Postgres
+                         ? "SELECT balance, user_id FROM billing_accounts WHERE id = $1 FOR UPDATE"
+                         : "SELECT balance, user_id FROM billing_accounts WHERE id = $1";
+  auto account = s.query(lock, {account_id});
+  if (account.empty()) throw Error::not_found("no such billing account");
+  const int64_t balance = account.rows[0].int64(0) + amount;
+  const std::string now = now_rfc3339();
+  const std::string id = uuid_v7();
+  s.query("UPDATE billing_accounts SET balance = $2, updated_at = $3 WHERE id = $1",
+          {account_id, balance, now});
+  s.query(
+      "INSERT INTO ledger_entries (id, account_id, amount, kind, description, idempotency_key, "
+      "balance_after, "
+      "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+      {id, account_id, amount, kind, description ? db::Value(*description) : db::Value(nullptr),
+       idempotency_key, balance, now});
+  events::append(s, {"keel.billing.ledger.posted", "/keel/billing", account.rows[0].text(1),
+                     boost::json::object{{"account_id", account_id},
+                                         {"entry_id", id},
+                                         {"amount", amount},
+                                         {"balance_after", balance},
+                                         {"kind", kind}},
+                     traceparent});
+  return true;
+}
 
 void record_usage_batch(db::Session& s, const std::vector<UsageIncrement>& batch,
                         const std::string& key_prefix) {

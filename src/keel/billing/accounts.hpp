@@ -2,6 +2,7 @@
 // Billing accounts: the repository other modules call when they must change together with billing (auth
 // creates a user's account in the registration transaction).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,13 @@ std::string create_account(db::Session& s, const std::string& user_id, const std
 }  // namespace keel::billing
 
 namespace keel::billing {
+
+// Posts a ledger entry (credit > 0, debit < 0) and moves the balance, under a row lock on PostgreSQL so
+// balance_after is exact; writes keel.billing.ledger.posted. Returns false, changing nothing, when the
+// account already has an entry with this idempotency key.
+bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, const std::string& kind,
+                const std::optional<std::string>& description, const std::string& idempotency_key,
+                const std::string& traceparent);
 
 struct UsageIncrement {
   std::string user_id;

@@ -5,6 +5,7 @@
 
 #include "keel/app/modules.hpp"
 #include "keel/auth/verifier.hpp"
+#include "keel/billing/accounts.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
 #include "keel/events/outbox.hpp"
@@ -217,33 +218,7 @@ void install(ModuleContext& ctx) {
     db::Result entry;
     try {
       entry = co_await b->db->write([&](db::Session& s) {
-        auto again = find(s);
-        if (!again.empty()) return again;
-        // The row lock orders concurrent postings to one account, so balance_after is exact.
-        const char* lock = s.dialect() == db::Dialect::Postgres
-                               ? "SELECT balance, user_id FROM billing_accounts WHERE id = $1 FOR UPDATE"
-                               : "SELECT balance, user_id FROM billing_accounts WHERE id = $1";
-        auto account = s.query(lock, {account_id});
-        if (account.empty()) throw Error::not_found("no such billing account");
-        const int64_t balance = account.rows[0].int64(0) + amount;
-        const std::string now = now_rfc3339();
-        const std::string id = uuid_v7();
-        s.query("UPDATE billing_accounts SET balance = $2, updated_at = $3 WHERE id = $1",
-                {account_id, balance, now});
-        s.query(
-            "INSERT INTO ledger_entries (id, account_id, amount, kind, description, idempotency_key, "
-            "balance_after, "
-            "created_at, updated_at) VALUES ($1, $2, $3, 'credit', $4, $5, $6, $7, $7)",
-            {id, account_id, amount, description ? db::Value(*description) : db::Value(nullptr), key, balance,
-             now});
-        events::append(s, {"keel.billing.ledger.posted", "/keel/billing", account.rows[0].text(1),
-                           json::object{{"account_id", account_id},
-                                        {"entry_id", id},
-                                        {"amount", amount},
-                                        {"balance_after", balance},
-                                        {"kind", "credit"}},
-                           tp});
-        created = true;
+        created = post_entry(s, account_id, amount, "credit", description, key, tp);
         return find(s);
       });
     } catch (const db::DbError& e) {

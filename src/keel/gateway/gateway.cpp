@@ -5,6 +5,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <optional>
 #include <set>
 
 #include "keel/app/modules.hpp"
@@ -123,6 +124,7 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
       settings_(settings),
       user_limit_(settings.user_rate, settings.user_burst),
       ip_limit_(settings.ip_rate, settings.ip_burst),
+      meter_(billing::Plans::from(ctx.config)),
       table_(std::make_shared<RouteTable>()) {}
 
 namespace {
@@ -221,7 +223,10 @@ net::awaitable<Response> Gateway::handle(Request& req) {
   std::shared_ptr<const auth::Principal> who;
   if (settings_.edge_auth && !is_public(req.path)) {
     who = verifier_.authenticate_shared(req);
-    if (!who->user_id.empty()) meter_.add(who->user_id, target->module);
+    if (!who->user_id.empty()) {
+      co_await enforce_quota(who->user_id);
+      meter_.add(who->user_id, target->module);
+    }
     if (const int wait = user_limit_.take(who->subject)) {
       Error e(429, "Too Many Requests", "request rate limit reached for this user");
       e.headers.emplace_back("Retry-After", std::to_string(wait));
@@ -243,38 +248,55 @@ net::awaitable<Response> Gateway::handle(Request& req) {
 void Meter::add(const std::string& user_id, const std::string& module) {
   std::lock_guard lk(mu_);
   ++counts_[{user_id, module}];
+  ++per_user_[user_id];
 }
 
-std::vector<std::pair<std::pair<std::string, std::string>, int64_t>> Meter::take() {
+int64_t Meter::pending(const std::string& user_id) {
   std::lock_guard lk(mu_);
-  std::vector<std::pair<std::pair<std::string, std::string>, int64_t>> out(counts_.begin(), counts_.end());
+  auto it = per_user_.find(user_id);
+  return it == per_user_.end() ? 0 : it->second;
+}
+
+Meter::Counts Meter::take() {
+  std::lock_guard lk(mu_);
+  Counts out(counts_.begin(), counts_.end());
   counts_.clear();
+  per_user_.clear();
   return out;
 }
 
-void Meter::give_back(const std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>& counts) {
+void Meter::give_back(const Counts& counts) {
   std::lock_guard lk(mu_);
-  for (const auto& [key, n] : counts) counts_[key] += n;
+  for (const auto& [key, n] : counts) {
+    counts_[key] += n;
+    per_user_[key.first] += n;
+  }
 }
 
-namespace {
-std::vector<billing::UsageIncrement> as_usage(
-    const std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>& counts) {
-  std::vector<billing::UsageIncrement> out;
-  out.reserve(counts.size());
-  for (const auto& [key, n] : counts) out.push_back({key.first, key.second, "requests", n});
-  return out;
+void Meter::write(db::Session& s, const Counts& counts, const std::string& prefix) const {
+  std::vector<billing::UsageIncrement> usage;
+  std::map<std::string, int64_t> per_user;
+  for (const auto& [key, n] : counts) {
+    usage.push_back({key.first, key.second, "requests", n});
+    per_user[key.first] += n;
+  }
+  billing::record_usage_batch(s, usage, prefix);
+  for (const auto& [user, n] : per_user) {
+    auto account = s.query("SELECT id, plan FROM billing_accounts WHERE user_id = $1", {user});
+    if (account.empty()) continue;
+    const billing::Plan* plan = plans_.find(account.rows[0].text(1));
+    if (!plan || plan->request_price <= 0) continue;
+    billing::post_entry(s, account.rows[0].text(0), -n * plan->request_price, "usage",
+                        std::to_string(n) + " requests", prefix + ":charge:" + user, "");
+  }
 }
-}  // namespace
 
 void Meter::flush_sync(db::Database& db) {
-  const auto counts = take();
+  const Counts counts = take();
   if (counts.empty()) return;
-  const auto usage = as_usage(counts);
-  // A unique prefix per flush: a flush is written once or not at all.
-  const std::string prefix = "gateway:" + uuid_v7();
+  const std::string prefix = "gateway:" + uuid_v7();  // unique per flush: written once or not at all
   try {
-    db.write_sync([&](db::Session& s) { billing::record_usage_batch(s, usage, prefix); });
+    db.write_sync([&](db::Session& s) { write(s, counts, prefix); });
   } catch (const std::exception& e) {
     give_back(counts);
     log::warn("usage metering flush failed", {{"error", e.what()}});
@@ -282,16 +304,62 @@ void Meter::flush_sync(db::Database& db) {
 }
 
 net::awaitable<void> Meter::flush(db::Database& db) {
-  const auto counts = take();
+  const Counts counts = take();
   if (counts.empty()) co_return;
-  const auto usage = as_usage(counts);
   const std::string prefix = "gateway:" + uuid_v7();
   try {
-    co_await db.write([&](db::Session& s) { billing::record_usage_batch(s, usage, prefix); });
+    co_await db.write([&](db::Session& s) { write(s, counts, prefix); });
   } catch (const std::exception& e) {
     give_back(counts);
     log::warn("usage metering flush failed", {{"error", e.what()}});
   }
+}
+
+net::awaitable<void> Gateway::enforce_quota(const std::string& user_id) {
+  const auto now = std::chrono::steady_clock::now();
+  std::optional<AccountView> view;
+  {
+    std::lock_guard lk(quota_mu_);
+    if (auto it = accounts_.find(user_id);
+        it != accounts_.end() && now - it->second.fetched < std::chrono::seconds(1))
+      view = it->second;
+  }
+  if (!view) {
+    auto rows = co_await db_.read([&](db::Session& s) {
+      return s.query("SELECT plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
+    });
+    // The balance read here already has every flushed charge; unflushed requests are added below.
+    view = AccountView{rows.empty() ? std::string() : rows.rows[0].text(0),
+                       rows.empty() ? 0 : rows.rows[0].int64(1), now};
+    std::lock_guard lk(quota_mu_);
+    if (accounts_.size() > 100000) accounts_.clear();
+    accounts_[user_id] = *view;
+  }
+  const billing::Plan* plan = meter_.plans().find(view->plan);
+  if (!plan) co_return;
+  if (plan->requests_per_minute > 0) {
+    const auto secs =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    std::lock_guard lk(quota_mu_);
+    if (minute_counts_.size() > 100000) minute_counts_.clear();
+    auto& [minute, used] = minute_counts_[user_id];
+    if (minute != secs / 60) {
+      minute = secs / 60;
+      used = 0;
+    }
+    if (used >= plan->requests_per_minute) {
+      Error e(429, "Too Many Requests",
+              "the " + view->plan + " plan's request quota for this minute is used up");
+      e.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, 60 - secs % 60)));
+      throw e;
+    }
+    ++used;
+  }
+  if (plan->request_price > 0 && view->balance - (meter_.pending(user_id) + 1) * plan->request_price < 0)
+    throw Error(402, "Payment Required",
+                "this request costs " + std::to_string(plan->request_price) +
+                    " credits and the account's balance does not cover it");
 }
 
 net::awaitable<void> Gateway::meter_loop() {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "keel/billing/plans.hpp"
 #include "keel/http/client.hpp"
 #include "keel/http/request.hpp"
 
@@ -80,20 +81,35 @@ struct RouteTable {
 
 // Counts authenticated requests per user and module, and writes them to billing as usage (metric
 // "requests") once a second and at shutdown, in one transaction per flush.
+// Counts authenticated requests per user and module and writes them to billing once a second and at
+// shutdown: usage (metric "requests") and, for plans with a request price, the ledger debit. One transaction
+// per flush, with keys unique to the flush, so each request is counted and charged once.
 class Meter {
  public:
+  explicit Meter(billing::Plans plans) : plans_(std::move(plans)) {}
   void add(const std::string& user_id, const std::string& module);
-  // Writes what was counted; on failure the counts stay for the next flush (the failed write left nothing).
+  int64_t pending(const std::string& user_id);  // counted, not yet flushed
+  // On failure the counts stay for the next flush (the failed write left nothing behind).
   void flush_sync(db::Database& db);
   boost::asio::awaitable<void> flush(db::Database& db);
+  const billing::Plans& plans() const { return plans_; }
 
  private:
-  std::vector<std::pair<std::pair<std::string, std::string>, int64_t>> take();
-  void give_back(const std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>& counts);
+  using Counts = std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>;
+  Counts take();
+  void give_back(const Counts& counts);
+  void write(db::Session& s, const Counts& counts, const std::string& key_prefix) const;
+  billing::Plans plans_;
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, int64_t> counts_;
-  std::string instance_ = "gw";
-  uint64_t flushes_ = 0;
+  std::unordered_map<std::string, int64_t> per_user_;
+};
+
+// A user's plan and balance as the gateway checks quotas against them: cached for a second.
+struct AccountView {
+  std::string plan;
+  int64_t balance = 0;
+  std::chrono::steady_clock::time_point fetched;
 };
 
 class Gateway {
@@ -106,6 +122,8 @@ class Gateway {
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   std::shared_ptr<const RouteTable> table() const;
   Meter& meter() { return meter_; }
+  // 429 when the user's plan rate quota is used up, 402 when a priced request would overdraw the balance.
+  boost::asio::awaitable<void> enforce_quota(const std::string& user_id);
   // Flushes the meter every second until the io_context stops.
   boost::asio::awaitable<void> meter_loop();
   void flush_meter_sync() { meter_.flush_sync(db_); }
@@ -125,6 +143,9 @@ class Gateway {
   std::shared_ptr<const RouteTable> table_;
   std::atomic<uint64_t> table_version_{0};
   Meter meter_;
+  std::mutex quota_mu_;
+  std::unordered_map<std::string, AccountView> accounts_;
+  std::unordered_map<std::string, std::pair<int64_t, int64_t>> minute_counts_;  // user -> (minute, requests)
 };
 
 }  // namespace keel::gateway
