@@ -167,3 +167,22 @@ def test_priced_requests_need_credits_402(keel_factory):
     assert balance == 5
     ledger = requests.get(k.url("billing") + "/v1/billing/ledger", headers=bearer(tok), timeout=10).json()["items"]
     assert [(e["kind"], e["amount"]) for e in ledger] == [("usage", -20), ("credit", 25)]
+
+
+def test_concurrent_duplicate_credits_post_once(keel):
+    u = new_user(keel)
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
+                           timeout=10).json()
+    admin = admin_token(keel)
+    url = f"{keel.url('billing')}/v1/billing/accounts/{account['id']}/credits"
+
+    def post(_):
+        return requests.post(url, json={"amount": 7, "idempotency_key": "same"}, headers=bearer(admin), timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(post, range(20)))
+    codes = [r.status_code for r in results]
+    assert codes.count(201) == 1 and codes.count(200) == 19, codes
+    assert len({r.json()["id"] for r in results}) == 1
+    acc = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]), timeout=10)
+    assert acc.json()["balance"] == 7
