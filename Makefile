@@ -23,6 +23,7 @@ bench: build
 	@bench/health.sh
 	@bench/auth.sh
 	@bench/gateway.sh
+	@bench/events.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
