@@ -253,23 +253,31 @@ void Meter::add(const std::string& user_id, const std::string& module) {
 
 int64_t Meter::pending(const std::string& user_id) {
   std::lock_guard lk(mu_);
-  auto it = per_user_.find(user_id);
-  return it == per_user_.end() ? 0 : it->second;
+  int64_t n = 0;
+  if (auto it = per_user_.find(user_id); it != per_user_.end()) n += it->second;
+  if (auto it = in_flight_.find(user_id); it != in_flight_.end()) n += it->second;
+  return n;
 }
 
 Meter::Counts Meter::take() {
   std::lock_guard lk(mu_);
   Counts out(counts_.begin(), counts_.end());
   counts_.clear();
+  for (const auto& [user, n] : per_user_) in_flight_[user] += n;
   per_user_.clear();
   return out;
 }
 
-void Meter::give_back(const Counts& counts) {
+// After a flush: written counts stop being pending; unwritten ones go back to be flushed again.
+void Meter::settle(const Counts& counts, bool written) {
   std::lock_guard lk(mu_);
   for (const auto& [key, n] : counts) {
-    counts_[key] += n;
-    per_user_[key.first] += n;
+    if (auto it = in_flight_.find(key.first); it != in_flight_.end() && (it->second -= n) <= 0)
+      in_flight_.erase(it);
+    if (!written) {
+      counts_[key] += n;
+      per_user_[key.first] += n;
+    }
   }
 }
 
@@ -291,28 +299,40 @@ void Meter::write(db::Session& s, const Counts& counts, const std::string& prefi
   }
 }
 
-void Meter::flush_sync(db::Database& db) {
+void Meter::flush_sync(db::Database& db, const std::function<void()>& committed) {
   const Counts counts = take();
   if (counts.empty()) return;
   const std::string prefix = "gateway:" + uuid_v7();  // unique per flush: written once or not at all
+  bool written = false;
   try {
     db.write_sync([&](db::Session& s) { write(s, counts, prefix); });
+    written = true;
+    committed();
   } catch (const std::exception& e) {
-    give_back(counts);
     log::warn("usage metering flush failed", {{"error", e.what()}});
   }
+  settle(counts, written);
 }
 
-net::awaitable<void> Meter::flush(db::Database& db) {
+net::awaitable<void> Meter::flush(db::Database& db, const std::function<void()>& committed) {
   const Counts counts = take();
   if (counts.empty()) co_return;
   const std::string prefix = "gateway:" + uuid_v7();
+  bool written = false;
   try {
     co_await db.write([&](db::Session& s) { write(s, counts, prefix); });
+    written = true;
+    committed();
   } catch (const std::exception& e) {
-    give_back(counts);
     log::warn("usage metering flush failed", {{"error", e.what()}});
   }
+  settle(counts, written);
+}
+
+void Gateway::forget_accounts() {
+  // Balances just changed (debits): the next quota check reads them again.
+  std::lock_guard lk(quota_mu_);
+  accounts_.clear();
 }
 
 net::awaitable<void> Gateway::enforce_quota(const std::string& user_id) {
@@ -368,7 +388,8 @@ net::awaitable<void> Gateway::meter_loop() {
   for (;;) {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(net::use_awaitable);
-    co_await meter_.flush(db_);
+    const std::function<void()> committed = [this] { forget_accounts(); };
+    co_await meter_.flush(db_, committed);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -88,21 +89,24 @@ class Meter {
  public:
   explicit Meter(billing::Plans plans) : plans_(std::move(plans)) {}
   void add(const std::string& user_id, const std::string& module);
-  int64_t pending(const std::string& user_id);  // counted, not yet flushed
-  // On failure the counts stay for the next flush (the failed write left nothing behind).
-  void flush_sync(db::Database& db);
-  boost::asio::awaitable<void> flush(db::Database& db);
+  // Counted and not yet committed (including a flush being written), for the 402 check.
+  int64_t pending(const std::string& user_id);
+  // On failure the counts stay for the next flush (the failed write left nothing behind). `committed` runs
+  // after a successful write, before the flushed counts stop being pending.
+  void flush_sync(db::Database& db, const std::function<void()>& committed);
+  boost::asio::awaitable<void> flush(db::Database& db, const std::function<void()>& committed);
   const billing::Plans& plans() const { return plans_; }
 
  private:
   using Counts = std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>;
   Counts take();
-  void give_back(const Counts& counts);
+  void settle(const Counts& counts, bool written);
   void write(db::Session& s, const Counts& counts, const std::string& key_prefix) const;
   billing::Plans plans_;
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, int64_t> counts_;
   std::unordered_map<std::string, int64_t> per_user_;
+  std::unordered_map<std::string, int64_t> in_flight_;  // per user, taken by a flush not yet committed
 };
 
 // A user's plan and balance as the gateway checks quotas against them: cached for a second.
@@ -126,7 +130,10 @@ class Gateway {
   boost::asio::awaitable<void> enforce_quota(const std::string& user_id);
   // Flushes the meter every second until the io_context stops.
   boost::asio::awaitable<void> meter_loop();
-  void flush_meter_sync() { meter_.flush_sync(db_); }
+  void flush_meter_sync() {
+    meter_.flush_sync(db_, [this] { forget_accounts(); });
+  }
+  void forget_accounts();
 
  private:
   void install_table(db::Session& s);
