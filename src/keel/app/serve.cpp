@@ -180,7 +180,7 @@ int serve(const Config& config) {
                              {"io_threads", opt.io_threads},
                              {"data_dir", config.data_dir.string()},
                              {"config", config.config_file.string()},
-                             {"startup_ms", startup_ms}});
+                             {"startup_ms", static_cast<int64_t>(startup_ms + 0.5)}});
   server.run();
   stopping = true;
   gateway::flush_metering();  // requests served since the last flush are counted, once

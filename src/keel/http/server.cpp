@@ -419,7 +419,7 @@ struct Server::Impl {
                               {"path", req.path},
                               {"route", *route_label},
                               {"status", res.status},
-                              {"duration_ms", seconds * 1000.0},
+                              {"duration_us", static_cast<int64_t>(seconds * 1e6)},
                               {"bytes", body_size},
                               {"request_id", req.request_id},
                               {"trace_id", req.trace.trace_id()},
