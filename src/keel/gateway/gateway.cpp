@@ -224,7 +224,9 @@ net::awaitable<Response> Gateway::handle(Request& req) {
   if (settings_.edge_auth && !is_public(req.path)) {
     who = verifier_.authenticate_shared(req);
     if (!who->user_id.empty()) {
-      co_await enforce_quota(who->user_id);
+      std::optional<AccountView> account = cached_account(who->user_id);
+      if (!account) account = co_await load_account(who->user_id);
+      enforce_quota(who->user_id, *account);
       meter_.add(who->user_id, target->module);
     }
     if (const int wait = user_limit_.take(who->subject)) {
@@ -335,28 +337,31 @@ void Gateway::forget_accounts() {
   accounts_.clear();
 }
 
-net::awaitable<void> Gateway::enforce_quota(const std::string& user_id) {
-  const auto now = std::chrono::steady_clock::now();
-  std::optional<AccountView> view;
-  {
-    std::lock_guard lk(quota_mu_);
-    if (auto it = accounts_.find(user_id);
-        it != accounts_.end() && now - it->second.fetched < std::chrono::seconds(1))
-      view = it->second;
-  }
-  if (!view) {
-    auto rows = co_await db_.read([&](db::Session& s) {
-      return s.query("SELECT plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
-    });
-    // The balance read here already has every flushed charge; unflushed requests are added below.
-    view = AccountView{rows.empty() ? std::string() : rows.rows[0].text(0),
-                       rows.empty() ? 0 : rows.rows[0].int64(1), now};
-    std::lock_guard lk(quota_mu_);
-    if (accounts_.size() > 100000) accounts_.clear();
-    accounts_[user_id] = *view;
-  }
-  const billing::Plan* plan = meter_.plans().find(view->plan);
-  if (!plan) co_return;
+std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
+  std::lock_guard lk(quota_mu_);
+  auto it = accounts_.find(user_id);
+  if (it == accounts_.end() ||
+      std::chrono::steady_clock::now() - it->second.fetched >= std::chrono::seconds(1))
+    return std::nullopt;
+  return it->second;
+}
+
+net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {
+  auto rows = co_await db_.read([&](db::Session& s) {
+    return s.query("SELECT plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
+  });
+  // The balance read here has every committed charge; requests not yet flushed are added by the check.
+  AccountView view{rows.empty() ? std::string() : rows.rows[0].text(0),
+                   rows.empty() ? 0 : rows.rows[0].int64(1), std::chrono::steady_clock::now()};
+  std::lock_guard lk(quota_mu_);
+  if (accounts_.size() > 100000) accounts_.clear();
+  accounts_[user_id] = view;
+  co_return view;
+}
+
+void Gateway::enforce_quota(const std::string& user_id, const AccountView& view) {
+  const billing::Plan* plan = meter_.plans().find(view.plan);
+  if (!plan) return;
   if (plan->requests_per_minute > 0) {
     const auto secs =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -370,13 +375,13 @@ net::awaitable<void> Gateway::enforce_quota(const std::string& user_id) {
     }
     if (used >= plan->requests_per_minute) {
       Error e(429, "Too Many Requests",
-              "the " + view->plan + " plan's request quota for this minute is used up");
+              "the " + view.plan + " plan's request quota for this minute is used up");
       e.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, 60 - secs % 60)));
       throw e;
     }
     ++used;
   }
-  if (plan->request_price > 0 && view->balance - (meter_.pending(user_id) + 1) * plan->request_price < 0)
+  if (plan->request_price > 0 && view.balance - (meter_.pending(user_id) + 1) * plan->request_price < 0)
     throw Error(402, "Payment Required",
                 "this request costs " + std::to_string(plan->request_price) +
                     " credits and the account's balance does not cover it");

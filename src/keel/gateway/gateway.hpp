@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -126,8 +127,11 @@ class Gateway {
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   std::shared_ptr<const RouteTable> table() const;
   Meter& meter() { return meter_; }
+  // The user's plan and balance: from the cache when fresh (no suspension on the hot path), else read.
+  std::optional<AccountView> cached_account(const std::string& user_id);
+  boost::asio::awaitable<AccountView> load_account(const std::string& user_id);
   // 429 when the user's plan rate quota is used up, 402 when a priced request would overdraw the balance.
-  boost::asio::awaitable<void> enforce_quota(const std::string& user_id);
+  void enforce_quota(const std::string& user_id, const AccountView& view);
   // Flushes the meter every second until the io_context stops.
   boost::asio::awaitable<void> meter_loop();
   void flush_meter_sync() {
