@@ -76,3 +76,15 @@ TEST(Router, LongestPrefixWinsAndExactRoutesBeatPrefixes) {
   EXPECT_EQ(r.match(Method::Get, "/v1/ext/deep/exact").route->pattern, "/v1/ext/deep/exact");
   EXPECT_EQ(r.match(Method::Get, "/v1/other").route, nullptr);
 }
+
+TEST(Router, ACatchAllPrefixKeeps405ForKnownPaths) {
+  Router r;
+  r.add(Method::Get, "/health", noop());
+  r.add_prefix(Method::Delete, "/", noop());
+  r.add_prefix(Method::Get, "/", noop());
+  r.add_prefix(Method::Post, "/", noop());
+  auto m = r.match(Method::Delete, "/health");
+  EXPECT_EQ(m.route, nullptr);
+  EXPECT_EQ(allow_header(m.allowed), "GET, HEAD");
+  EXPECT_EQ(r.match(Method::Delete, "/elsewhere").route->pattern, "/*");
+}

@@ -86,36 +86,13 @@ void require_reader(const auth::Principal& who) {
 
 Query parse_query(const Request& req) {
   Query q;
-  std::vector<FieldError> errors;
-  auto integer = [&](const char* name, int64_t lo, int64_t hi, int64_t& out) {
-    auto v = req.query_param(name);
-    if (!v) return;
-    try {
-      size_t used = 0;
-      const int64_t n = std::stoll(*v, &used);
-      if (used == v->size() && n >= lo && n <= hi) {
-        out = n;
-        return;
-      }
-    } catch (const std::exception&) {
-    }
-    errors.push_back({name, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi)});
-  };
-  integer("after", 0, INT64_MAX, q.after);
-  integer("limit", 1, 500, q.limit);
+  q.after = req.query_int("after", 0, INT64_MAX).value_or(0);
+  q.limit = req.query_int("limit", 1, 500).value_or(50);
   q.type = req.query_param("type");
   q.subject = req.query_param("subject");
   q.source = req.query_param("source");
-  for (const auto& [name, field] : {std::pair{"since", &q.since}, std::pair{"until", &q.until}}) {
-    if (auto v = req.query_param(name)) {
-      auto t = parse_rfc3339(*v);
-      if (!t)
-        errors.push_back({name, "must be an RFC 3339 time"});
-      else
-        *field = format_rfc3339(*t);
-    }
-  }
-  if (!errors.empty()) throw Error::validation(std::move(errors));
+  q.since = req.query_time("since");
+  q.until = req.query_time("until");
   return q;
 }
 

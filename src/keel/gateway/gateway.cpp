@@ -23,17 +23,12 @@
 namespace keel::gateway {
 
 namespace net = boost::asio;
+using http::iequals;
 using http::Method;
 using http::Request;
 using http::Response;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool hop_by_hop(std::string_view name) {
   static constexpr std::string_view kNames[] = {"connection",          "keep-alive", "proxy-authenticate",

@@ -92,12 +92,6 @@ IdleMap& idle_connections() {
   return idle;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // Fields a proxy must not pass on as they are.
 bool dropped_response_field(bhttp::field f, std::string_view name) {
   switch (f) {

@@ -13,13 +13,7 @@ constexpr std::string_view kCursorTag = "k1:";
 
 Page parse_page(const Request& req) {
   Page p;
-  if (auto limit = req.query_param("limit")) {
-    int v = 0;
-    auto r = std::from_chars(limit->data(), limit->data() + limit->size(), v);
-    if (r.ec != std::errc() || r.ptr != limit->data() + limit->size() || v < 1 || v > 500)
-      throw Error::validation({{"limit", "must be an integer from 1 to 500"}});
-    p.limit = v;
-  }
+  p.limit = static_cast<int>(req.query_int("limit", 1, 500).value_or(50));
   if (auto cursor = req.query_param("cursor"); cursor && !cursor->empty()) {
     auto raw = base64url_decode(*cursor);
     if (!raw || raw->rfind(kCursorTag, 0) != 0)

@@ -1,8 +1,10 @@
 #include "keel/http/request.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <charconv>
 
 #include "keel/core/error.hpp"
+#include "keel/core/time.hpp"
 
 namespace keel::http {
 
@@ -80,6 +82,25 @@ std::optional<std::string> Request::query_param(std::string_view name) const {
     return value;
   }
   return std::nullopt;
+}
+
+std::optional<int64_t> Request::query_int(std::string_view name, int64_t lo, int64_t hi) const {
+  auto v = query_param(name);
+  if (!v) return std::nullopt;
+  int64_t n = 0;
+  auto r = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (r.ec != std::errc() || r.ptr != v->data() + v->size() || n < lo || n > hi)
+    throw Error::validation(
+        {{std::string(name), "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi)}});
+  return n;
+}
+
+std::optional<std::string> Request::query_time(std::string_view name) const {
+  auto v = query_param(name);
+  if (!v) return std::nullopt;
+  auto t = parse_rfc3339(*v);
+  if (!t) throw Error::validation({{std::string(name), "must be an RFC 3339 time"}});
+  return format_rfc3339(*t);
 }
 
 Response Response::json(int status, const boost::json::value& v) {

@@ -1,6 +1,8 @@
 #pragma once
 // keel's view of an HTTP request and response, free of Beast types so module code compiles fast.
 #include <boost/json/value.hpp>
+#include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -51,6 +53,10 @@ class Request {
   const std::string& param(std::string_view name) const;
   // A query parameter, percent-decoded; nullopt when absent.
   std::optional<std::string> query_param(std::string_view name) const;
+  // An integer query parameter in [lo, hi]; nullopt when absent, a 422 naming it when malformed.
+  std::optional<int64_t> query_int(std::string_view name, int64_t lo, int64_t hi) const;
+  // An RFC 3339 time query parameter, normalized to our UTC form; a 422 naming it when malformed.
+  std::optional<std::string> query_time(std::string_view name) const;
 
  private:
   const void* raw_;
@@ -61,6 +67,15 @@ class Request {
 // True when `s` holds CR or LF, which would split a header (two vectorized scans, not a byte-by-byte set).
 inline bool has_crlf(std::string_view s) {
   return std::memchr(s.data(), '\r', s.size()) != nullptr || std::memchr(s.data(), '\n', s.size()) != nullptr;
+}
+
+// ASCII case-insensitive equality (header names).
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
 }
 
 // Decodes %XX escapes (and '+' as a space in query strings); nullopt on a malformed escape.

@@ -76,6 +76,7 @@ Match Router::match(Method method, std::string_view path) const {
   // over HEAD's fallback to GET.
   const Route* best = nullptr;
   int best_score = -1;
+  std::vector<Method> exact_allowed;  // methods of exact routes serving this path (not catch-all prefixes)
   for (const auto& r : routes_) {
     const auto& rs = r->segments;
     if (r->prefix ? segs.size() < rs.size() : segs.size() != rs.size()) continue;
@@ -91,6 +92,9 @@ Match Router::match(Method method, std::string_view path) const {
     if (!exact_method && !(method == Method::Head && r->method == Method::Get)) {
       if (std::find(m.allowed.begin(), m.allowed.end(), r->method) == m.allowed.end())
         m.allowed.push_back(r->method);
+      if (!r->prefix &&
+          std::find(exact_allowed.begin(), exact_allowed.end(), r->method) == exact_allowed.end())
+        exact_allowed.push_back(r->method);
       continue;
     }
     const int score = (r->prefix ? 0 : 1 << 20) + literals * 2 + (exact_method ? 1 : 0);
@@ -98,6 +102,11 @@ Match Router::match(Method method, std::string_view path) const {
       best = r.get();
       best_score = score;
     }
+  }
+  // A catch-all prefix does not turn "wrong method on a known path" into something else: that stays 405.
+  if (best && best->prefix && !exact_allowed.empty()) {
+    m.allowed = std::move(exact_allowed);
+    return m;
   }
   if (!best) return m;
   m.route = best;

@@ -252,9 +252,10 @@ void install(ModuleContext& ctx) {
         });
   r.add(Method::Get, "/v1/registry/modules", [reg](Request& req) -> Awaitable {
     reg->verifier->authenticate(req);
-    auto [instances, index] = co_await reg->db->read(
-        [](db::Session& s) { return std::make_pair(list_instances(s, std::nullopt), current_index(s)); });
-    auto owners = co_await reg->db->read([](db::Session& s) { return route_owners(s); });
+    // One read, so instances, routes and the index describe the same moment.
+    auto [instances, owners, index] = co_await reg->db->read([](db::Session& s) {
+      return std::make_tuple(list_instances(s, std::nullopt), route_owners(s), current_index(s));
+    });
     std::map<std::string, json::object> modules;
     for (const auto& [prefix, owner] : owners) {
       auto& m = modules[owner];
@@ -285,15 +286,7 @@ void install(ModuleContext& ctx) {
     const auto version = req.query_param("version");
     if (status && *status != "passing" && *status != "critical")
       throw Error::validation({{"status", "must be passing or critical"}});
-    if (const auto index_param = req.query_param("index")) {
-      int64_t after = -1;
-      try {
-        size_t used = 0;
-        after = std::stoll(*index_param, &used);
-        if (used != index_param->size() || after < 0) after = -1;
-      } catch (const std::exception&) {
-      }
-      if (after < 0) throw Error::validation({{"index", "must be a non-negative integer"}});
+    if (const auto after = req.query_int("index", 0, INT64_MAX)) {
       std::chrono::milliseconds wait(std::chrono::seconds(30));
       if (const auto w = req.query_param("wait")) {
         auto d = http::parse_duration(*w, std::chrono::seconds(60));
@@ -301,7 +294,7 @@ void install(ModuleContext& ctx) {
           throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
         wait = *d;
       }
-      co_await reg->index->wait_past(after, std::chrono::steady_clock::now() + wait);
+      co_await reg->index->wait_past(*after, std::chrono::steady_clock::now() + wait);
     }
     auto [instances, index] = co_await reg->db->read(
         [&](db::Session& s) { return std::make_pair(list_instances(s, module), current_index(s)); });
