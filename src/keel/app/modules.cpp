@@ -7,6 +7,7 @@
 #include "keel/core/config.hpp"
 #include "keel/events/routes.hpp"
 #include "keel/gateway/routes.hpp"
+#include "keel/memory/routes.hpp"
 #include "keel/registry/routes.hpp"
 
 namespace keel {
@@ -15,7 +16,7 @@ const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
       {"gateway", 0, {"/openapi.json"}, gateway::install},
       {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install},
-      {"memory", 2, {"/v1/memories"}, nullptr},
+      {"memory", 2, {"/v1/memories"}, memory::install},
       {"registry", 3, {"/v1/registry"}, registry::install},
       {"billing", 4, {"/v1/billing"}, billing::install},
       {"events", 5, {"/v1/events"}, events::install},

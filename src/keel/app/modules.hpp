@@ -1,6 +1,7 @@
 #pragma once
 // The table of modules: `keel serve --services a,b` starts the named rows, `all` starts every row.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,6 +35,8 @@ struct ModuleContext {
   registry::IndexWatch& registry_index;
   // Modules running in this process, and the routers serving them (the gateway dispatches to them).
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_routers;
+  // Set by a module with series of its own to add to its /metrics (Prometheus text lines).
+  std::function<void(std::string&)> extra_metrics = {};
 };
 
 struct ModuleSpec {

@@ -124,9 +124,10 @@ int serve(const Config& config) {
     ModuleContext ctx{config, *db, *router, server.main_context(), verifier, registry_index, local_routers};
     if (m->install) m->install(ctx);
     local_routers.emplace_back(std::string(m->name), router);
-    CommonRoutes common{std::string(m->name), &probe, [metrics, &server] {
+    CommonRoutes common{std::string(m->name), &probe, [metrics, &server, extra = ctx.extra_metrics] {
                           std::string out;
                           metrics->render(out);
+                          if (extra) extra(out);
                           http::render_process_metrics(out, server.open_connections());
                           return out;
                         }};

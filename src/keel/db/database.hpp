@@ -24,7 +24,12 @@ namespace keel::db {
 
 enum class Dialect { Sqlite, Postgres };
 
-using Value = std::variant<std::nullptr_t, int64_t, double, std::string, bool>;
+// Binary data (SQLite BLOB, PostgreSQL bytea); read back with Row::text, which holds the raw bytes.
+struct Blob {
+  std::string bytes;
+};
+
+using Value = std::variant<std::nullptr_t, int64_t, double, std::string, bool, Blob>;
 
 // A failure the caller may want to tell apart; the rest are plain DbError(kind Other).
 class DbError : public std::runtime_error {
@@ -44,6 +49,7 @@ Error to_http_error(const DbError& e);
 class Row {
  public:
   using Columns = std::shared_ptr<const std::vector<std::string>>;
+  Row() = default;
   Row(Columns columns, std::vector<std::optional<std::string>> values)
       : columns_(std::move(columns)), values_(std::move(values)) {}
   size_t size() const { return values_.size(); }

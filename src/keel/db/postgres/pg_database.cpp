@@ -17,6 +17,20 @@ std::string redact_url(const std::string& url) {
 
 namespace {
 
+constexpr Oid kByteaOid = 17;
+
+// bytea arrives in text results as \x and two hex digits a byte; Row holds raw bytes on both backends.
+std::string unhex_bytea(const char* p, int len) {
+  auto nibble = [](char c) -> int {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
+  };
+  if (len < 2 || p[0] != '\\' || p[1] != 'x') return std::string(p, static_cast<size_t>(len));
+  std::string out(static_cast<size_t>(len - 2) / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>(nibble(p[2 + 2 * i]) << 4 | nibble(p[3 + 2 * i]));
+  return out;
+}
+
 DbError::Kind kind_of_sqlstate(const char* state) {
   if (!state) return DbError::Kind::Unavailable;
   if (std::strcmp(state, "23505") == 0) return DbError::Kind::UniqueViolation;
@@ -51,6 +65,7 @@ class Connection final : public Session {
   Result query(std::string_view sql, const std::vector<Value>& params) override {
     std::vector<std::string> storage(params.size());
     std::vector<const char*> values(params.size(), nullptr);
+    std::vector<int> lengths(params.size(), 0), formats(params.size(), 0);
     for (size_t i = 0; i < params.size(); ++i) {
       std::visit(
           [&](const auto& x) {
@@ -63,17 +78,23 @@ class Connection final : public Session {
               char buf[32];
               std::snprintf(buf, sizeof buf, "%.17g", x);
               storage[i] = buf;
-            } else if constexpr (std::is_same_v<T, bool>)
+            } else if constexpr (std::is_same_v<T, bool>) {
               storage[i] = x ? "true" : "false";
-            else
+            } else if constexpr (std::is_same_v<T, Blob>) {
+              values[i] = x.bytes.data();  // sent as binary: bytea needs no escaping
+              lengths[i] = static_cast<int>(x.bytes.size());
+              formats[i] = 1;
+              return;
+            } else {
               storage[i] = x;
+            }
             values[i] = storage[i].c_str();
           },
           params[i]);
     }
     std::string text(sql);
     PGresult* res = PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                                 nullptr, nullptr, 0);
+                                 lengths.data(), formats.data(), 0);
     return take(res);
   }
 
@@ -122,6 +143,8 @@ class Connection final : public Session {
       for (int c = 0; c < cols; ++c) {
         if (PQgetisnull(res, r, c))
           values.emplace_back(std::nullopt);
+        else if (PQftype(res, c) == kByteaOid)
+          values.emplace_back(unhex_bytea(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
         else
           values.emplace_back(std::string(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
       }

@@ -159,6 +159,8 @@ class Connection final : public Session {
             sqlite3_bind_double(stmt, i, x);
           else if constexpr (std::is_same_v<T, bool>)
             sqlite3_bind_int(stmt, i, x ? 1 : 0);
+          else if constexpr (std::is_same_v<T, Blob>)
+            sqlite3_bind_blob(stmt, i, x.bytes.data(), static_cast<int>(x.bytes.size()), SQLITE_TRANSIENT);
           else
             sqlite3_bind_text(stmt, i, x.data(), static_cast<int>(x.size()), SQLITE_TRANSIENT);
         },
