@@ -5,13 +5,13 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsodium-dev libssl-dev libsqlite3-dev sqlite3 libpq-dev
+  libsodium-dev libssl-dev libsqlite3-dev sqlite3 libpq-dev libhnswlib-dev
   libspdlog-dev libfmt-dev libcli11-dev libtoml11-dev
   libgtest-dev googletest
   python3 python3-pytest python3-requests python3-jwt python3-cryptography
   postgresql curl
 )
-if [ "${1:-}" = "--bench" ]; then packages+=(wrk nginx haproxy nghttp2-client util-linux procps); fi
+if [ "${1:-}" = "--bench" ]; then packages+=(wrk nginx haproxy nghttp2-client util-linux procps python3-numpy); fi
 
 missing=()
 for p in "${packages[@]}"; do
