@@ -528,6 +528,7 @@ void install(ModuleContext& ctx) {
     const auto query = v.optional_string("query", 1, 4096);
     std::optional<std::vector<float>> embedding;
     if (auto e = read_embedding(v, body)) embedding = std::move(*e);
+    if (embedding) normalize(*embedding);  // cosine: the stored vectors are unit length too
     const Filters f = read_filters(v, body);
     const auto limit = static_cast<size_t>(v.optional_int("limit", 1, 100).value_or(10));
     std::vector<std::string> terms;
