@@ -1,5 +1,6 @@
 #include "keel/memory/vector_index.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -81,7 +82,7 @@ TEST(VectorIndex, GraphSearchKeepsRecallAndSeesPendingWrites) {
     std::vector<float> v(dims);
     for (auto& x : v) x = g(rng);
     data.push_back(unit(v));
-    rows.push_back({"m" + std::to_string(i), i + 1, data.back()});
+    rows.push_back({fmt::format("m{}", i), i + 1, data.back()});
   }
   index.apply("u", "ns", dims, rows);
   ASSERT_TRUE(index.wait_indexed(std::chrono::seconds(60)));
@@ -101,7 +102,7 @@ TEST(VectorIndex, GraphSearchKeepsRecallAndSeesPendingWrites) {
     }
     std::partial_sort(exact.begin(), exact.begin() + 10, exact.end());
     std::set<std::string> truth;
-    for (int i = 0; i < 10; ++i) truth.insert("m" + std::to_string(exact[i].second));
+    for (int i = 0; i < 10; ++i) truth.insert(fmt::format("m{}", exact[i].second));
     for (const auto& h : index.search("u", "ns", query, 10)) found += truth.count(h.id);
   }
   EXPECT_GE(found / 500.0, 0.95);

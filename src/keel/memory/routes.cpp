@@ -1,5 +1,7 @@
 #include "keel/memory/routes.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -71,7 +73,7 @@ std::string expiry_after(int64_t seconds) {
 
 Response memory_response(int status, const db::Row& row) {
   Response r = Response::json(status, memory_json(row));
-  r.headers.emplace_back("ETag", "\"" + std::to_string(row.int64(6)) + "\"");
+  r.headers.emplace_back("ETag", fmt::format("\"{}\"", row.int64(6)));
   return r;
 }
 

@@ -1,5 +1,7 @@
 #include "keel/memory/store.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/json.hpp>
 #include <charconv>
 #include <cstring>
@@ -114,7 +116,7 @@ void add_not_expired(const std::string& now, std::string& sql, std::vector<db::V
 void add_filters(db::Dialect dialect, const Filters& f, std::string& sql, std::vector<db::Value>& params) {
   auto next = [&](db::Value v) {
     params.push_back(std::move(v));
-    return "$" + std::to_string(params.size());
+    return fmt::format("${}", params.size());
   };
   if (f.ns) sql += " AND m.namespace = " + next(*f.ns);
   for (const auto& t : f.tags)
