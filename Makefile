@@ -24,6 +24,7 @@ bench: build
 	@bench/auth.sh
 	@bench/gateway.sh
 	@bench/events.sh
+	@bench/memory.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
