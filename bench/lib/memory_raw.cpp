@@ -57,7 +57,7 @@ std::string rfc3339_now() {
   const std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[32];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   return buf;
@@ -70,7 +70,7 @@ std::string uuid_like(std::mt19937_64& rng) {
                                             .count());
   const uint64_t hi = (ms << 16) | 0x7000 | (rng() & 0x0fff);
   const uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[40];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx",
                 static_cast<unsigned long long>(hi >> 32), static_cast<unsigned long long>((hi >> 16) & 0xffff),
                 static_cast<unsigned long long>(hi & 0xffff), static_cast<unsigned long long>(lo >> 48),
