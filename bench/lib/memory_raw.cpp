@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
 
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
     die("open " + path);
-  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON;");
+  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
 
   const std::string user_id = uuid_like(rng);
   {

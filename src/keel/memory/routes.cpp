@@ -12,6 +12,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
+#include <mutex>
 #include <regex>
 #include <unordered_map>
 #include <unordered_set>
@@ -51,11 +52,45 @@ constexpr double kRrfK = 60;
 
 const std::regex kNamespace("[a-z0-9._-]{1,64}");
 
+// Document frequencies of search words across the full-text index, cached for a minute: keel_bm25 takes
+// them as arguments, so a query does not recount every matching row of a common word to rank.
+class TermStats {
+ public:
+  std::vector<int64_t> document_frequencies(db::Session& s, const std::vector<std::string>& terms) {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<int64_t> out(terms.size(), -1);
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < terms.size(); ++i) {
+        auto it = cache_.find(terms[i]);
+        if (it != cache_.end() && now - it->second.second < kTtl) out[i] = it->second.first;
+      }
+    }
+    for (size_t i = 0; i < terms.size(); ++i) {
+      if (out[i] >= 0) continue;
+      out[i] = s.query("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH $1",
+                       {"content : \"" + terms[i] + "\""})
+                   .rows.at(0)
+                   .int64(0);
+      std::lock_guard lock(mu_);
+      if (cache_.size() > 100000) cache_.clear();
+      cache_[terms[i]] = {out[i], now};
+    }
+    return out;
+  }
+
+ private:
+  static constexpr auto kTtl = std::chrono::seconds(60);
+  std::mutex mu_;
+  std::unordered_map<std::string, std::pair<int64_t, std::chrono::steady_clock::time_point>> cache_;
+};
+
 struct Memories {
   explicit Memories(VectorSettings vs) : index(vs) {}
   db::Database* db = nullptr;
   auth::TokenVerifier* verifier = nullptr;
   VectorIndex index;
+  TermStats terms;
   std::chrono::milliseconds sweep_interval{30000};
 };
 
@@ -228,37 +263,60 @@ std::string hex_lower(std::string_view s) {
 
 using Scored = std::vector<std::pair<db::Row, double>>;
 
-// Full text: BM25 on SQLite (FTS5), ts_rank on PostgreSQL; any of the words matches, better matches first.
-Scored text_search(db::Session& s, const std::string& user_id, const std::vector<std::string>& terms,
-                   const Filters& f, const std::string& now, int64_t limit) {
+// A query of only common words ranks this many of the newest memories that match; a query with rarer words
+// ranks every memory matching those (the common words would add little: their IDF is small).
+constexpr int64_t kCommonWordCandidates = 2000;
+
+// Full text: BM25 on SQLite (FTS5 with keel_bm25), ts_rank on PostgreSQL; any of the words matches, better
+// matches first.
+Scored text_search(db::Session& s, TermStats& stats, const std::string& user_id,
+                   const std::vector<std::string>& terms, const Filters& f, const std::string& now,
+                   int64_t limit) {
   std::string sql;
   std::vector<db::Value> params;
   std::string words;
   if (s.dialect() == db::Dialect::Sqlite) {
+    const auto df = stats.document_frequencies(s, terms);
+    std::vector<size_t> chosen;
+    int64_t matches = 0;
+    for (size_t i = 0; i < terms.size(); ++i)
+      if (df[i] <= kCommonWordCandidates) {
+        chosen.push_back(i);
+        matches += df[i];
+      }
+    int64_t candidates = matches + matches / 10 + 100;  // the counts may be up to a minute old
+    if (chosen.empty()) {
+      for (size_t i = 0; i < terms.size(); ++i) chosen.push_back(i);
+      candidates = kCommonWordCandidates;
+    }
     // The scope column's tokens (see 0005_memory.sql) restrict the match to the user, or the user's
-    // namespace.
+    // namespace; it is phrase 0 and does not score.
     std::string uid = user_id;
     uid.erase(std::remove(uid.begin(), uid.end(), '-'), uid.end());
     const std::string scope = f.ns ? "n" + uid + hex_lower(*f.ns) + "0" : "u" + uid + "0";
-    for (const auto& t : terms) words += (words.empty() ? "\"" : " OR \"") + t + "\"";
-    params = {"scope : \"" + scope + "\" AND content : (" + words + ")", user_id};
+    std::string dfs = "-1";
+    params = {std::string(), user_id, candidates};
+    for (size_t i : chosen) {
+      words += (words.empty() ? "\"" : " OR \"") + terms[i] + "\"";
+      params.emplace_back(df[i]);
+      dfs += ", $" + std::to_string(params.size());
+    }
+    params[0] = "scope : \"" + scope + "\" AND content : (" + words + ")";
     sql = std::string("SELECT ") + kColumns +
-          ", -bm25(memories_fts, 1.0, 0.0) FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid "
-          "WHERE memories_fts MATCH $1 AND m.user_id = $2";
+          ", f.score FROM (SELECT rowid AS rid, keel_bm25(memories_fts, " + dfs +
+          ") AS score FROM memories_fts WHERE memories_fts MATCH $1 ORDER BY rowid DESC LIMIT $3) AS f JOIN "
+          "memories m ON m.rowid = f.rid WHERE m.user_id = $2";
   } else {
     for (const auto& t : terms) words += (words.empty() ? "\"" : " or \"") + t + "\"";
     params = {words, user_id};
     sql = std::string("SELECT ") + kColumns +
           ", ts_rank(m.fts, q.q) FROM memories m, websearch_to_tsquery('english', $1) AS q(q) WHERE "
-          "m.user_id = $2 "
-          "AND m.fts @@ q.q";
+          "m.user_id = $2 AND m.fts @@ q.q";
   }
   add_not_expired(now, sql, params);
   add_filters(s.dialect(), f, sql, params);
   params.emplace_back(limit);
-  sql += s.dialect() == db::Dialect::Sqlite ? " ORDER BY bm25(memories_fts, 1.0, 0.0), m.id DESC LIMIT $"
-                                            : " ORDER BY 11 DESC, m.id DESC LIMIT $";
-  sql += std::to_string(params.size());
+  sql += " ORDER BY 11 DESC, m.id DESC LIMIT $" + std::to_string(params.size());
   auto r = s.query(sql, params);
   Scored out;
   for (auto& row : r.rows) out.emplace_back(row, row.real(10));
@@ -545,7 +603,7 @@ void install(ModuleContext& ctx) {
     const size_t depth = (query && embedding) ? std::max<size_t>(limit * 3, 30) : limit;
     auto found = co_await m->db->read([&](db::Session& s) {
       Scored text, vec;
-      if (query) text = text_search(s, user_id, terms, f, now, static_cast<int64_t>(depth));
+      if (query) text = text_search(s, m->terms, user_id, terms, f, now, static_cast<int64_t>(depth));
       if (embedding) vec = vector_search(s, m->index, user_id, *embedding, f, now, depth);
       if (query && embedding) return fuse(text, vec, limit);
       return query ? text : vec;

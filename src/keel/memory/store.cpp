@@ -290,11 +290,12 @@ std::vector<std::string> spaces_with_dims(db::Session& s, const std::string& use
 
 std::vector<VectorUpdate> vector_changes(db::Session& s, const std::string& user_id, const std::string& ns,
                                          int64_t after_seq, int64_t limit) {
-  // `vector_seq > 0` lets both planners use the partial index.
+  // `vector_seq > 0` lets both planners use the partial index; it comes second because SQLite seeks with
+  // the first bound it meets, and seeking from 0 would walk the whole space on every search.
   auto r = s.query(
       "SELECT id, embedding, vector_seq FROM memories WHERE user_id = $1 AND namespace = $2 AND vector_seq > "
-      "0 "
-      "AND vector_seq > $3 ORDER BY vector_seq LIMIT $4",
+      "$3 "
+      "AND vector_seq > 0 ORDER BY vector_seq LIMIT $4",
       {user_id, ns, after_seq, limit});
   std::vector<VectorUpdate> out;
   out.reserve(r.rows.size());

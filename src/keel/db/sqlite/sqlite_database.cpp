@@ -11,6 +11,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "keel/db/sqlite/fts_rank.hpp"
+
 namespace keel::db {
 
 namespace {
@@ -27,8 +29,12 @@ class Connection final : public Session {
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, opt.busy_timeout_ms);
-    exec_script("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=" + opt.synchronous +
-                ";");
+    register_fts_functions(db_);
+    // temp_store=MEMORY: the group commit's savepoints keep their statement journals in memory, not in
+    // temporary files.
+    exec_script(
+        "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA synchronous=" +
+        opt.synchronous + ";");
   }
   ~Connection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
