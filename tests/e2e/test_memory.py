@@ -420,3 +420,19 @@ def test_memory_paths_are_in_openapi(keel):
     for path in ["/v1/memories", "/v1/memories/{id}", "/v1/memories/search", "/v1/memories/{id}/history"]:
         assert path in doc["paths"], path
     assert {"get", "patch", "delete"} <= set(doc["paths"]["/v1/memories/{id}"])
+
+
+def test_common_words_give_way_to_rare_ones(keel_factory, backend):
+    # [memory] common_word_rows = 3: a word in more than 3 memories is common (SQLite's full-text ranking).
+    keel = keel_factory(env={"KEEL_MEMORY_COMMON_WORD_ROWS": "3"}).start()
+    c = Client(keel, new_user(keel))
+    ids = [c.create(content=f"note number {i}" + (" note note" if i == 1 else ""))["id"] for i in range(6)]
+    zebra = c.create(content="a note about a zebra")
+    if backend == "sqlite":
+        # A rare word decides which memories qualify; the common one would only reorder them.
+        assert c.search_ids(query="zebra note") == [zebra["id"]]
+        # Common words alone: the newest 3 matches are ranked.
+        assert set(c.search_ids(query="note")) == {zebra["id"], ids[5], ids[4]}
+    else:
+        assert c.search_ids(query="zebra note")[0] == zebra["id"]
+        assert c.search_ids(query="note")[0] == ids[1]

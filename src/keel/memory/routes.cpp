@@ -52,11 +52,13 @@ constexpr double kRrfK = 60;
 
 const std::regex kNamespace("[a-z0-9._-]{1,64}");
 
-// Document frequencies of search words across the full-text index, cached for a minute: keel_bm25 takes
-// them as arguments, so a query does not recount every matching row of a common word to rank.
+// Document frequencies of search words across the full-text index, counted up to a cap and cached for five
+// minutes: keel_bm25 takes them as arguments, so a query does not recount every row of a common word to rank.
 class TermStats {
  public:
-  std::vector<int64_t> document_frequencies(db::Session& s, const std::vector<std::string>& terms) {
+  // Each term's count, or cap + 1 for "more than cap".
+  std::vector<int64_t> document_frequencies(db::Session& s, const std::vector<std::string>& terms,
+                                            int64_t cap) {
     const auto now = std::chrono::steady_clock::now();
     std::vector<int64_t> out(terms.size(), -1);
     {
@@ -68,10 +70,11 @@ class TermStats {
     }
     for (size_t i = 0; i < terms.size(); ++i) {
       if (out[i] >= 0) continue;
-      out[i] = s.query("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH $1",
-                       {"content : \"" + terms[i] + "\""})
-                   .rows.at(0)
-                   .int64(0);
+      out[i] =
+          s.query("SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH $1 LIMIT $2)",
+                  {"content : \"" + terms[i] + "\"", cap + 1})
+              .rows.at(0)
+              .int64(0);
       std::lock_guard lock(mu_);
       if (cache_.size() > 100000) cache_.clear();
       cache_[terms[i]] = {out[i], now};
@@ -80,7 +83,7 @@ class TermStats {
   }
 
  private:
-  static constexpr auto kTtl = std::chrono::seconds(60);
+  static constexpr auto kTtl = std::chrono::seconds(300);
   std::mutex mu_;
   std::unordered_map<std::string, std::pair<int64_t, std::chrono::steady_clock::time_point>> cache_;
 };
@@ -91,6 +94,10 @@ struct Memories {
   auth::TokenVerifier* verifier = nullptr;
   VectorIndex index;
   TermStats terms;
+  // A word in more memories than this is common. A query with rarer words ranks every memory matching those
+  // (the common words would add little: their IDF is small); a query of only common words ranks this many of
+  // the newest memories that match.
+  int64_t common_word_rows = 500;
   std::chrono::milliseconds sweep_interval{30000};
 };
 
@@ -263,56 +270,91 @@ std::string hex_lower(std::string_view s) {
 
 using Scored = std::vector<std::pair<db::Row, double>>;
 
-// A query of only common words ranks this many of the newest memories that match; a query with rarer words
-// ranks every memory matching those (the common words would add little: their IDF is small).
-constexpr int64_t kCommonWordCandidates = 2000;
+// SQLite's full text: FTS5, ranked by keel_bm25. Rare words decide which memories qualify; common ones would
+// add little (their IDF is small) and are left out. The best matches of anyone's are ranked inside the index
+// and only those rows are joined to the table (which keeps the user's and applies the filters), asking for
+// more when too few survive: that is bounded, the words being rare. A query of only common words ranks the
+// `common` newest matches among the user's memories, found through the scope column's tokens (see
+// 0005_memory.sql; phrase 0, which does not score).
+Scored sqlite_text_search(db::Session& s, TermStats& stats, int64_t common, const std::string& user_id,
+                          const std::vector<std::string>& terms, const Filters& f, const std::string& now,
+                          int64_t limit) {
+  const auto df = stats.document_frequencies(s, terms, common);
+  std::vector<size_t> chosen;
+  int64_t matches = 0;
+  for (size_t i = 0; i < terms.size(); ++i)
+    if (df[i] <= common) {
+      chosen.push_back(i);
+      matches += df[i];
+    }
+  int64_t window = -1;  // no limit: every memory with a rare word
+  const bool only_common = chosen.empty();
+  if (only_common) {
+    for (size_t i = 0; i < terms.size(); ++i) chosen.push_back(i);
+    window = common;
+    matches = common;
+  }
+  std::string words, dfs;
+  std::vector<db::Value> base{std::string(), user_id, window, int64_t{0}};
+  for (size_t i : chosen) {
+    words += (words.empty() ? "\"" : " OR \"") + terms[i] + "\"";
+    base.emplace_back(df[i]);
+    dfs += (dfs.empty() ? "$" : ", $") + std::to_string(base.size());
+  }
+  auto sql_for = [&](bool scoped) {
+    std::string sql = std::string("SELECT ") + kColumns +
+                      ", f.score FROM (SELECT rid, score FROM (SELECT rowid AS rid, keel_bm25(" +
+                      "memories_fts, " + (scoped ? "-1, " : "") + dfs +
+                      ") AS score FROM memories_fts WHERE memories_fts MATCH $1 ORDER BY rowid DESC LIMIT "
+                      "$3) ORDER BY score DESC "
+                      "LIMIT $4) AS f JOIN memories m ON m.rowid = f.rid WHERE m.user_id = $2";
+    add_not_expired(now, sql, base);
+    add_filters(s.dialect(), f, sql, base);
+    base.emplace_back(limit);
+    return sql + " ORDER BY f.score DESC, m.id DESC LIMIT $" + std::to_string(base.size());
+  };
+  const size_t fixed = base.size();
+  const int64_t bound = matches + matches / 10 + 100;  // the counts may be minutes old
+  // Common words alone: the newest matches of anyone's first, then, when they hold too few of the user's
+  // memories, the newest of the user's (the scope token, phrase 0, does not score).
+  for (bool scoped : {false, true}) {
+    if (scoped && !only_common) break;
+    base.resize(fixed);
+    base[0] = "content : (" + words + ")";
+    if (scoped) {
+      std::string uid = user_id;
+      uid.erase(std::remove(uid.begin(), uid.end(), '-'), uid.end());
+      const std::string scope = f.ns ? "n" + uid + hex_lower(*f.ns) + "0" : "u" + uid + "0";
+      base[0] = "scope : \"" + scope + "\" AND content : (" + words + ")";
+    }
+    const std::string sql = sql_for(scoped);
+    for (int64_t best = f.any() ? limit * 16 + 64 : limit * 2 + 16;; best *= 8) {
+      base[3] = best;
+      auto r = s.query(sql, base);
+      if (static_cast<int64_t>(r.rows.size()) >= limit || best >= bound) {
+        if (static_cast<int64_t>(r.rows.size()) < limit && only_common && !scoped) break;
+        Scored out;
+        for (auto& row : r.rows) out.emplace_back(row, row.real(10));
+        return out;
+      }
+    }
+  }
+  return {};
+}
 
-// Full text: BM25 on SQLite (FTS5 with keel_bm25), ts_rank on PostgreSQL; any of the words matches, better
-// matches first.
-Scored text_search(db::Session& s, TermStats& stats, const std::string& user_id,
+// Full text: BM25 on SQLite (above), ts_rank on PostgreSQL; any of the words matches, better matches first.
+Scored text_search(db::Session& s, TermStats& stats, int64_t common, const std::string& user_id,
                    const std::vector<std::string>& terms, const Filters& f, const std::string& now,
                    int64_t limit) {
-  std::string sql;
-  std::vector<db::Value> params;
+  if (s.dialect() == db::Dialect::Sqlite)
+    return sqlite_text_search(s, stats, common, user_id, terms, f, now, limit);
   std::string words;
-  if (s.dialect() == db::Dialect::Sqlite) {
-    const auto df = stats.document_frequencies(s, terms);
-    std::vector<size_t> chosen;
-    int64_t matches = 0;
-    for (size_t i = 0; i < terms.size(); ++i)
-      if (df[i] <= kCommonWordCandidates) {
-        chosen.push_back(i);
-        matches += df[i];
-      }
-    int64_t candidates = matches + matches / 10 + 100;  // the counts may be up to a minute old
-    if (chosen.empty()) {
-      for (size_t i = 0; i < terms.size(); ++i) chosen.push_back(i);
-      candidates = kCommonWordCandidates;
-    }
-    // The scope column's tokens (see 0005_memory.sql) restrict the match to the user, or the user's
-    // namespace; it is phrase 0 and does not score.
-    std::string uid = user_id;
-    uid.erase(std::remove(uid.begin(), uid.end(), '-'), uid.end());
-    const std::string scope = f.ns ? "n" + uid + hex_lower(*f.ns) + "0" : "u" + uid + "0";
-    std::string dfs = "-1";
-    params = {std::string(), user_id, candidates};
-    for (size_t i : chosen) {
-      words += (words.empty() ? "\"" : " OR \"") + terms[i] + "\"";
-      params.emplace_back(df[i]);
-      dfs += ", $" + std::to_string(params.size());
-    }
-    params[0] = "scope : \"" + scope + "\" AND content : (" + words + ")";
-    sql = std::string("SELECT ") + kColumns +
-          ", f.score FROM (SELECT rowid AS rid, keel_bm25(memories_fts, " + dfs +
-          ") AS score FROM memories_fts WHERE memories_fts MATCH $1 ORDER BY rowid DESC LIMIT $3) AS f JOIN "
-          "memories m ON m.rowid = f.rid WHERE m.user_id = $2";
-  } else {
-    for (const auto& t : terms) words += (words.empty() ? "\"" : " or \"") + t + "\"";
-    params = {words, user_id};
-    sql = std::string("SELECT ") + kColumns +
-          ", ts_rank(m.fts, q.q) FROM memories m, websearch_to_tsquery('english', $1) AS q(q) WHERE "
-          "m.user_id = $2 AND m.fts @@ q.q";
-  }
+  for (const auto& t : terms) words += (words.empty() ? "\"" : " or \"") + t + "\"";
+  std::vector<db::Value> params{words, user_id};
+  std::string sql =
+      std::string("SELECT ") + kColumns +
+      ", ts_rank(m.fts, q.q) FROM memories m, websearch_to_tsquery('english', $1) AS q(q) WHERE "
+      "m.user_id = $2 AND m.fts @@ q.q";
   add_not_expired(now, sql, params);
   add_filters(s.dialect(), f, sql, params);
   params.emplace_back(limit);
@@ -507,6 +549,8 @@ void install(ModuleContext& ctx) {
   auto m = std::make_shared<Memories>(vector_settings(ctx.config));
   m->db = &ctx.db;
   m->verifier = &ctx.verifier;
+  m->common_word_rows =
+      static_cast<int64_t>(module_number(ctx.config, "memory.common_word_rows", 500, 1, 1e7));
   m->sweep_interval = std::chrono::milliseconds(
       static_cast<int64_t>(module_number(ctx.config, "memory.sweep_interval_ms", 30000, 10, 86400000)));
   net::co_spawn(ctx.io, sweep(m), net::detached);
@@ -603,7 +647,9 @@ void install(ModuleContext& ctx) {
     const size_t depth = (query && embedding) ? std::max<size_t>(limit * 3, 30) : limit;
     auto found = co_await m->db->read([&](db::Session& s) {
       Scored text, vec;
-      if (query) text = text_search(s, m->terms, user_id, terms, f, now, static_cast<int64_t>(depth));
+      if (query)
+        text = text_search(s, m->terms, m->common_word_rows, user_id, terms, f, now,
+                           static_cast<int64_t>(depth));
       if (embedding) vec = vector_search(s, m->index, user_id, *embedding, f, now, depth);
       if (query && embedding) return fuse(text, vec, limit);
       return query ? text : vec;
