@@ -117,6 +117,10 @@ const std::vector<Setting>& settings() {
            throw ConfigError("sqlite_synchronous: expected OFF, NORMAL, FULL or EXTRA, got '" + v + "'");
          c.sqlite_synchronous = u;
        }},
+      {"sqlite_mmap_mib",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.sqlite_mmap_mib = parse_int("sqlite_mmap_mib", v, 0, 1 << 20);
+       }},
   };
   return table;
 }

@@ -12,6 +12,7 @@ std::unique_ptr<Database> open_database(const Config& config) {
     SqliteOptions opt;
     opt.path = config.sqlite_path();
     opt.synchronous = config.sqlite_synchronous;
+    opt.mmap_mib = config.sqlite_mmap_mib;
     if (config.db_workers > 0) opt.readers = static_cast<size_t>(config.db_workers);
     std::error_code ec;
     std::filesystem::create_directories(opt.path.parent_path(), ec);

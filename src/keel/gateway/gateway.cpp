@@ -119,8 +119,8 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
       settings_(settings),
       user_limit_(settings.user_rate, settings.user_burst),
       ip_limit_(settings.ip_rate, settings.ip_burst),
-      meter_(billing::Plans::from(ctx.config)),
-      table_(std::make_shared<RouteTable>()) {}
+      table_(std::make_shared<RouteTable>()),
+      meter_(billing::Plans::from(ctx.config)) {}
 
 namespace {
 std::shared_ptr<RouteTable> build_table(
