@@ -31,7 +31,7 @@ class Connection final : public Session {
     sqlite3_busy_timeout(db_, opt.busy_timeout_ms);
     register_fts_functions(db_);
     // temp_store=MEMORY: the group commit's savepoints keep their statement journals in memory, not in
-    // temporary files. mmap_size: reads share the OS's pages instead of copying them into each connection.
+    // temporary files. mmap_size (sqlite_mmap_mib) is off by default: it worsened search tail latency here.
     exec_script(
         "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA synchronous=" +
         opt.synchronous + "; PRAGMA mmap_size=" + std::to_string(opt.mmap_mib * 1024 * 1024) + ";");

@@ -10,7 +10,7 @@ namespace keel::db {
 struct SqliteOptions {
   std::filesystem::path path;
   std::string synchronous = "NORMAL";
-  int64_t mmap_mib = 1024;
+  int64_t mmap_mib = 0;
   size_t readers = 4;
   int busy_timeout_ms = 5000;
 };
