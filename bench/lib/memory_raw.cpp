@@ -71,10 +71,10 @@ std::string uuid_like(std::mt19937_64& rng) {
   const uint64_t hi = (ms << 16) | 0x7000 | (rng() & 0x0fff);
   const uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx",
-                static_cast<unsigned long long>(hi >> 32), static_cast<unsigned long long>((hi >> 16) & 0xffff),
-                static_cast<unsigned long long>(hi & 0xffff), static_cast<unsigned long long>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  std::snprintf(
+      buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(hi >> 32),
+      static_cast<unsigned long long>((hi >> 16) & 0xffff), static_cast<unsigned long long>(hi & 0xffff),
+      static_cast<unsigned long long>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
 
@@ -113,13 +113,15 @@ int main(int argc, char** argv) {
 
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
     die("open " + path);
-  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+  exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=" + synchronous +
+       "; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
 
   const std::string user_id = uuid_like(rng);
   {
     const std::string now = rfc3339_now();
     sqlite3_stmt* u = prepare(
-        "INSERT INTO users (id, email, email_lower, password_hash, created_at, updated_at) VALUES (?1, ?2, ?2, "
+        "INSERT INTO users (id, email, email_lower, password_hash, created_at, updated_at) VALUES (?1, ?2, "
+        "?2, "
         "'$argon2id$v=19$m=19456,t=2,p=1$bench$bench', ?3, ?3)");
     bind(u, 1, user_id);
     bind(u, 2, "raw-" + user_id + "@example.com");
