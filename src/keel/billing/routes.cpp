@@ -101,13 +101,8 @@ void install(ModuleContext& ctx) {
       }
       return s.query(sql + " ORDER BY id DESC LIMIT $2", params);
     });
-    json::array items;
-    std::string last;
-    for (const auto& row : rows.rows) {
-      items.push_back(entry_json(row));
-      last = row.text(0);
-    }
-    co_return Response::json(200, http::page_body(std::move(items), page, last));
+    co_return Response::json(
+        200, http::page_of(rows.rows, page, entry_json, [](const db::Row& row) { return row.text(0); }));
   });
 
   r.add(Method::Get, "/v1/billing/usage", [b](Request& req) -> Awaitable {

@@ -107,8 +107,6 @@ std::string user_of(const Memories& m, const Request& req) {
   return who.user_id;
 }
 
-std::string now_ms() { return now_rfc3339(); }
-
 std::string expiry_after(int64_t seconds) {
   return format_rfc3339(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
 }
@@ -498,7 +496,7 @@ net::awaitable<void> sweep(std::shared_ptr<Memories> m) {
     try {
       int64_t total = 0;
       for (;;) {
-        const std::string now = now_ms();
+        const std::string now = now_rfc3339();
         const int64_t n = co_await m->db->write([&](db::Session& s) { return sweep_expired(s, now, 1000); });
         total += n;
         if (n < 1000) break;
@@ -587,7 +585,7 @@ void install(ModuleContext& ctx) {
     v.check();
     nm.id = fast_uuid_v7();
     nm.user_id = user_id;
-    nm.now = now_ms();
+    nm.now = now_rfc3339();
     nm.traceparent = req.trace.traceparent();
     auto row = co_await m->db->write([&](db::Session& s) { return insert_memory(s, nm); });
     co_return memory_response(201, row);
@@ -603,7 +601,7 @@ void install(ModuleContext& ctx) {
     if (f.ns && !std::regex_match(*f.ns, kNamespace))
       throw Error::validation({{"namespace", "must match [a-z0-9._-]{1,64}"}});
     if (auto tag = req.query_param("tag")) f.tags.push_back(*tag);
-    const std::string now = now_ms();
+    const std::string now = now_rfc3339();
     auto rows = co_await m->db->read([&](db::Session& s) {
       std::string sql = std::string("SELECT ") + kColumns + " FROM memories m WHERE m.user_id = $1";
       std::vector<db::Value> params{user_id};
@@ -616,13 +614,8 @@ void install(ModuleContext& ctx) {
       params.emplace_back(int64_t{page.limit});
       return s.query(sql + " ORDER BY m.id DESC LIMIT $" + std::to_string(params.size()), params);
     });
-    json::array items;
-    std::string last;
-    for (const auto& row : rows.rows) {
-      items.push_back(memory_json(row));
-      last = row.text(0);
-    }
-    co_return Response::json(200, http::page_body(std::move(items), page, last));
+    co_return Response::json(
+        200, http::page_of(rows.rows, page, memory_json, [](const db::Row& row) { return row.text(0); }));
   });
 
   r.add(Method::Post, "/v1/memories/search", [m](Request& req) -> Awaitable {
@@ -642,7 +635,7 @@ void install(ModuleContext& ctx) {
     }
     if (!query && !embedding && v.ok()) v.fail("query", "a search needs a query, an embedding or both");
     v.check();
-    const std::string now = now_ms();
+    const std::string now = now_rfc3339();
     // Fusion ranks deeper lists than it returns, so a memory found by both ways can climb.
     const size_t depth = (query && embedding) ? std::max<size_t>(limit * 3, 30) : limit;
     auto found = co_await m->db->read([&](db::Session& s) {
@@ -664,7 +657,7 @@ void install(ModuleContext& ctx) {
     const std::string user_id = user_of(*m, req);
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
-    const std::string now = now_ms();
+    const std::string now = now_rfc3339();
     auto rows = co_await m->db->read([&](db::Session& s) {
       std::string sql =
           std::string("SELECT ") + kColumns + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
@@ -699,7 +692,7 @@ void install(ModuleContext& ctx) {
     }
     v.check();
     const std::string if_match(req.header("If-Match"));
-    const std::string now = now_ms();
+    const std::string now = now_rfc3339();
     const std::string tp = req.trace.traceparent();
     auto row = co_await m->db->write(
         [&](db::Session& s) { return update_memory(s, user_id, id, c, if_match, now, tp); });
@@ -710,7 +703,7 @@ void install(ModuleContext& ctx) {
     const std::string user_id = user_of(*m, req);
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
-    const std::string now = now_ms();
+    const std::string now = now_rfc3339();
     const std::string tp = req.trace.traceparent();
     auto gone = co_await m->db->write([&](db::Session& s) { return delete_memory(s, user_id, id, now, tp); });
     if (!gone) throw Error::not_found("no such memory");
@@ -731,7 +724,7 @@ void install(ModuleContext& ctx) {
         throw Error::bad_request("the cursor is not one this server issued");
       before = n;
     }
-    const std::string now = now_ms();
+    const std::string now = now_rfc3339();
     auto rows = co_await m->db->read([&](db::Session& s) -> std::optional<db::Result> {
       std::string sql = "SELECT 1 FROM memories m WHERE m.id = $1 AND m.user_id = $2";
       std::vector<db::Value> params{id, user_id};
@@ -746,13 +739,9 @@ void install(ModuleContext& ctx) {
           hp);
     });
     if (!rows) throw Error::not_found("no such memory");
-    json::array items;
-    std::string last;
-    for (const auto& row : rows->rows) {
-      items.push_back(memory_json(row));
-      last = std::to_string(row.int64(6));
-    }
-    co_return Response::json(200, http::page_body(std::move(items), page, last));
+    co_return Response::json(200, http::page_of(rows->rows, page, memory_json, [](const db::Row& row) {
+                               return std::to_string(row.int64(6));
+                             }));
   });
 }
 

@@ -114,7 +114,8 @@ class Connection final : public Session {
       throw DbError(DbError::Kind::Unavailable, "PostgreSQL: " + msg);
     }
     // Notices (e.g. "text-search query doesn't contain lexemes") would go to stderr, outside the JSON log.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     take(PQexec(conn_, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'"));
   }
 
