@@ -32,7 +32,7 @@ struct Auth {
 };
 
 ClientInfo client_of(const Request& req) {
-  return {req.remote_ip, std::string(req.header("user-agent")), req.trace.traceparent()};
+  return {req.remote_ip, std::string(req.header("user-agent")), std::string(req.trace.traceparent())};
 }
 
 Principal user_principal(const Auth& a, const Request& req) {

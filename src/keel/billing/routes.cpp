@@ -188,7 +188,7 @@ void install(ModuleContext& ctx) {
     const auto description = v.optional_string("description", 0, 500);
     const std::string key = v.required_string("idempotency_key", 1, 200);
     v.check();
-    const std::string tp = req.trace.traceparent();
+    const std::string tp(req.trace.traceparent());
     auto find = [&](db::Session& s) {
       return s.query(std::string("SELECT ") + kEntryColumns +
                          " FROM ledger_entries WHERE account_id = $1 AND idempotency_key = $2",

@@ -20,8 +20,8 @@ void to_hex(const uint8_t* p, size_t n, std::string& out) {
   }
 }
 
-std::string format_uuid(const uint8_t* b) {
-  std::string s;
+void format_uuid(const uint8_t* b, std::string& s) {
+  s.clear();
   s.reserve(36);
   to_hex(b, 4, s);
   s.push_back('-');
@@ -32,18 +32,17 @@ std::string format_uuid(const uint8_t* b) {
   to_hex(b + 8, 2, s);
   s.push_back('-');
   to_hex(b + 10, 6, s);
-  return s;
 }
 
 // Stamps the millisecond clock, version 7 and the RFC 9562 variant onto 16 random bytes.
-std::string v7_from_random(std::array<uint8_t, 16>& b) {
+void v7_from_random(std::array<uint8_t, 16>& b, std::string& out) {
   const uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
                                                 .count());
   for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
   b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));
   b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));
-  return format_uuid(b.data());
+  format_uuid(b.data(), out);
 }
 
 void ensure_sodium() {
@@ -58,7 +57,9 @@ std::string uuid_v7() {
   ensure_sodium();
   std::array<uint8_t, 16> b{};
   randombytes_buf(b.data(), b.size());
-  return v7_from_random(b);
+  std::string out;
+  v7_from_random(b, out);
+  return out;
 }
 
 bool is_uuid(std::string_view s) {
@@ -106,23 +107,33 @@ FastRng& fast_rng() {
 }
 }  // namespace
 
-std::string fast_uuid_v7() {
+void assign_fast_uuid_v7(std::string& out) {
   std::array<uint8_t, 16> b{};
   uint64_t r1 = fast_rng().next(), r2 = fast_rng().next();
   std::memcpy(b.data(), &r1, 8);
   std::memcpy(b.data() + 8, &r2, 8);
-  return v7_from_random(b);
+  v7_from_random(b, out);
 }
 
-std::string fast_hex(size_t bytes) {
+std::string fast_uuid_v7() {
   std::string out;
-  out.reserve(bytes * 2);
+  assign_fast_uuid_v7(out);
+  return out;
+}
+
+void append_fast_hex(std::string& out, size_t bytes) {
   while (bytes > 0) {
     uint64_t r = fast_rng().next();
     size_t n = bytes < 8 ? bytes : 8;
     to_hex(reinterpret_cast<const uint8_t*>(&r), n, out);
     bytes -= n;
   }
+}
+
+std::string fast_hex(size_t bytes) {
+  std::string out;
+  out.reserve(bytes * 2);
+  append_fast_hex(out, bytes);
   return out;
 }
 

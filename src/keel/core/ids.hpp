@@ -19,4 +19,7 @@ namespace keel {
 // CSPRNG).
 std::string fast_uuid_v7();
 std::string fast_hex(size_t bytes);
+// The same into a caller's string, whose capacity is reused (per-request ids on a kept-alive connection).
+void assign_fast_uuid_v7(std::string& out);
+void append_fast_hex(std::string& out, size_t bytes);
 }  // namespace keel

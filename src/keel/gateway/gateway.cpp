@@ -49,9 +49,13 @@ bool is_public(std::string_view path) {
 // X-Keel-User-Id and X-Keel-Roles, however a client spells them (X_Keel_User_Id reaches CGI-style upstreams
 // as the same variable).
 bool is_identity_header(std::string_view k) {
-  std::string norm(k);
-  for (auto& c : norm) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return norm.rfind("x-keel-", 0) == 0;
+  constexpr std::string_view kPrefix = "x-keel-";
+  if (k.size() < kPrefix.size()) return false;
+  for (size_t i = 0; i < kPrefix.size(); ++i) {
+    const char c = k[i] == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(k[i])));
+    if (c != kPrefix[i]) return false;
+  }
+  return true;
 }
 
 bool idempotent(Method m) {
@@ -211,40 +215,60 @@ std::shared_ptr<const RouteTable> Gateway::table() const {
 }
 
 net::awaitable<Response> Gateway::handle(Request& req) {
-  const std::shared_ptr<const RouteTable> t = table();
+  Table t = table();
   const Target* target = t->find(req.path);
   if (!target) throw Error::not_found("no module serves this path");
 
-  std::shared_ptr<const auth::Principal> who;
+  Caller who;
   if (settings_.edge_auth && !is_public(req.path)) {
     who = verifier_.authenticate_shared(req);
+    std::optional<AccountView> account;
     if (!who->user_id.empty()) {
-      std::optional<AccountView> account = cached_account(who->user_id);
-      if (!account) account = co_await load_account(who->user_id);
-      enforce_quota(who->user_id, *account);
-      meter_.add(who->user_id, target->module);
+      account = cached_account(who->user_id);
+      if (!account) return handle_loading(req, std::move(t), target, std::move(who));
     }
-    if (const int wait = user_limit_.take(who->subject)) {
-      Error e(429, "Too Many Requests", "request rate limit reached for this user");
-      e.headers.emplace_back("Retry-After", std::to_string(wait));
-      throw e;
-    }
+    admit(*who, account ? &*account : nullptr, *target);
   } else if (const int wait = ip_limit_.take(req.remote_ip)) {
     Error e(429, "Too Many Requests", "request rate limit reached for this address");
     e.headers.emplace_back("Retry-After", std::to_string(wait));
     throw e;
   }
+  return forward(req, t, target, who);
+}
 
-  if (target->local) {
-    const std::string* label = nullptr;
-    co_return co_await target->local->dispatch(req, label);
+void Gateway::admit(const auth::Principal& who, const AccountView* account, const Target& target) {
+  if (account) {
+    enforce_quota(who.user_id, *account);
+    meter_.add(who.user_id, target.module);
   }
-  co_return co_await proxy(req, *target, who.get());
+  if (const int wait = user_limit_.take(who.subject)) {
+    Error e(429, "Too Many Requests", "request rate limit reached for this user");
+    e.headers.emplace_back("Retry-After", std::to_string(wait));
+    throw e;
+  }
+}
+
+net::awaitable<Response> Gateway::handle_loading(Request& req, Table table, const Target* target, Caller who) {
+  const AccountView account = co_await load_account(who->user_id);
+  admit(*who, &account, *target);
+  co_return co_await forward(req, table, target, who);
+}
+
+net::awaitable<Response> Gateway::forward(Request& req, const Table& table, const Target* target,
+                                          const Caller& who) {
+  if (!target->local) return proxy(req, table, target, who);
+  // A module in this process: its router runs the request (the router outlives the table).
+  const std::string* label = nullptr;
+  return target->local->dispatch(req, label);
 }
 
 void Meter::add(const std::string& user_id, const std::string& module) {
   std::lock_guard lk(mu_);
-  ++counts_[{user_id, module}];
+  const std::pair<std::string_view, std::string_view> key(user_id, module);
+  if (auto it = counts_.find(key); it != counts_.end())
+    ++it->second;
+  else
+    counts_.emplace(std::pair<std::string, std::string>(user_id, module), 1);
   ++per_user_[user_id];
 }
 
@@ -393,7 +417,9 @@ net::awaitable<void> Gateway::meter_loop() {
   }
 }
 
-net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, const auth::Principal* who) {
+net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table table, const Target* target_ptr,
+                                        Caller who) {
+  const Target& target = *target_ptr;
   if (target.instances.empty()) {
     Error e = Error::unavailable("module " + target.module + " has no passing instance", 1);
     throw e;
@@ -404,20 +430,20 @@ net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, cons
   up.body = std::move(req.body);
   up.fields.reserve(512);
   std::string_view forwarded_for;
-  for (const auto& [k, v] : req.headers()) {
+  req.for_each_header([&](std::string_view k, std::string_view v) {
     if (hop_by_hop(k) || iequals(k, "host") || is_identity_header(k) || iequals(k, "x-request-id") ||
         iequals(k, "traceparent") || iequals(k, "x-forwarded-proto") || iequals(k, "forwarded") ||
         iequals(k, "x-real-ip"))
-      continue;
+      return;
     // A third-party module gets the caller's identity in X-Keel-* headers, never the bearer token it could
     // replay against keel; keel's own modules check the token themselves.
-    if (!target.keel && who && iequals(k, "authorization")) continue;
+    if (!target.keel && who && iequals(k, "authorization")) return;
     if (iequals(k, "x-forwarded-for")) {
       forwarded_for = v;
-      continue;
+      return;
     }
     up.add_header(k, v);
-  }
+  });
   if (forwarded_for.empty()) {
     up.add_header("X-Forwarded-For", req.remote_ip);
   } else {
@@ -454,12 +480,8 @@ net::awaitable<Response> Gateway::proxy(Request& req, const Target& target, cons
     ++attempts;
     try {
       http::ClientResponse res = co_await http::fetch(ep, up, opt);
-      Response out;
-      out.status = res.status;
-      out.content_type = std::move(res.content_type);
-      out.raw_headers = std::move(res.fields);
-      out.body = std::move(res.body);
-      co_return out;
+      // The upstream's Content-Type travels with its other fields.
+      co_return Response{res.status, std::string(), std::move(res.body), {}, std::move(res.fields)};
     } catch (const http::ClientError& e) {
       last_error = e.what();
       timed_out = e.timed_out();

@@ -105,7 +105,16 @@ class Meter {
   void write(db::Session& s, const Counts& counts, const std::string& key_prefix) const;
   billing::Plans plans_;
   std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, int64_t> counts_;
+  // (user, module) pairs, looked up without building a key's strings on every request.
+  struct PairLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      const std::string_view a1 = a.first, b1 = b.first;
+      return a1 != b1 ? a1 < b1 : std::string_view(a.second) < std::string_view(b.second);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, int64_t, PairLess> counts_;
   std::unordered_map<std::string, int64_t> per_user_;
   std::unordered_map<std::string, int64_t> in_flight_;  // per user, taken by a flush not yet committed
 };
@@ -124,6 +133,8 @@ class Gateway {
   // expiry of instances is seen).
   boost::asio::awaitable<void> follow();
   void rebuild_sync();
+  // Not a coroutine: the checks run at once and the request goes on as the module's own awaitable (a local
+  // router's handler or the proxy), so the hot path allocates no frame of its own. Errors are thrown.
   boost::asio::awaitable<http::Response> handle(http::Request& req);
   std::shared_ptr<const RouteTable> table() const;
   Meter& meter() { return meter_; }
@@ -140,10 +151,21 @@ class Gateway {
   void forget_accounts();
 
  private:
+  using Table = std::shared_ptr<const RouteTable>;
+  using Caller = std::shared_ptr<const auth::Principal>;
   void install_table(db::Session& s);
-  // `who` is the caller checked at the edge (null on public routes or with edge auth off).
-  boost::asio::awaitable<http::Response> proxy(http::Request& req, const Target& target,
-                                               const auth::Principal* who);
+  // Quota, metering and the per-user rate limit for a caller checked at the edge; `account` is the user's
+  // (unused for a service token).
+  void admit(const auth::Principal& who, const AccountView* account, const Target& target);
+  // The cache-miss path of handle(): reads the caller's account, then admits and forwards.
+  boost::asio::awaitable<http::Response> handle_loading(http::Request& req, Table table, const Target* target,
+                                                        Caller who);
+  // `table` keeps `target` alive; `who` is the caller checked at the edge (null on public routes or with edge
+  // auth off).
+  boost::asio::awaitable<http::Response> forward(http::Request& req, const Table& table, const Target* target,
+                                                 const Caller& who);
+  boost::asio::awaitable<http::Response> proxy(http::Request& req, Table table, const Target* target,
+                                               Caller who);
   db::Database& db_;
   auth::TokenVerifier& verifier_;
   registry::IndexWatch& index_;

@@ -36,9 +36,8 @@ struct ClientRequest {
 
 struct ClientResponse {
   int status = 0;
-  std::string content_type;
-  // End-to-end fields only: hop-by-hop ones, Content-Length, Content-Type, X-Request-Id and traceparent
-  // (which a proxy writes itself) are left out.
+  // End-to-end fields only, Content-Type among them: hop-by-hop ones, Content-Length, X-Request-Id and
+  // traceparent (which a proxy writes itself) are left out.
   std::string fields;
   std::string body;
 };

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -20,7 +21,7 @@ std::string_view method_name(Method m);
 struct TraceContext {
   std::string header;     // "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>"
   std::string parent_id;  // the caller's span, 16 hex (empty when we started the trace)
-  const std::string& traceparent() const { return header; }
+  std::string_view traceparent() const { return header; }
   std::string_view trace_id() const { return std::string_view(header).substr(3, 32); }
   std::string_view span_id() const { return std::string_view(header).substr(36, 16); }
 };
@@ -28,11 +29,13 @@ struct TraceContext {
 class Request {
  public:
   using HeaderLookup = std::string_view (*)(const void* raw, std::string_view name);
-  using HeaderList = std::vector<std::pair<std::string_view, std::string_view>>;
-  using HeaderLister = HeaderList (*)(const void* raw);
+  using HeaderCallback = void (*)(void* ctx, std::string_view name, std::string_view value);
+  using HeaderVisitor = void (*)(const void* raw, void* ctx, HeaderCallback cb);
 
-  Request(const void* raw, HeaderLookup lookup, HeaderLister lister = nullptr)
-      : raw_(raw), lookup_(lookup), lister_(lister) {}
+  Request(const void* raw, HeaderLookup lookup, HeaderVisitor visitor = nullptr)
+      : raw_(raw), lookup_(lookup), visitor_(visitor) {}
+  // Points the request at the next message on a kept-alive connection; the strings keep their capacity.
+  void rebind(const void* raw) { raw_ = raw; }
 
   Method method = Method::Other;
   std::string_view method_str;
@@ -47,8 +50,14 @@ class Request {
 
   // A header's value, or empty when absent. Case-insensitive name.
   std::string_view header(std::string_view name) const { return lookup_(raw_, name); }
-  // Every header, in order (for proxying).
-  HeaderList headers() const { return lister_ ? lister_(raw_) : HeaderList{}; }
+  // Calls f(name, value) for every header, in order (for proxying), without copying them.
+  template <class F>
+  void for_each_header(F&& f) const {
+    if (!visitor_) return;
+    visitor_(raw_, &f, [](void* ctx, std::string_view name, std::string_view value) {
+      (*static_cast<std::remove_reference_t<F>*>(ctx))(name, value);
+    });
+  }
   // A path parameter by name ("{id}" in the route), percent-decoded.
   const std::string& param(std::string_view name) const;
   // A query parameter, percent-decoded; nullopt when absent.
@@ -61,7 +70,7 @@ class Request {
  private:
   const void* raw_;
   HeaderLookup lookup_;
-  HeaderLister lister_;
+  HeaderVisitor visitor_;
 };
 
 // True when `s` holds CR or LF, which would split a header (two vectorized scans, not a byte-by-byte set).

@@ -76,7 +76,7 @@ Match Router::match(Method method, std::string_view path) const {
   // over HEAD's fallback to GET.
   const Route* best = nullptr;
   int best_score = -1;
-  std::vector<Method> exact_allowed;  // methods of exact routes serving this path (not catch-all prefixes)
+  MethodSet exact_allowed;  // methods of exact routes serving this path (not catch-all prefixes)
   for (const auto& r : routes_) {
     const auto& rs = r->segments;
     if (r->prefix ? segs.size() < rs.size() : segs.size() != rs.size()) continue;
@@ -90,11 +90,8 @@ Match Router::match(Method method, std::string_view path) const {
     if (!ok) continue;
     const bool exact_method = r->method == method;
     if (!exact_method && !(method == Method::Head && r->method == Method::Get)) {
-      if (std::find(m.allowed.begin(), m.allowed.end(), r->method) == m.allowed.end())
-        m.allowed.push_back(r->method);
-      if (!r->prefix &&
-          std::find(exact_allowed.begin(), exact_allowed.end(), r->method) == exact_allowed.end())
-        exact_allowed.push_back(r->method);
+      m.allowed.add(r->method);
+      if (!r->prefix) exact_allowed.add(r->method);
       continue;
     }
     const int score = (r->prefix ? 0 : 1 << 20) + literals * 2 + (exact_method ? 1 : 0);
@@ -105,12 +102,12 @@ Match Router::match(Method method, std::string_view path) const {
   }
   // A catch-all prefix does not turn "wrong method on a known path" into something else: that stays 405.
   if (best && best->prefix && !exact_allowed.empty()) {
-    m.allowed = std::move(exact_allowed);
+    m.allowed = exact_allowed;
     return m;
   }
   if (!best) return m;
   m.route = best;
-  m.allowed.clear();
+  m.allowed = {};
   for (size_t i = 0; i < best->segments.size(); ++i) {
     const auto& seg = best->segments[i];
     if (is_param(seg))
@@ -143,15 +140,17 @@ boost::asio::awaitable<Response> Router::dispatch(Request& req, const std::strin
   if (!req.body.empty() && !m.route->options.raw_body && !is_json_content_type(req.header("content-type")))
     throw Error(415, "Unsupported Media Type", "request bodies must be Content-Type: application/json");
   req.path_params = std::move(m.params);
-  co_return co_await m.route->handler(req);
+  return m.route->handler(req);
 }
 
-std::string allow_header(const std::vector<Method>& methods) {
+std::string allow_header(MethodSet methods) {
+  if (methods.contains(Method::Get)) methods.add(Method::Head);
   std::string out;
-  for (Method m : methods) {
+  for (Method m : {Method::Get, Method::Head, Method::Post, Method::Put, Method::Patch, Method::Delete,
+                   Method::Options}) {
+    if (!methods.contains(m)) continue;
     if (!out.empty()) out += ", ";
     out += method_name(m);
-    if (m == Method::Get) out += ", HEAD";
   }
   return out;
 }

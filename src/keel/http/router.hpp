@@ -1,6 +1,7 @@
 #pragma once
 // Routes by method and path pattern ("/v1/memories/{id}"); prefix routes ("/v1/ext/*") serve a whole subtree.
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,9 +28,21 @@ struct Route {
   Handler handler;
 };
 
+// A set of methods, one bit each: matching builds these per request, so they must not allocate.
+class MethodSet {
+ public:
+  void add(Method m) { bits_ |= bit(m); }
+  bool contains(Method m) const { return (bits_ & bit(m)) != 0; }
+  bool empty() const { return bits_ == 0; }
+
+ private:
+  static uint16_t bit(Method m) { return static_cast<uint16_t>(1u << static_cast<unsigned>(m)); }
+  uint16_t bits_ = 0;
+};
+
 struct Match {
   const Route* route = nullptr;  // null: no route for this method
-  std::vector<Method> allowed;   // methods that would match the path (for 405's Allow)
+  MethodSet allowed;             // methods that would match the path (for 405's Allow)
   std::vector<std::pair<std::string_view, std::string>> params;
 };
 
@@ -39,8 +52,9 @@ class Router {
   // Matches `prefix` and everything below it (pattern "/v1/ext/*").
   void add_prefix(Method method, std::string prefix, Handler handler, RouteOptions options = {});
   Match match(Method method, std::string_view path) const;
-  // Matches and runs the handler: 404 or 405 (with Allow) when nothing matches, 415 for a body that is not
-  // JSON on a JSON route. Errors are thrown as keel::Error; `route_label` is set to the matched pattern.
+  // Matches and starts the handler: 404 or 405 (with Allow) when nothing matches, 415 for a body that is not
+  // JSON on a JSON route. Not a coroutine: those errors are thrown by the call itself, `route_label` is set
+  // before it returns, and the handler's awaitable is returned as it is (no frame of the router's own).
   boost::asio::awaitable<Response> dispatch(Request& req, const std::string*& route_label) const;
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
 
@@ -48,7 +62,7 @@ class Router {
   std::vector<std::unique_ptr<Route>> routes_;
 };
 
-// "GET, POST" for an Allow header.
-std::string allow_header(const std::vector<Method>& methods);
+// "GET, HEAD, POST" for an Allow header, in a fixed order; GET brings HEAD.
+std::string allow_header(MethodSet methods);
 
 }  // namespace keel::http

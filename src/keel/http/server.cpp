@@ -17,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <memory_resource>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -25,6 +26,7 @@
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
 #include "keel/http/deadlines.hpp"
+#include "keel/http/io.hpp"
 
 namespace keel::http {
 
@@ -46,13 +48,11 @@ std::string_view lookup_header(const void* raw, std::string_view name) {
   return std::string_view(it->value().data(), it->value().size());
 }
 
-Request::HeaderList list_headers(const void* raw) {
+void visit_headers(const void* raw, void* ctx, Request::HeaderCallback cb) {
   const auto& msg = *static_cast<const BeastRequest*>(raw);
-  Request::HeaderList out;
   for (const auto& f : msg)
-    out.emplace_back(std::string_view(f.name_string().data(), f.name_string().size()),
-                     std::string_view(f.value().data(), f.value().size()));
-  return out;
+    cb(ctx, std::string_view(f.name_string().data(), f.name_string().size()),
+       std::string_view(f.value().data(), f.value().size()));
 }
 
 Method to_method(bhttp::verb v) {
@@ -83,8 +83,10 @@ bool is_hex(std::string_view s) {
 }
 
 // W3C traceparent: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>; a new trace when absent or invalid.
-TraceContext parse_traceparent(std::string_view tp) {
-  TraceContext t;
+// Written into `t`, whose strings keep their capacity from the connection's previous request.
+void parse_traceparent(std::string_view tp, TraceContext& t) {
+  t.header.clear();
+  t.parent_id.clear();
   t.header.reserve(55);
   t.header += "00-";
   std::string_view flags = "01";
@@ -93,16 +95,15 @@ TraceContext parse_traceparent(std::string_view tp) {
       is_hex(tp.substr(53, 2)) && tp.substr(3, 32) != std::string_view("00000000000000000000000000000000") &&
       tp.substr(36, 16) != std::string_view("0000000000000000")) {
     t.header += tp.substr(3, 32);
-    t.parent_id = std::string(tp.substr(36, 16));
+    t.parent_id.assign(tp.substr(36, 16));
     flags = tp.substr(53, 2);
   } else {
-    t.header += fast_hex(16);
+    append_fast_hex(t.header, 16);
   }
   t.header += '-';
-  t.header += fast_hex(8);
+  append_fast_hex(t.header, 8);
   t.header += '-';
   t.header += flags;
-  return t;
 }
 
 Response problem_response(const Error& e) {
@@ -211,28 +212,27 @@ struct Server::Impl {
     }
   }
 
-  net::awaitable<Response> dispatch(Listener* l, Request& req, const std::string*& route_label) {
-    Response res;
+  // Runs the route's handler; errors become problem responses (a 500 for anything unexpected, logged).
+  static void handle_error(const Request& req, std::optional<Response>& res) {
     try {
-      res = co_await l->router->dispatch(req, route_label);
+      throw;
     } catch (const Error& e) {
-      res = problem_response(e);
+      res.emplace(problem_response(e));
     } catch (const db::DbError& e) {
       const Error mapped = db::to_http_error(e);
       if (mapped.status() >= 500)
         log::error("database error", {{"request_id", req.request_id}, {"error", e.what()}});
-      res = problem_response(mapped);
+      res.emplace(problem_response(mapped));
     } catch (const std::exception& e) {
       log::error("unhandled error", {{"request_id", req.request_id}, {"error", e.what()}});
-      res = problem_response(Error(500, "Internal Server Error", "an unexpected error occurred"));
+      res.emplace(problem_response(Error(500, "Internal Server Error", "an unexpected error occurred")));
     }
-    co_return res;
   }
 
   // HTTP/1.1 response head, written by hand: a few appends into a reused buffer cost far less than Beast's
   // generic serializer, and every header value here is ours (handlers' values are checked for CR/LF).
   static void append_head(std::string& head, int status, unsigned version, const Response& res,
-                          const std::string& request_id, const std::string& traceparent, bool keep_alive,
+                          std::string_view request_id, std::string_view traceparent, bool keep_alive,
                           size_t content_length) {
     head.clear();
     head += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
@@ -284,7 +284,7 @@ struct Server::Impl {
     append_head(head, e.status(), 11, res, request_id, {}, false, res.body.size());
     std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body)};
     conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
-    co_await net::async_write(socket, bufs, use_tuple);
+    co_await io::write(socket, bufs);
     l->metrics->record(&kUnmatched, Method::Other, e.status(), 0);
   }
 
@@ -326,7 +326,9 @@ struct Server::Impl {
 
     boost::system::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
-    const std::string remote_ip = ec ? std::string() : remote.address().to_string();
+    // One Request for the connection's life: its strings keep their capacity from one request to the next.
+    Request req(nullptr, &lookup_header, &visit_headers);
+    if (!ec) req.remote_ip = remote.address().to_string();
     beast::flat_buffer buffer;
     std::string head;
     std::array<std::byte, 4096> field_buffer;
@@ -340,7 +342,11 @@ struct Server::Impl {
       parser.body_limit(opt.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
       conn.deadline = std::chrono::steady_clock::now() + opt.header_timeout;
-      auto [rec, rn] = co_await bhttp::async_read_header(socket, buffer, parser, use_tuple);
+      boost::system::error_code rec;
+      while (!io::parse(buffer, parser, true, rec)) {
+        auto [read_error, n] = co_await socket.async_read_some(io::prepare(buffer), use_tuple);
+        if (io::received(buffer, parser, read_error, n, rec)) break;
+      }
       conn.busy = true;
       if (rec) {
         const std::string rid = fast_uuid_v7();
@@ -365,11 +371,10 @@ struct Server::Impl {
         conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
         if (beast::iequals(hreq[bhttp::field::expect], "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          auto [cec, cn] =
-              co_await net::async_write(socket, net::buffer(kContinue.data(), kContinue.size()), use_tuple);
-          if (cec) break;
+          const std::array<net::const_buffer, 1> cont{net::buffer(kContinue.data(), kContinue.size())};
+          if (co_await io::write(socket, cont)) break;
         }
-        auto [bec, bn] = co_await bhttp::async_read(socket, buffer, parser, use_tuple);
+        const boost::system::error_code bec = co_await io::read(socket, buffer, parser, false);
         if (bec) {
           if (bec == bhttp::error::body_limit) {
             const Error e = too_large();
@@ -384,46 +389,58 @@ struct Server::Impl {
       }
       const auto start = std::chrono::steady_clock::now();
 
-      Request req(&hreq, &lookup_header, &list_headers);
+      req.rebind(&hreq);
       req.method = to_method(hreq.method());
       req.method_str = std::string_view(hreq.method_string().data(), hreq.method_string().size());
       req.target = std::string_view(hreq.target().data(), hreq.target().size());
       const auto q = req.target.find('?');
       req.path = req.target.substr(0, q);
-      if (q != std::string_view::npos) req.query = req.target.substr(q + 1);
+      req.query = q == std::string_view::npos ? std::string_view() : req.target.substr(q + 1);
       req.body = std::move(hreq.body());
+      req.path_params.clear();
       const std::string_view rid = lookup_header(&hreq, "x-request-id");
-      req.request_id = is_sane_request_id(rid) ? std::string(rid) : fast_uuid_v7();
-      req.trace = parse_traceparent(lookup_header(&hreq, "traceparent"));
-      req.remote_ip = remote_ip;
+      if (is_sane_request_id(rid))
+        req.request_id.assign(rid);
+      else
+        assign_fast_uuid_v7(req.request_id);
+      parse_traceparent(lookup_header(&hreq, "traceparent"), req.trace);
 
       const std::string* route_label = &kUnmatched;
       // A handler may take long (a blocking query waits up to a minute); the sweeper leaves it alone.
       conn.deadline = std::chrono::steady_clock::time_point::max();
-      Response res = co_await dispatch(l, req, route_label);
+      std::optional<Response> res;
+      try {
+        res.emplace(co_await l->router->dispatch(req, route_label));
+      } catch (...) {
+        handle_error(req, res);
+      }
 
       const bool keep_alive = hreq.keep_alive() && !draining.load(std::memory_order_relaxed);
-      const size_t body_size = res.body.size();
-      append_head(head, res.status, hreq.version(), res, req.request_id, req.trace.traceparent(), keep_alive,
-                  body_size);
+      const size_t body_size = res->body.size();
+      append_head(head, res->status, hreq.version(), *res, req.request_id, req.trace.traceparent(),
+                  keep_alive, body_size);
       std::array<net::const_buffer, 2> bufs{
-          net::buffer(head), net::buffer(res.body.data(), req.method == Method::Head ? 0 : body_size)};
+          net::buffer(head), net::buffer(res->body.data(), req.method == Method::Head ? 0 : body_size)};
       conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
-      auto [wec, wn] = co_await net::async_write(socket, bufs, use_tuple);
+      boost::system::error_code wec;
+      if (!io::write_now(socket, bufs, wec)) {
+        auto [write_error, n] = co_await net::async_write(socket, bufs, use_tuple);
+        wec = write_error;
+      }
 
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      l->metrics->record(route_label, req.method, res.status, seconds);
+      l->metrics->record(route_label, req.method, res->status, seconds);
       if (opt.access_log && log::enabled(log::Level::info)) {
         log::info("request", {{"module", l->module},
                               {"method", req.method_str},
                               {"path", req.path},
                               {"route", *route_label},
-                              {"status", res.status},
+                              {"status", res->status},
                               {"duration_us", static_cast<int64_t>(seconds * 1e6)},
                               {"bytes", body_size},
                               {"request_id", req.request_id},
                               {"trace_id", req.trace.trace_id()},
-                              {"remote", remote_ip}});
+                              {"remote", req.remote_ip}});
       }
       if (wec || !keep_alive) break;
     }

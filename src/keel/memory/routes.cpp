@@ -693,7 +693,7 @@ void install(ModuleContext& ctx) {
     v.check();
     const std::string if_match(req.header("If-Match"));
     const std::string now = now_rfc3339();
-    const std::string tp = req.trace.traceparent();
+    const std::string tp(req.trace.traceparent());
     auto row = co_await m->db->write(
         [&](db::Session& s) { return update_memory(s, user_id, id, c, if_match, now, tp); });
     co_return memory_response(200, row);
@@ -704,7 +704,7 @@ void install(ModuleContext& ctx) {
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const std::string now = now_rfc3339();
-    const std::string tp = req.trace.traceparent();
+    const std::string tp(req.trace.traceparent());
     auto gone = co_await m->db->write([&](db::Session& s) { return delete_memory(s, user_id, id, now, tp); });
     if (!gone) throw Error::not_found("no such memory");
     if (gone->second) m->index.remove(user_id, gone->first, id);

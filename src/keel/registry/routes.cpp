@@ -213,7 +213,7 @@ void install(ModuleContext& ctx) {
     check_names(req.param("name"), req.param("instance_id"));
     require_writer(who, req.param("name"));
     const InstanceInput in = parse_instance(req, reg->settings);
-    const std::string tp = req.trace.traceparent();
+    const std::string tp(req.trace.traceparent());
     auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
       check_route_conflicts(s, in);
       auto out = upsert_instance(s, in, tp).first;
@@ -242,7 +242,7 @@ void install(ModuleContext& ctx) {
           const std::string module = req.param("name"), id = req.param("instance_id");
           check_names(module, id);
           require_writer(who, module);
-          const std::string tp = req.trace.traceparent();
+          const std::string tp(req.trace.traceparent());
           const int64_t index = co_await reg->db->write([&](db::Session& s) {
             delete_instance(s, module, id, "deregistered", tp);
             return current_index(s);
