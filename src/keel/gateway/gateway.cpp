@@ -248,7 +248,8 @@ void Gateway::admit(const auth::Principal& who, const AccountView* account, cons
   }
 }
 
-net::awaitable<Response> Gateway::handle_loading(Request& req, Table table, const Target* target, Caller who) {
+net::awaitable<Response> Gateway::handle_loading(Request& req, Table table, const Target* target,
+                                                 Caller who) {
   const AccountView account = co_await load_account(who->user_id);
   admit(*who, &account, *target);
   co_return co_await forward(req, table, target, who);

@@ -147,7 +147,8 @@ void request_head(const Endpoint& to, const ClientRequest& req, std::string& hea
 
 // A new connection to `to`, within the connect timeout. A coroutine of its own, so that its locals do not
 // weigh on fetch's frame, which every proxied request allocates.
-net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint& to, const ClientOptions& opt) {
+net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint& to,
+                                                                  const ClientOptions& opt) {
   auto ex = co_await net::this_coro::executor;
   auto c = std::make_unique<PooledConnection>(ex);
   WatchGuard guard(&c->watch);

@@ -34,8 +34,8 @@ namespace keel::http::io {
 // (header_only) or the whole message, or `ec` says why not (Beast's errors: body_limit, header_limit, bad
 // framing). False: read more.
 template <bool isRequest>
-bool parse(boost::beast::flat_buffer& buffer, boost::beast::http::basic_parser<isRequest>& parser, bool header_only,
-           boost::system::error_code& ec) {
+bool parse(boost::beast::flat_buffer& buffer, boost::beast::http::basic_parser<isRequest>& parser,
+           bool header_only, boost::system::error_code& ec) {
   const auto done = [&] { return header_only ? parser.is_header_done() : parser.is_done(); };
   // The parser is not eager: it stops after the header, and after each piece of a body, so feed it on.
   while (!done() && buffer.size() > 0) {
