@@ -13,25 +13,38 @@ namespace keel {
 namespace {
 constexpr char kHex[] = "0123456789abcdef";
 
-void to_hex(const uint8_t* p, size_t n, std::string& out) {
+// Writes 2n hex digits at `out`.
+char* hex_into(const uint8_t* p, size_t n, char* out) {
   for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[p[i] >> 4]);
-    out.push_back(kHex[p[i] & 0xf]);
+    *out++ = kHex[p[i] >> 4];
+    *out++ = kHex[p[i] & 0xf];
+  }
+  return out;
+}
+
+void to_hex(const uint8_t* p, size_t n, std::string& out) {
+  char buf[128];
+  while (n > 0) {
+    const size_t k = n < sizeof buf / 2 ? n : sizeof buf / 2;
+    out.append(buf, static_cast<size_t>(hex_into(p, k, buf) - buf));
+    p += k;
+    n -= k;
   }
 }
 
+// Formatted in a fixed buffer and assigned once: ids are made on every request.
 void format_uuid(const uint8_t* b, std::string& s) {
-  s.clear();
-  s.reserve(36);
-  to_hex(b, 4, s);
-  s.push_back('-');
-  to_hex(b + 4, 2, s);
-  s.push_back('-');
-  to_hex(b + 6, 2, s);
-  s.push_back('-');
-  to_hex(b + 8, 2, s);
-  s.push_back('-');
-  to_hex(b + 10, 6, s);
+  char buf[36];
+  char* o = hex_into(b, 4, buf);
+  *o++ = '-';
+  o = hex_into(b + 4, 2, o);
+  *o++ = '-';
+  o = hex_into(b + 6, 2, o);
+  *o++ = '-';
+  o = hex_into(b + 8, 2, o);
+  *o++ = '-';
+  hex_into(b + 10, 6, o);
+  s.assign(buf, sizeof buf);
 }
 
 // Stamps the millisecond clock, version 7 and the RFC 9562 variant onto 16 random bytes.
@@ -92,7 +105,10 @@ std::string random_hex(size_t bytes) {
 namespace {
 struct FastRng {
   uint64_t state;
-  FastRng() { randombytes_buf(&state, sizeof state); }
+  FastRng() {
+    ensure_sodium();
+    randombytes_buf(&state, sizeof state);
+  }
   uint64_t next() {  // splitmix64
     uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -101,7 +117,6 @@ struct FastRng {
   }
 };
 FastRng& fast_rng() {
-  ensure_sodium();
   thread_local FastRng rng;
   return rng;
 }
@@ -109,7 +124,8 @@ FastRng& fast_rng() {
 
 void assign_fast_uuid_v7(std::string& out) {
   std::array<uint8_t, 16> b{};
-  uint64_t r1 = fast_rng().next(), r2 = fast_rng().next();
+  FastRng& rng = fast_rng();
+  const uint64_t r1 = rng.next(), r2 = rng.next();
   std::memcpy(b.data(), &r1, 8);
   std::memcpy(b.data() + 8, &r2, 8);
   v7_from_random(b, out);
@@ -122,10 +138,12 @@ std::string fast_uuid_v7() {
 }
 
 void append_fast_hex(std::string& out, size_t bytes) {
+  FastRng& rng = fast_rng();
+  char buf[16];
   while (bytes > 0) {
-    uint64_t r = fast_rng().next();
-    size_t n = bytes < 8 ? bytes : 8;
-    to_hex(reinterpret_cast<const uint8_t*>(&r), n, out);
+    const uint64_t r = rng.next();
+    const size_t n = bytes < 8 ? bytes : 8;
+    out.append(buf, static_cast<size_t>(hex_into(reinterpret_cast<const uint8_t*>(&r), n, buf) - buf));
     bytes -= n;
   }
 }

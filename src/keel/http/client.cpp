@@ -10,11 +10,11 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <memory>
-#include <memory_resource>
 #include <tuple>
 #include <unordered_map>
 
 #include "keel/http/deadlines.hpp"
+#include "keel/http/flat_parser.hpp"
 #include "keel/http/io.hpp"
 #include "keel/http/request.hpp"
 
@@ -23,6 +23,7 @@ namespace keel::http {
 namespace net = boost::asio;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+using namespace std::string_view_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::optional<Endpoint> Endpoint::parse(std::string_view url) {
@@ -70,33 +71,27 @@ std::optional<Endpoint> Endpoint::parse(std::string_view url) {
 void ClientRequest::add_header(std::string_view name, std::string_view value) {
   if (has_crlf(name) || name.find(':') != std::string_view::npos || has_crlf(value)) return;
   fields.append(name);
-  fields.append(": ");
+  fields.append(": "sv);
   fields.append(value);
-  fields.append("\r\n");
+  fields.append("\r\n"sv);
 }
 
 namespace {
 
-using FieldAlloc = std::pmr::polymorphic_allocator<char>;
-using Parser = bhttp::response_parser<bhttp::string_body, FieldAlloc>;
-
 // A connection with everything one exchange needs, kept with it so that an exchange allocates little: the
-// request head's string, and the response parser with an arena for its header fields.
+// request head's string, and the response parser's flat message.
 struct PooledConnection {
   tcp::socket socket;
   boost::beast::flat_buffer buffer;
   Watched watch;
   std::chrono::steady_clock::time_point idle_since;
   std::string head;
-  std::array<std::byte, 2048> field_buffer;
-  std::optional<std::pmr::monotonic_buffer_resource> arena;
-  std::optional<Parser> parser;
+  FlatMessage response;
+  std::optional<FlatParser<false>> parser;
   explicit PooledConnection(const net::any_io_executor& ex) : socket(ex) { watch.socket = &socket; }
-  Parser& new_parser() {
+  FlatParser<false>& new_parser() {
     parser.reset();
-    arena.emplace(field_buffer.data(), field_buffer.size());
-    parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(FieldAlloc(&*arena)));
-    return *parser;
+    return parser.emplace(response);
   }
 };
 
@@ -133,16 +128,16 @@ void request_head(const Endpoint& to, const ClientRequest& req, std::string& hea
   head += ' ';
   head += to.base_path;
   head += req.target;
-  head += " HTTP/1.1\r\nHost: ";
+  head += " HTTP/1.1\r\nHost: "sv;
   head += to.host_header;
-  head += "\r\n";
+  head += "\r\n"sv;
   head += req.fields;
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    head += "Content-Length: ";
-    head += std::to_string(req.body.size());
-    head += "\r\n";
+    head += "Content-Length: "sv;
+    append_number(head, req.body.size());
+    head += "\r\n"sv;
   }
-  head += "\r\n";
+  head += "\r\n"sv;
 }
 
 // A new connection to `to`, within the connect timeout. A coroutine of its own, so that its locals do not
@@ -209,7 +204,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     bool answered = false;  // any byte of an answer came back
     // An interim 1xx answer (100 Continue) is not the response: read on, with a fresh parser.
     do {
-      Parser& parser = c->new_parser();
+      FlatParser<false>& parser = c->new_parser();
       parser.body_limit(opt.body_limit);
       if (req.method == "HEAD") parser.skip(true);
       while (!io::parse(c->buffer, parser, false, ec)) {
@@ -217,31 +212,28 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
         if (io::received(c->buffer, parser, read_error, n, ec)) break;
       }
       answered = answered || parser.got_some();
-    } while (!ec && c->parser->get().result_int() >= 100 && c->parser->get().result_int() < 200);
+    } while (!ec && c->response.status >= 100 && c->response.status < 200);
     if (ec) {
       // A pooled connection closed by the upstream before it answered: send it again on a new one.
       if (reused && attempt == 0 && !answered && !c->watch.expired) continue;
       throw ClientError("reading from " + key + ": " + ec.message(), true, c->watch.expired);
     }
-    auto& msg = c->parser->get();
+    const FlatMessage& msg = c->response;
     ClientResponse out;
-    out.status = static_cast<int>(msg.result_int());
-    size_t fields_size = 0;
-    for (const auto& f : msg) fields_size += f.name_string().size() + f.value().size() + 4;
-    out.fields.reserve(fields_size);
-    for (const auto& f : msg) {
-      const std::string_view name(f.name_string().data(), f.name_string().size());
-      const std::string_view value(f.value().data(), f.value().size());
-      if (dropped_response_field(f.name(), name) || has_crlf(value)) continue;
+    out.status = msg.status;
+    out.fields.reserve(msg.text.size() + 4 * msg.fields.size());
+    for (const auto& f : msg.fields) {
+      const std::string_view name = msg.view(f.name), value = msg.view(f.value);
+      if (dropped_response_field(f.id, name) || has_crlf(value)) continue;
       out.fields.append(name);
-      out.fields.append(": ");
+      out.fields.append(": "sv);
       out.fields.append(value);
-      out.fields.append("\r\n");
+      out.fields.append("\r\n"sv);
     }
-    out.body = std::move(msg.body());
+    out.body = std::move(c->response.body);
     c->watch.clear();
     // Back to the pool only when nothing unread is left on it.
-    if (msg.keep_alive() && c->buffer.size() == 0) {
+    if (c->parser->keep_alive() && c->buffer.size() == 0) {
       auto& idle = idle_connections()[key];
       c->idle_since = std::chrono::steady_clock::now();
       if (idle.size() < opt.max_idle_per_upstream) idle.push_back(std::move(c));

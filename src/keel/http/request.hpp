@@ -2,6 +2,7 @@
 // keel's view of an HTTP request and response, free of Beast types so module code compiles fast.
 #include <boost/json/value.hpp>
 #include <cctype>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -78,12 +79,20 @@ inline bool has_crlf(std::string_view s) {
   return std::memchr(s.data(), '\r', s.size()) != nullptr || std::memchr(s.data(), '\n', s.size()) != nullptr;
 }
 
+// Appends the decimal digits of n (response heads: status, Content-Length).
+inline void append_number(std::string& out, uint64_t n) {
+  char buf[20];
+  const auto r = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
 // ASCII case-insensitive equality (header names).
 inline bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
+  // ASCII only, without the locale-aware std::tolower call per byte.
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; };
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
+    if (lower(a[i]) != lower(b[i])) return false;
   return true;
 }
 

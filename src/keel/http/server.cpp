@@ -16,7 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
-#include <memory_resource>
 #include <optional>
 #include <thread>
 #include <unordered_set>
@@ -26,6 +25,7 @@
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
 #include "keel/http/deadlines.hpp"
+#include "keel/http/flat_parser.hpp"
 #include "keel/http/io.hpp"
 
 namespace keel::http {
@@ -34,25 +34,18 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-// Header fields live in a per-request arena (a buffer reused by the connection), not one heap block each.
-using FieldAlloc = std::pmr::polymorphic_allocator<char>;
-using BeastRequest = bhttp::request<bhttp::string_body, bhttp::basic_fields<FieldAlloc>>;
+using namespace std::string_view_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 namespace {
 
 std::string_view lookup_header(const void* raw, std::string_view name) {
-  const auto& msg = *static_cast<const BeastRequest*>(raw);
-  auto it = msg.find(name);
-  if (it == msg.end()) return {};
-  return std::string_view(it->value().data(), it->value().size());
+  return static_cast<const FlatMessage*>(raw)->find(name);
 }
 
 void visit_headers(const void* raw, void* ctx, Request::HeaderCallback cb) {
-  const auto& msg = *static_cast<const BeastRequest*>(raw);
-  for (const auto& f : msg)
-    cb(ctx, std::string_view(f.name_string().data(), f.name_string().size()),
-       std::string_view(f.value().data(), f.value().size()));
+  const auto& msg = *static_cast<const FlatMessage*>(raw);
+  for (const auto& f : msg.fields) cb(ctx, msg.view(f.name), msg.view(f.value));
 }
 
 Method to_method(bhttp::verb v) {
@@ -88,7 +81,7 @@ void parse_traceparent(std::string_view tp, TraceContext& t) {
   t.header.clear();
   t.parent_id.clear();
   t.header.reserve(55);
-  t.header += "00-";
+  t.header += "00-"sv;
   std::string_view flags = "01";
   if (tp.size() == 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' && is_hex(tp.substr(0, 2)) &&
       tp.substr(0, 2) != "ff" && is_hex(tp.substr(3, 32)) && is_hex(tp.substr(36, 16)) &&
@@ -235,43 +228,43 @@ struct Server::Impl {
                           std::string_view request_id, std::string_view traceparent, bool keep_alive,
                           size_t content_length) {
     head.clear();
-    head += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    head += std::to_string(status);
+    head += version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv;
+    append_number(head, static_cast<uint64_t>(status));
     head += ' ';
     const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
     head.append(reason.data(), reason.size());
-    head += "\r\n";
+    head += "\r\n"sv;
     if (!res.content_type.empty()) {
-      head += "Content-Type: ";
+      head += "Content-Type: "sv;
       head += res.content_type;
-      head += "\r\n";
+      head += "\r\n"sv;
     }
-    head += "X-Request-Id: ";
+    head += "X-Request-Id: "sv;
     head += request_id;
-    head += "\r\n";
+    head += "\r\n"sv;
     if (!traceparent.empty()) {
-      head += "traceparent: ";
+      head += "traceparent: "sv;
       head += traceparent;
-      head += "\r\n";
+      head += "\r\n"sv;
     }
     for (const auto& [k, v] : res.headers) {
       if (has_crlf(k) || k.find(':') != std::string::npos || has_crlf(v)) continue;
       head += k;
-      head += ": ";
+      head += ": "sv;
       head += v;
-      head += "\r\n";
+      head += "\r\n"sv;
     }
     head += res.raw_headers;
     if (status != 204 && status != 304) {
-      head += "Content-Length: ";
-      head += std::to_string(content_length);
-      head += "\r\n";
+      head += "Content-Length: "sv;
+      append_number(head, content_length);
+      head += "\r\n"sv;
     }
     if (!keep_alive)
-      head += "Connection: close\r\n";
+      head += "Connection: close\r\n"sv;
     else if (version == 10)
-      head += "Connection: keep-alive\r\n";
-    head += "\r\n";
+      head += "Connection: keep-alive\r\n"sv;
+    head += "\r\n"sv;
   }
 
   // Writes a problem response for a request that never reached a handler (bad framing, too large), then
@@ -331,14 +324,12 @@ struct Server::Impl {
     if (!ec) req.remote_ip = remote.address().to_string();
     beast::flat_buffer buffer;
     std::string head;
-    std::array<std::byte, 4096> field_buffer;
+    FlatMessage hreq;  // the current request, its capacity kept from one request to the next
 
     for (;;) {
       conn.busy = false;
       if (draining.load(std::memory_order_relaxed)) break;
-      std::pmr::monotonic_buffer_resource arena(field_buffer.data(), field_buffer.size());
-      bhttp::request_parser<bhttp::string_body, FieldAlloc> parser(
-          std::piecewise_construct, std::make_tuple(), std::make_tuple(FieldAlloc(&arena)));
+      FlatParser<true> parser(hreq);
       parser.body_limit(opt.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
       conn.deadline = std::chrono::steady_clock::now() + opt.header_timeout;
@@ -363,13 +354,12 @@ struct Server::Impl {
         }
         break;  // end of stream, timeout, reset or a framing error: this connection is done
       }
-      BeastRequest& hreq = parser.get();
       if (!parser.is_done()) {
         const std::string_view client_rid = lookup_header(&hreq, "x-request-id");
         const std::string body_rid =
             is_sane_request_id(client_rid) ? std::string(client_rid) : fast_uuid_v7();
         conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
-        if (beast::iequals(hreq[bhttp::field::expect], "100-continue")) {
+        if (iequals(hreq.find("expect"), "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           const std::array<net::const_buffer, 1> cont{net::buffer(kContinue.data(), kContinue.size())};
           if (co_await io::write(socket, cont)) break;
@@ -390,13 +380,13 @@ struct Server::Impl {
       const auto start = std::chrono::steady_clock::now();
 
       req.rebind(&hreq);
-      req.method = to_method(hreq.method());
-      req.method_str = std::string_view(hreq.method_string().data(), hreq.method_string().size());
-      req.target = std::string_view(hreq.target().data(), hreq.target().size());
+      req.method = to_method(hreq.method);
+      req.method_str = hreq.view(hreq.method_str);
+      req.target = hreq.view(hreq.target);
       const auto q = req.target.find('?');
       req.path = req.target.substr(0, q);
       req.query = q == std::string_view::npos ? std::string_view() : req.target.substr(q + 1);
-      req.body = std::move(hreq.body());
+      req.body = std::move(hreq.body);
       req.path_params.clear();
       const std::string_view rid = lookup_header(&hreq, "x-request-id");
       if (is_sane_request_id(rid))
@@ -415,10 +405,10 @@ struct Server::Impl {
         handle_error(req, res);
       }
 
-      const bool keep_alive = hreq.keep_alive() && !draining.load(std::memory_order_relaxed);
+      const bool keep_alive = parser.keep_alive() && !draining.load(std::memory_order_relaxed);
       const size_t body_size = res->body.size();
-      append_head(head, res->status, hreq.version(), *res, req.request_id, req.trace.traceparent(),
-                  keep_alive, body_size);
+      append_head(head, res->status, hreq.version, *res, req.request_id, req.trace.traceparent(), keep_alive,
+                  body_size);
       std::array<net::const_buffer, 2> bufs{
           net::buffer(head), net::buffer(res->body.data(), req.method == Method::Head ? 0 : body_size)};
       conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;

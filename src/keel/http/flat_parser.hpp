@@ -1,0 +1,113 @@
+#pragma once
+// Beast's HTTP/1.1 parser, with the message kept flat: the start line and header fields in one string and a
+// list of offsets into it, the body in a std::string. Beast's own message container keeps every field in a
+// separately built node of an ordered tree; a request's few lookups and a proxy's one pass over a response
+// need none of that, and the flat message keeps its capacity from one message to the next on a connection.
+// Only server.cpp and client.cpp include this.
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keel/http/request.hpp"
+
+namespace keel::http {
+
+struct FlatMessage {
+  struct Span {
+    uint32_t offset = 0;
+    uint32_t size = 0;
+  };
+  struct Field {
+    boost::beast::http::field id;  // field::unknown for names Beast does not know
+    Span name;
+    Span value;
+  };
+
+  std::string text;  // start-line pieces and fields, back to back
+  std::vector<Field> fields;
+  Span method_str, target;  // requests
+  boost::beast::http::verb method = boost::beast::http::verb::unknown;
+  int status = 0;  // responses
+  unsigned version = 11;
+  std::string body;
+
+  void clear() {
+    text.clear();
+    fields.clear();
+    method_str = target = {};
+    method = boost::beast::http::verb::unknown;
+    status = 0;
+    version = 11;
+    body.clear();
+  }
+  std::string_view view(Span s) const { return std::string_view(text).substr(s.offset, s.size); }
+  Span keep(std::string_view s) {
+    const Span out{static_cast<uint32_t>(text.size()), static_cast<uint32_t>(s.size())};
+    text.append(s);
+    return out;
+  }
+  // The first field of that name (case-insensitive), or empty.
+  std::string_view find(std::string_view name) const {
+    for (const auto& f : fields)
+      if (f.name.size == name.size() && iequals(view(f.name), name)) return view(f.value);
+    return {};
+  }
+};
+
+// One message's parser; construct a new one for each message (Beast's parsers are not reused). It clears
+// `m` and fills it in.
+template <bool isRequest>
+class FlatParser final : public boost::beast::http::basic_parser<isRequest> {
+ public:
+  using string_view = boost::beast::string_view;
+  using error_code = boost::system::error_code;
+
+  explicit FlatParser(FlatMessage& m) : m_(m) { m_.clear(); }
+  FlatMessage& message() { return m_; }
+
+ private:
+  void on_request_impl(boost::beast::http::verb method, string_view method_str, string_view target,
+                       int version, error_code&) override {
+    m_.method = method;
+    m_.method_str = m_.keep(method_str);
+    m_.target = m_.keep(target);
+    m_.version = static_cast<unsigned>(version);
+  }
+  void on_response_impl(int code, string_view, int version, error_code&) override {
+    m_.status = code;
+    m_.version = static_cast<unsigned>(version);
+  }
+  void on_field_impl(boost::beast::http::field id, string_view name, string_view value,
+                     error_code&) override {
+    const FlatMessage::Span n = m_.keep(name);
+    m_.fields.push_back({id, n, m_.keep(value)});
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override {
+    if (!length) return;
+    if (*length > m_.body.max_size()) {
+      ec = boost::beast::http::error::buffer_overflow;
+      return;
+    }
+    m_.body.reserve(static_cast<size_t>(*length));
+  }
+  size_t on_body_impl(string_view body, error_code&) override {
+    m_.body.append(body);
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
+    m_.body.append(body);
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  FlatMessage& m_;
+};
+
+}  // namespace keel::http
