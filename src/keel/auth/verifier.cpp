@@ -15,10 +15,7 @@ namespace {
 constexpr size_t kCacheLimit = 50000;
 constexpr auto kPollOverlap = std::chrono::seconds(60);  // tolerates clock skew between machines
 
-int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t unix_now() { return coarse_unix_seconds(); }
 
 std::optional<int64_t> claim_int(const boost::json::object& o, std::string_view key) {
   auto it = o.find(key);

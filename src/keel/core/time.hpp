@@ -1,4 +1,6 @@
 #pragma once
+#include <time.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -6,6 +8,22 @@
 #include <string_view>
 
 namespace keel {
+
+// The monotonic clock as the kernel last ticked it (CLOCK_MONOTONIC_COARSE: a few milliseconds behind at
+// most, and a memory read instead of a clock read): for deadlines and idle times measured in seconds, which
+// every request sets several of. Same epoch as std::chrono::steady_clock, so the two compare.
+inline std::chrono::steady_clock::time_point coarse_steady_now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                               std::chrono::nanoseconds(ts.tv_nsec));
+}
+// Unix seconds from the coarse real-time clock (token expiry checks).
+inline int64_t coarse_unix_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec);
+}
 
 using SystemTime = std::chrono::system_clock::time_point;
 

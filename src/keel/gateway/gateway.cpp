@@ -360,8 +360,7 @@ void Gateway::forget_accounts() {
 std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
   std::lock_guard lk(quota_mu_);
   auto it = accounts_.find(user_id);
-  if (it == accounts_.end() ||
-      std::chrono::steady_clock::now() - it->second.fetched >= std::chrono::seconds(1))
+  if (it == accounts_.end() || coarse_steady_now() - it->second.fetched >= std::chrono::seconds(1))
     return std::nullopt;
   return it->second;
 }
@@ -383,9 +382,7 @@ void Gateway::enforce_quota(const std::string& user_id, const AccountView& view)
   const billing::Plan* plan = meter_.plans().find(view.plan);
   if (!plan) return;
   if (plan->requests_per_minute > 0) {
-    const auto secs =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
+    const int64_t secs = coarse_unix_seconds();
     std::lock_guard lk(quota_mu_);
     if (minute_counts_.size() > 100000) minute_counts_.clear();
     auto& [minute, used] = minute_counts_[user_id];
@@ -465,7 +462,7 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
   opt.timeout = settings_.upstream_timeout;
 
   ThreadState& st = thread_state();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = coarse_steady_now();
   const size_t n = target.instances.size();
   const size_t start = st.round_robin++;
   std::string last_error;

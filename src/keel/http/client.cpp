@@ -162,6 +162,12 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
   }
   auto [cec] = co_await c->socket.async_connect(ep, use_tuple);
   if (cec) throw ClientError("cannot connect to " + to.key + ": " + cec.message(), false, c->watch.expired);
+  // To wait for the connect, Asio registered the socket for writability with epoll, and that stays: every ACK
+  // that frees send space would then wake the reactor for nothing, about once per exchange. Registering the
+  // connected socket afresh drops it (writes are tried directly, and register again only if one must wait).
+  const auto fd = c->socket.release(ec);
+  if (!ec) c->socket.assign(ep.protocol(), fd, ec);
+  if (ec) throw ClientError("cannot connect to " + to.key + ": " + ec.message(), false, false);
   c->socket.set_option(tcp::no_delay(true), ec);
   co_return c;
 }
@@ -177,7 +183,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       // Reuse only connections idle for less than kMaxIdle: servers close idle keep-alive connections (keel's
       // own after 10 s), and a stale one costs a failed round trip.
       auto& idle = idle_connections()[key];
-      const auto fresh_since = std::chrono::steady_clock::now() - kMaxIdle;
+      const auto fresh_since = coarse_steady_now() - kMaxIdle;
       while (!idle.empty() && !c) {
         c = std::move(idle.back());
         idle.pop_back();
@@ -235,7 +241,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     // Back to the pool only when nothing unread is left on it.
     if (c->parser->keep_alive() && c->buffer.size() == 0) {
       auto& idle = idle_connections()[key];
-      c->idle_since = std::chrono::steady_clock::now();
+      c->idle_since = coarse_steady_now();
       if (idle.size() < opt.max_idle_per_upstream) idle.push_back(std::move(c));
     }
     co_return out;

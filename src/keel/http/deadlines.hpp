@@ -5,6 +5,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 
+#include "keel/core/time.hpp"
+
 namespace keel::http {
 
 struct Watched {
@@ -13,9 +15,7 @@ struct Watched {
   bool expired = false;  // set when the sweeper closed the socket
   Watched* prev = nullptr;
   Watched* next = nullptr;
-  void expires_after(std::chrono::steady_clock::duration d) {
-    deadline = std::chrono::steady_clock::now() + d;
-  }
+  void expires_after(std::chrono::steady_clock::duration d) { deadline = coarse_steady_now() + d; }
   void clear() { deadline = std::chrono::steady_clock::time_point::max(); }
 };
 

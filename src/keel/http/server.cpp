@@ -276,7 +276,7 @@ struct Server::Impl {
     std::string head;
     append_head(head, e.status(), 11, res, request_id, {}, false, res.body.size());
     std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body)};
-    conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
+    conn.deadline = coarse_steady_now() + opt.body_timeout;
     co_await io::write(socket, bufs);
     l->metrics->record(&kUnmatched, Method::Other, e.status(), 0);
   }
@@ -332,7 +332,7 @@ struct Server::Impl {
       FlatParser<true> parser(hreq);
       parser.body_limit(opt.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
-      conn.deadline = std::chrono::steady_clock::now() + opt.header_timeout;
+      conn.deadline = coarse_steady_now() + opt.header_timeout;
       boost::system::error_code rec;
       while (!io::parse(buffer, parser, true, rec)) {
         auto [read_error, n] = co_await socket.async_read_some(io::prepare(buffer), use_tuple);
@@ -358,7 +358,7 @@ struct Server::Impl {
         const std::string_view client_rid = lookup_header(&hreq, "x-request-id");
         const std::string body_rid =
             is_sane_request_id(client_rid) ? std::string(client_rid) : fast_uuid_v7();
-        conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
+        conn.deadline = coarse_steady_now() + opt.body_timeout;
         if (iequals(hreq.find("expect"), "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           const std::array<net::const_buffer, 1> cont{net::buffer(kContinue.data(), kContinue.size())};
@@ -411,7 +411,7 @@ struct Server::Impl {
                   body_size);
       std::array<net::const_buffer, 2> bufs{
           net::buffer(head), net::buffer(res->body.data(), req.method == Method::Head ? 0 : body_size)};
-      conn.deadline = std::chrono::steady_clock::now() + opt.body_timeout;
+      conn.deadline = coarse_steady_now() + opt.body_timeout;
       boost::system::error_code wec;
       if (!io::write_now(socket, bufs, wec)) {
         auto [write_error, n] = co_await net::async_write(socket, bufs, use_tuple);
