@@ -422,11 +422,8 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
     Error e = Error::unavailable("module " + target.module + " has no passing instance", 1);
     throw e;
   }
-  http::ClientRequest up;
-  up.method = std::string(req.method_str);
-  up.target = std::string(req.target);
-  up.body = std::move(req.body);
-  up.fields.reserve(512);
+  std::string& fields = req.scratch;
+  fields.clear();
   std::string_view forwarded_for;
   req.for_each_header([&](std::string_view k, std::string_view v) {
     if (hop_by_hop(k) || iequals(k, "host") || is_identity_header(k) || iequals(k, "x-request-id") ||
@@ -440,23 +437,28 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
       forwarded_for = v;
       return;
     }
-    up.add_header(k, v);
+    http::append_field(fields, k, v);
   });
   if (forwarded_for.empty()) {
-    up.add_header("X-Forwarded-For", req.remote_ip);
+    http::append_field(fields, "X-Forwarded-For", req.remote_ip);
   } else {
     std::string chain(forwarded_for);
     chain += ", ";
     chain += req.remote_ip;
-    up.add_header("X-Forwarded-For", chain);
+    http::append_field(fields, "X-Forwarded-For", chain);
   }
-  up.add_header("X-Forwarded-Proto", "http");
-  up.add_header("X-Request-Id", req.request_id);
-  up.add_header("traceparent", req.trace.traceparent());
+  http::append_field(fields, "X-Forwarded-Proto", "http");
+  http::append_field(fields, "X-Request-Id", req.request_id);
+  http::append_field(fields, "traceparent", req.trace.traceparent());
   if (who) {
-    up.add_header("X-Keel-User-Id", who->subject);
-    up.add_header("X-Keel-Roles", who->roles_joined);
+    http::append_field(fields, "X-Keel-User-Id", who->subject);
+    http::append_field(fields, "X-Keel-Roles", who->roles_joined);
   }
+  http::ClientRequest up;
+  up.method = req.method_str;
+  up.target = req.target;
+  up.fields = fields;
+  up.body = req.body;
   http::ClientOptions opt;
   opt.connect_timeout = settings_.connect_timeout;
   opt.timeout = settings_.upstream_timeout;

@@ -68,7 +68,7 @@ std::optional<Endpoint> Endpoint::parse(std::string_view url) {
   return e;
 }
 
-void ClientRequest::add_header(std::string_view name, std::string_view value) {
+void append_field(std::string& fields, std::string_view name, std::string_view value) {
   if (has_crlf(name) || name.find(':') != std::string_view::npos || has_crlf(value)) return;
   fields.append(name);
   fields.append(": "sv);
@@ -85,7 +85,8 @@ struct PooledConnection {
   boost::beast::flat_buffer buffer;
   Watched watch;
   std::chrono::steady_clock::time_point idle_since;
-  std::string head;
+  std::string head;  // request line and Host
+  std::string tail;  // Content-Length and the blank line
   FlatMessage response;
   std::optional<FlatParser<false>> parser;
   explicit PooledConnection(const net::any_io_executor& ex) : socket(ex) { watch.socket = &socket; }
@@ -121,9 +122,9 @@ bool dropped_response_field(bhttp::field f, std::string_view name) {
   }
 }
 
-void request_head(const Endpoint& to, const ClientRequest& req, std::string& head) {
+// The request's head around its fields: `head` before them, `tail` after.
+void request_head(const Endpoint& to, const ClientRequest& req, std::string& head, std::string& tail) {
   head.clear();
-  head.reserve(64 + to.base_path.size() + req.target.size() + to.host_header.size() + req.fields.size());
   head += req.method;
   head += ' ';
   head += to.base_path;
@@ -131,13 +132,13 @@ void request_head(const Endpoint& to, const ClientRequest& req, std::string& hea
   head += " HTTP/1.1\r\nHost: "sv;
   head += to.host_header;
   head += "\r\n"sv;
-  head += req.fields;
+  tail.clear();
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    head += "Content-Length: "sv;
-    append_number(head, req.body.size());
-    head += "\r\n"sv;
+    tail += "Content-Length: "sv;
+    append_number(tail, req.body.size());
+    tail += "\r\n"sv;
   }
-  head += "\r\n"sv;
+  tail += "\r\n"sv;
 }
 
 // A new connection to `to`, within the connect timeout. A coroutine of its own, so that its locals do not
@@ -196,8 +197,10 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     if (!c) c = co_await open_connection(to, opt);
     WatchGuard guard(&c->watch);
     c->watch.expires_after(opt.timeout);
-    request_head(to, req, c->head);
-    std::array<net::const_buffer, 2> bufs{net::buffer(c->head), net::buffer(req.body)};
+    request_head(to, req, c->head, c->tail);
+    std::array<net::const_buffer, 4> bufs{
+        net::buffer(c->head), net::buffer(req.fields.data(), req.fields.size()), net::buffer(c->tail),
+        net::buffer(req.body.data(), req.body.size())};
     boost::system::error_code ec;
     if (!io::write_now(c->socket, bufs, ec)) {
       auto [write_error, n] = co_await net::async_write(c->socket, bufs, use_tuple);

@@ -24,15 +24,17 @@ struct Endpoint {
 };
 
 // Header fields travel as formatted "Name: value\r\n" lines: a proxy builds and forwards them with one
-// string each way instead of a container of small strings.
+// string each way instead of a container of small strings. The request only views its parts, which the
+// caller keeps alive until fetch() returns; they are sent as they are, without being copied together.
 struct ClientRequest {
-  std::string method = "GET";
-  std::string target = "/";
-  std::string fields;  // without Host and Content-Length
-  std::string body;
-  // Appends a field; names or values holding CR or LF are dropped.
-  void add_header(std::string_view name, std::string_view value);
+  std::string_view method = "GET";
+  std::string_view target = "/";
+  std::string_view fields;  // formatted lines (append_field), without Host and Content-Length
+  std::string_view body;
 };
+
+// Appends "name: value\r\n" to `fields`; a name or value holding CR or LF (or a name holding ':') is dropped.
+void append_field(std::string& fields, std::string_view name, std::string_view value);
 
 struct ClientResponse {
   int status = 0;

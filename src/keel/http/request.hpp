@@ -48,6 +48,9 @@ class Request {
   TraceContext trace;
   std::string remote_ip;
   std::vector<std::pair<std::string_view, std::string>> path_params;
+  // Room for a handler to build what it sends on (the gateway's upstream header fields): it keeps its
+  // capacity from one request to the next on a connection, so building costs no allocation.
+  std::string scratch;
 
   // A header's value, or empty when absent. Case-insensitive name.
   std::string_view header(std::string_view name) const { return lookup_(raw_, name); }

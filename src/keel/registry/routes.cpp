@@ -142,9 +142,11 @@ Response with_index(Response r, int64_t index) {
 net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst) {
   bool ok = false;
   if (auto ep = http::Endpoint::parse(inst.url)) {
+    std::string fields;
+    http::append_field(fields, "User-Agent", "keel-registry");
     http::ClientRequest req;
     req.target = inst.health_path;
-    req.add_header("User-Agent", "keel-registry");
+    req.fields = fields;
     http::ClientOptions opt;
     opt.connect_timeout = std::chrono::milliseconds(1000);
     opt.timeout = std::chrono::milliseconds(2000);
