@@ -140,6 +140,11 @@ def test_gateway_routes_balances_and_passes_identity(keel, upstream_factory):
     r = requests.post(keel.url("gateway") + "/v1/ext/echo", data=b"plain text", headers={**bearer(tok),
                       "Content-Type": "text/plain"}, timeout=10)
     assert r.status_code == 200 and r.json()["body"] == "plain text"
+    # HEAD announces the length the upstream gave for the body a GET would have, and sends no body.
+    direct = requests.head(a.url + "/v1/ext/hello", timeout=10)
+    head = requests.head(keel.url("gateway") + "/v1/ext/hello", headers=bearer(tok), timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == direct.headers["Content-Length"] != "0"
     # No token, no entry.
     r = requests.get(keel.url("gateway") + "/v1/ext/hello", timeout=10)
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'

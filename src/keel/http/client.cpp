@@ -240,6 +240,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       out.fields.append("\r\n"sv);
     }
     out.body = std::move(c->response.body);
+    if (const auto length = c->parser->content_length()) out.content_length = *length;
     c->watch.clear();
     // Back to the pool only when nothing unread is left on it.
     if (c->parser->keep_alive() && c->buffer.size() == 0) {

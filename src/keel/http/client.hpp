@@ -42,6 +42,8 @@ struct ClientResponse {
   // traceparent (which a proxy writes itself) are left out.
   std::string fields;
   std::string body;
+  // The upstream's Content-Length: for an answer to HEAD, the length of the body a GET would have had.
+  std::optional<uint64_t> content_length;
 };
 
 class ClientError : public std::runtime_error {

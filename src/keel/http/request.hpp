@@ -108,6 +108,9 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string raw_headers;  // pre-formatted, checked "Name: value\r\n" lines (a proxied response's fields)
+  // For an answer to HEAD, the Content-Length to announce when it is not the body's (a proxied HEAD, whose
+  // upstream gave the length of the body a GET would have had and sent none).
+  std::optional<uint64_t> head_length;
 
   static Response json(int status, const boost::json::value& v);
   static Response json_text(int status, std::string body);

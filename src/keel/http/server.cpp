@@ -100,7 +100,7 @@ void parse_traceparent(std::string_view tp, TraceContext& t) {
 }
 
 Response problem_response(const Error& e) {
-  Response r{e.status(), "application/problem+json", problem_json(e), {}, {}};
+  Response r{e.status(), "application/problem+json", problem_json(e), {}, {}, {}};
   for (const auto& h : e.headers) r.headers.push_back(h);
   return r;
 }
@@ -407,10 +407,11 @@ struct Server::Impl {
 
       const bool keep_alive = parser.keep_alive() && !draining.load(std::memory_order_relaxed);
       const size_t body_size = res->body.size();
+      const bool head_only = req.method == Method::Head;
       append_head(head, res->status, hreq.version, *res, req.request_id, req.trace.traceparent(), keep_alive,
-                  body_size);
-      std::array<net::const_buffer, 2> bufs{
-          net::buffer(head), net::buffer(res->body.data(), req.method == Method::Head ? 0 : body_size)};
+                  head_only && res->head_length ? *res->head_length : body_size);
+      std::array<net::const_buffer, 2> bufs{net::buffer(head),
+                                            net::buffer(res->body.data(), head_only ? 0 : body_size)};
       conn.deadline = coarse_steady_now() + opt.body_timeout;
       boost::system::error_code wec;
       if (!io::write_now(socket, bufs, wec)) {
