@@ -1,6 +1,7 @@
 """Registry and gateway as one system: third-party modules register, get routed and balanced, die and are
 routed around; blocking queries; credentials; edge auth; rate limits; a split deployment over one database."""
 import concurrent.futures
+import subprocess
 import threading
 import time
 import uuid
@@ -209,6 +210,50 @@ def test_unreachable_module_is_a_fast_502(keel):
     start = time.time()
     r = requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
     assert r.status_code == 502 and time.time() - start < 2
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+# A name lookup that hangs: getaddrinfo() for names containing "slow-dns" sleeps 5 s, through LD_PRELOAD.
+SLOW_DNS = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+#include <unistd.h>
+int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints, struct addrinfo** res) {
+  static int (*real)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+  if (!real) real = dlsym(RTLD_NEXT, "getaddrinfo");
+  if (node && strstr(node, "slow-dns")) {
+    sleep(5);
+    return EAI_NONAME;
+  }
+  return real(node, service, hints, res);
+}
+"""
+
+
+def test_names_are_resolved_and_a_hanging_lookup_is_a_timely_504(keel_factory, upstream_factory, tmp_path):
+    src, lib = tmp_path / "slow_dns.c", tmp_path / "slow_dns.so"
+    src.write_text(SLOW_DNS)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src), "-ldl"], check=True)
+    k = keel_factory(env={"LD_PRELOAD": str(lib), "KEEL_GATEWAY_CONNECT_TIMEOUT_MS": "500"}).start()
+    tok = user_token(k)["access_token"]
+    # A name that resolves is routed to.
+    u = upstream_factory("named")
+    named = service_token(k, "named")
+    assert put_instance(k, named, "named", "a", url=u.url.replace("127.0.0.1", "localhost"),
+                        routes=["/v1/named"]).status_code == 200
+    assert wait_until(lambda: requests.get(k.url("gateway") + "/v1/named/x", headers=bearer(tok),
+                                           timeout=10).status_code == 200, timeout=2)
+    # A lookup that hangs ends at the connect timeout.
+    ext = service_token(k, "ext")
+    assert put_instance(k, ext, "ext", "a", url="http://slow-dns.example:8080", routes=["/v1/ext"],
+                        ttl_seconds=60).status_code == 200
+    assert wait_until(lambda: requests.get(k.url("gateway") + "/v1/ext/x", headers=bearer(tok),
+                                           timeout=10).status_code != 404, timeout=2)
+    start = time.time()
+    r = requests.get(k.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
+    assert r.status_code == 504 and time.time() - start < 2, (r.status_code, time.time() - start)
     assert r.headers["Content-Type"].startswith("application/problem+json")
 
 

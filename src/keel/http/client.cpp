@@ -2,7 +2,9 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -150,18 +152,42 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
   WatchGuard guard(&c->watch);
   c->watch.expires_after(opt.connect_timeout);
   boost::system::error_code ec;
-  tcp::endpoint ep;
+  std::vector<tcp::endpoint> candidates;
   const auto addr = net::ip::make_address(to.host, ec);
   if (!ec) {
-    ep = tcp::endpoint(addr, to.port);
+    candidates.emplace_back(addr, to.port);
   } else {
-    tcp::resolver resolver(ex);
-    const std::string port = std::to_string(to.port);
-    auto [rec, results] = co_await resolver.async_resolve(to.host, port, use_tuple);
-    if (rec || results.empty()) throw ClientError("cannot resolve " + to.host, false, false);
-    ep = *results.begin();
+    // The sweeper's deadline closes the socket, which does not stop a name lookup, and a lookup cannot be
+    // interrupted (getaddrinfo runs on its own to the end): the lookup goes on by itself and ends the wait
+    // on the timer if it finishes first; otherwise the timer ends the wait, at the connect deadline.
+    struct Lookup {
+      tcp::resolver resolver;
+      net::steady_timer wait;
+      bool finished = false;
+      boost::system::error_code ec;
+      tcp::resolver::results_type results;
+      Lookup(const net::any_io_executor& ex, std::chrono::steady_clock::time_point deadline)
+          : resolver(ex), wait(ex, deadline) {}
+    };
+    auto lookup = std::make_shared<Lookup>(ex, c->watch.deadline);
+    lookup->resolver.async_resolve(
+        to.host, std::to_string(to.port),
+        [lookup](const boost::system::error_code& e, tcp::resolver::results_type r) {
+          lookup->finished = true;
+          lookup->ec = e;
+          lookup->results = std::move(r);
+          lookup->wait.cancel();
+        });
+    co_await lookup->wait.async_wait(use_tuple);
+    if (!lookup->finished) {
+      lookup->resolver.cancel();
+      throw ClientError("resolving " + to.host + " timed out", false, true);
+    }
+    if (lookup->ec || lookup->results.empty()) throw ClientError("cannot resolve " + to.host, false, false);
+    // Every address the name has, in the resolver's order ("localhost" may give ::1 before 127.0.0.1).
+    for (const auto& entry : lookup->results) candidates.push_back(entry.endpoint());
   }
-  auto [cec] = co_await c->socket.async_connect(ep, use_tuple);
+  auto [cec, ep] = co_await net::async_connect(c->socket, candidates, use_tuple);
   if (cec) throw ClientError("cannot connect to " + to.key + ": " + cec.message(), false, c->watch.expired);
   // To wait for the connect, Asio registered the socket for writability with epoll, and that stays: every ACK
   // that frees send space would then wake the reactor for nothing, about once per exchange. Registering the
