@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsodium-dev libssl-dev libsqlite3-dev sqlite3 libpq-dev libhnswlib-dev
+  libsodium-dev libssl-dev openssl ca-certificates libsqlite3-dev sqlite3 libpq-dev libhnswlib-dev
   libspdlog-dev libfmt-dev libcli11-dev libtoml11-dev
   libgtest-dev googletest
   python3 python3-pytest python3-requests python3-jwt python3-cryptography

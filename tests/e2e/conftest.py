@@ -201,7 +201,8 @@ class Upstream:
     """A third-party module for the gateway to route to: a small HTTP server in this test process that answers
     with its name and the headers it received."""
 
-    def __init__(self, name):
+    def __init__(self, name, tls=None):
+        """`tls`: (certificate file, key file) to serve https instead."""
         import http.server
         import threading
 
@@ -248,6 +249,12 @@ class Upstream:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -267,12 +274,22 @@ class Upstream:
 import json  # noqa: E402  (used by Upstream)
 
 
+def self_signed(directory, name):
+    """A throwaway certificate for localhost and 127.0.0.1: (certificate file, key file)."""
+    cert, key = pathlib.Path(directory) / f"{name}.crt", pathlib.Path(directory) / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
 @pytest.fixture
 def upstream_factory():
     made = []
 
-    def make(name):
-        u = Upstream(name)
+    def make(name, tls=None):
+        u = Upstream(name, tls)
         made.append(u)
         return u
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import Keel
+from conftest import Keel, self_signed
 
 
 def bearer(token):
@@ -255,6 +255,28 @@ def test_names_are_resolved_and_a_hanging_lookup_is_a_timely_504(keel_factory, u
     r = requests.get(k.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
     assert r.status_code == 504 and time.time() - start < 2, (r.status_code, time.time() - start)
     assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_https_upstreams_are_proxied_with_their_certificate_checked(keel_factory, upstream_factory, tmp_path):
+    trusted, untrusted = self_signed(tmp_path, "trusted"), self_signed(tmp_path, "untrusted")
+    # keel trusts only the first certificate (OpenSSL's SSL_CERT_FILE stands for the system's CAs).
+    k = keel_factory(env={"SSL_CERT_FILE": trusted[0]}).start()
+    good, bad = upstream_factory("good", tls=trusted), upstream_factory("bad", tls=untrusted)
+    tok = user_token(k)["access_token"]
+    for name, u in (("good", good), ("bad", bad)):
+        svc = service_token(k, name)
+        assert put_instance(k, svc, name, "a", url=u.url, routes=[f"/v1/{name}"]).status_code == 200
+    assert wait_until(lambda: requests.get(k.url("gateway") + "/v1/good/x", headers=bearer(tok),
+                                           timeout=10).status_code == 200, timeout=2)
+    r = requests.post(k.url("gateway") + "/v1/good/echo?q=1", data=b"over tls", headers={**bearer(tok),
+                      "Content-Type": "text/plain"}, timeout=10)
+    assert r.status_code == 200 and r.json() == {"upstream": "good", "path": "/v1/good/echo?q=1",
+                                                 "method": "POST", "body": "over tls"}
+    assert good.seen[-1]["x-keel-user-id"] and good.seen[-1]["host"] == f"localhost:{good.port}"
+    # A certificate nobody vouches for is refused: the request fails fast and never reaches that upstream.
+    r = requests.get(k.url("gateway") + "/v1/bad/x", headers=bearer(tok), timeout=10)
+    assert r.status_code == 502 and r.headers["Content-Type"].startswith("application/problem+json")
+    assert bad.hits == 0
 
 
 def test_blocking_queries_return_on_change_and_wait_without_one(keel, upstream_factory):

@@ -4,6 +4,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -29,14 +30,20 @@ using namespace std::string_view_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 std::optional<Endpoint> Endpoint::parse(std::string_view url) {
-  constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) return std::nullopt;
-  url.remove_prefix(scheme.size());
+  Endpoint e;
+  if (url.starts_with("https://")) {
+    e.tls = true;
+    e.port = 443;
+    url.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else {
+    return std::nullopt;
+  }
   const size_t slash = url.find('/');
   std::string_view authority = url.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view() : url.substr(slash);
   if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-  Endpoint e;
   std::string_view port;
   if (authority.front() == '[') {
     const size_t close = authority.find(']');
@@ -64,9 +71,9 @@ std::optional<Endpoint> Endpoint::parse(std::string_view url) {
   if (path.find_first_of("?# \r\n") != std::string_view::npos) return std::nullopt;
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   e.base_path = std::string(path);
-  e.key = e.host + ":" + std::to_string(e.port);
+  e.key = (e.tls ? "https://" : "http://") + e.host + ":" + std::to_string(e.port);
   e.host_header = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
-  if (e.port != 80) e.host_header += ":" + std::to_string(e.port);
+  if (e.port != (e.tls ? 443 : 80)) e.host_header += ":" + std::to_string(e.port);
   return e;
 }
 
@@ -83,7 +90,8 @@ namespace {
 // A connection with everything one exchange needs, kept with it so that an exchange allocates little: the
 // request head's string, and the response parser's flat message.
 struct PooledConnection {
-  tcp::socket socket;
+  tcp::socket socket;                                // plain http
+  std::optional<net::ssl::stream<tcp::socket>> tls;  // https: the socket moves in here
   boost::beast::flat_buffer buffer;
   Watched watch;
   std::chrono::steady_clock::time_point idle_since;
@@ -92,6 +100,7 @@ struct PooledConnection {
   FlatMessage response;
   std::optional<FlatParser<false>> parser;
   explicit PooledConnection(const net::any_io_executor& ex) : socket(ex) { watch.socket = &socket; }
+  tcp::socket& tcp_socket() { return tls ? tls->next_layer() : socket; }
   FlatParser<false>& new_parser() {
     parser.reset();
     return parser.emplace(response);
@@ -99,6 +108,20 @@ struct PooledConnection {
 };
 
 constexpr auto kMaxIdle = std::chrono::seconds(4);
+
+// One TLS client configuration for the process: the system's CAs (OpenSSL's default paths, which honour
+// SSL_CERT_FILE and SSL_CERT_DIR), peer verification, TLS 1.2 at least.
+net::ssl::context& tls_context() {
+  static net::ssl::context ctx = [] {
+    net::ssl::context c(net::ssl::context::tls_client);
+    c.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                  net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    c.set_default_verify_paths();
+    c.set_verify_mode(net::ssl::verify_peer);
+    return c;
+  }();
+  return ctx;
+}
 
 using IdleMap = std::unordered_map<std::string, std::vector<std::unique_ptr<PooledConnection>>>;
 IdleMap& idle_connections() {
@@ -196,6 +219,18 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
   if (!ec) c->socket.assign(ep.protocol(), fd, ec);
   if (ec) throw ClientError("cannot connect to " + to.key + ": " + ec.message(), false, false);
   c->socket.set_option(tcp::no_delay(true), ec);
+  if (to.tls) {
+    // The handshake runs under the same connect deadline (the watch follows the socket into the stream).
+    auto& tls = c->tls.emplace(std::move(c->socket), tls_context());
+    c->watch.socket = &tls.next_layer();
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), to.host.c_str()))
+      throw ClientError("cannot connect to " + to.key + ": bad TLS server name", false, false);
+    tls.set_verify_callback(net::ssl::host_name_verification(to.host));
+    auto [hec] = co_await tls.async_handshake(net::ssl::stream_base::client, use_tuple);
+    if (hec)
+      throw ClientError("TLS handshake with " + to.key + " failed: " + hec.message(), false,
+                        c->watch.expired);
+  }
   co_return c;
 }
 
@@ -214,7 +249,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       while (!idle.empty() && !c) {
         c = std::move(idle.back());
         idle.pop_back();
-        if (!c->socket.is_open() || c->idle_since < fresh_since) c.reset();
+        if (!c->tcp_socket().is_open() || c->idle_since < fresh_since) c.reset();
       }
       reused = c != nullptr;
     } else {
@@ -228,7 +263,10 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
         net::buffer(c->head), net::buffer(req.fields.data(), req.fields.size()), net::buffer(c->tail),
         net::buffer(req.body.data(), req.body.size())};
     boost::system::error_code ec;
-    if (!io::write_now(c->socket, bufs, ec)) {
+    if (c->tls) {
+      auto [write_error, n] = co_await net::async_write(*c->tls, bufs, use_tuple);
+      ec = write_error;
+    } else if (!io::write_now(c->socket, bufs, ec)) {
       auto [write_error, n] = co_await net::async_write(c->socket, bufs, use_tuple);
       ec = write_error;
     }
@@ -243,7 +281,10 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       parser.body_limit(opt.body_limit);
       if (req.method == "HEAD") parser.skip(true);
       while (!io::parse(c->buffer, parser, false, ec)) {
-        auto [read_error, n] = co_await c->socket.async_read_some(io::prepare(c->buffer), use_tuple);
+        auto [read_error, n] = c->tls ? co_await c->tls->async_read_some(io::prepare(c->buffer), use_tuple)
+                                      : co_await c->socket.async_read_some(io::prepare(c->buffer), use_tuple);
+        // A TLS peer that closes without close_notify ends a body delimited by the close all the same.
+        if (read_error == net::ssl::error::stream_truncated) read_error = net::error::eof;
         if (io::received(c->buffer, parser, read_error, n, ec)) break;
       }
       answered = answered || parser.got_some();

@@ -16,10 +16,11 @@ namespace keel::http {
 struct Endpoint {
   std::string host;
   uint16_t port = 80;
+  bool tls = false;       // https: TLS with the peer's certificate checked against the system's CAs
   std::string base_path;  // the URL's path, without a trailing '/'
-  std::string key;        // host:port, the connection pool's key
+  std::string key;        // scheme://host:port, the connection pool's key
   std::string host_header;
-  // Parses http://host[:port][/path]; nullopt for anything else (https is not proxied yet).
+  // Parses http(s)://host[:port][/path]; nullopt for anything else.
   static std::optional<Endpoint> parse(std::string_view url);
 };
 

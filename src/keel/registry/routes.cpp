@@ -101,10 +101,7 @@ InstanceInput parse_instance(const Request& req, const Settings& settings) {
   auto body = http::parse_json_object(req);
   http::Validator v(body);
   in.url = v.required_string("url", 1, 2048);
-  if (!in.url.empty() && !http::Endpoint::parse(in.url)) {
-    const bool https = in.url.rfind("https://", 0) == 0 && in.url.size() > 8;
-    if (!https) v.fail("url", "must be an absolute http(s) URL");
-  }
+  if (!in.url.empty() && !http::Endpoint::parse(in.url)) v.fail("url", "must be an absolute http(s) URL");
   in.version = v.optional_string("version", 0, 128).value_or("");
   in.routes = string_list(v, body, "routes", 32);
   for (const auto& r : in.routes)
