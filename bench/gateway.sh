@@ -4,7 +4,8 @@
 #   wrk -> haproxy (1 thread, http-reuse)              -> upstream
 #   wrk -> keel gateway (1 I/O thread), token checks on and off -> upstream (registered in keel's registry)
 # The proxies share core 1; wrk and the upstream (nginx `return 200`) run on core 0. Throughput is closed-loop
-# wrk, alternating A B C D per round; latency is h2load at a fixed rate below saturation (p99).
+# wrk, alternating A B C D per round; latency is h2load at a fixed rate below saturation (p99), also per round;
+# the figures are medians over the rounds.
 # Only 127.0.0.1 is targeted; every load is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,9 +108,15 @@ mn=$(median "${r_ngx[@]}"); mh=$(median "${r_hap[@]}"); mon=$(median "${r_on[@]}
 awk -v n="$mn" -v h="$mh" -v on="$mon" -v off="$moff" 'BEGIN {
   printf "throughput, medians: keel(on)/nginx %.2f  keel(on)/haproxy %.2f  keel(off)/nginx %.2f  keel(off)/haproxy %.2f  (bar: on/nginx >= 1.0)\n", on/n, on/h, off/n, off/h }'
 
-echo "latency at a fixed $RATE req/s (h2load, 10 connections), p99 in ms"
-ln=$(p99 "http://127.0.0.1:$ngx/bench"); lh=$(p99 "http://127.0.0.1:$hap/bench")
-lon=$(p99 -H "Authorization: Bearer $token" "http://127.0.0.1:$kb/bench"); loff=$(p99 "http://127.0.0.1:$kb2/bench")
-echo "p99: nginx $ln  haproxy $lh  keel(on) $lon  keel(off) $loff"
+echo "latency at a fixed $RATE req/s (h2load, 10 connections), p99 in ms, $ROUNDS rounds"
+declare -a l_ngx l_hap l_on l_off
+for r in $(seq "$ROUNDS"); do
+  ln=$(p99 "http://127.0.0.1:$ngx/bench"); lh=$(p99 "http://127.0.0.1:$hap/bench")
+  lon=$(p99 -H "Authorization: Bearer $token" "http://127.0.0.1:$kb/bench"); loff=$(p99 "http://127.0.0.1:$kb2/bench")
+  l_ngx+=("$ln"); l_hap+=("$lh"); l_on+=("$lon"); l_off+=("$loff")
+  echo "round $r: nginx $ln  haproxy $lh  keel(tokens on) $lon  keel(tokens off) $loff"
+done
+ln=$(median "${l_ngx[@]}"); lh=$(median "${l_hap[@]}"); lon=$(median "${l_on[@]}"); loff=$(median "${l_off[@]}")
+echo "p99 medians: nginx $ln  haproxy $lh  keel(on) $lon  keel(off) $loff"
 awk -v n="$ln" -v h="$lh" -v on="$lon" -v off="$loff" 'BEGIN {
   printf "p99 ratios: keel(on)/nginx %.2f  keel(on)/haproxy %.2f  keel(off)/nginx %.2f  (bar: on/nginx <= 1.2)\n", on/n, on/h, off/n }'
