@@ -299,6 +299,16 @@ def test_blocking_queries_return_on_change_and_wait_without_one(keel, upstream_f
     assert [i["instance_id"] for i in r.json()["items"]] == ["a"]
     assert instances(keel, tok, "ext", index=index, wait="61s").status_code == 422
     assert instances(keel, tok, "ext", index="x").status_code == 422
+    # Many watchers of one index: one change wakes them all at once.
+    index = int(r.headers["X-Keel-Index"])
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        watches = [pool.submit(instances, keel, tok, "ext", index=index, wait="30s") for _ in range(20)]
+        time.sleep(0.5)
+        changed = time.time()
+        put_instance(keel, ext, "ext", "b", url="http://127.0.0.1:1/")
+        answers = [w.result(timeout=10) for w in watches]
+        assert time.time() - changed < 2
+    assert all(int(a.headers["X-Keel-Index"]) > index and len(a.json()["items"]) == 2 for a in answers)
 
 
 def test_deregistration(keel, upstream_factory):

@@ -1,5 +1,7 @@
 #include "keel/registry/index_watch.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,6 +18,16 @@ void IndexWatch::load_sync() {
 void IndexWatch::observe(int64_t v) {
   int64_t cur = value_.load(std::memory_order_relaxed);
   while (v > cur && !value_.compare_exchange_weak(cur, v, std::memory_order_release)) {
+  }
+  if (v <= cur) return;
+  std::lock_guard lk(mu_);
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->index < v) {
+      boost::asio::post(it->timer->get_executor(), [timer = it->timer] { timer->cancel(); });
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -35,13 +47,19 @@ boost::asio::awaitable<void> IndexWatch::run() {
 }
 
 boost::asio::awaitable<int64_t> IndexWatch::wait_past(int64_t index,
-                                                      std::chrono::steady_clock::time_point deadline) const {
+                                                      std::chrono::steady_clock::time_point deadline) {
   const auto ex = co_await boost::asio::this_coro::executor;
-  boost::asio::steady_timer timer(ex);
-  while (value() <= index && std::chrono::steady_clock::now() < deadline) {
-    timer.expires_after(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(25), deadline - std::chrono::steady_clock::now()));
-    co_await timer.async_wait(boost::asio::use_awaitable);
+  auto timer = std::make_shared<boost::asio::steady_timer>(ex, deadline);
+  {
+    std::lock_guard lk(mu_);
+    // Registered before the check, so an advance in between either is seen here or cancels the timer.
+    if (value() > index) co_return value();
+    waiters_.push_back({index, timer});
+  }
+  co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  {
+    std::lock_guard lk(mu_);
+    std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == timer; });
   }
   co_return value();
 }
