@@ -1,8 +1,10 @@
 #include "keel/auth/verifier.hpp"
 
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstring>
 
 #include "keel/auth/keys.hpp"
 #include "keel/core/error.hpp"
@@ -40,8 +42,43 @@ bool Principal::has_role(std::string_view role) const {
   return false;
 }
 
+namespace {
+std::atomic<uint64_t> g_next_verifier{1};
+
+// A thread's most recent tokens, direct-mapped by a few bytes of the signature (which are random).
+struct FrontEntry {
+  uint64_t verifier = 0;
+  uint64_t epoch = 0;
+  std::string token;
+  std::shared_ptr<const Principal> principal;
+};
+constexpr size_t kFrontSlots = 64;
+FrontEntry& front_slot(std::string_view token) {
+  thread_local std::array<FrontEntry, kFrontSlots> front;
+  uint64_t tail = 0;
+  std::memcpy(&tail, token.data() + token.size() - std::min<size_t>(token.size(), 8),
+              std::min<size_t>(token.size(), 8));
+  return front[(tail * 0x9e3779b97f4a7c15ULL) >> 58];  // the top 6 bits: 64 slots
+}
+}  // namespace
+
 TokenVerifier::TokenVerifier(db::Database& db, VerifierSettings settings)
-    : db_(db), settings_(std::move(settings)) {}
+    : db_(db), settings_(std::move(settings)), instance_(g_next_verifier.fetch_add(1)) {}
+
+std::shared_ptr<const Principal> TokenVerifier::front_lookup(std::string_view token, uint64_t epoch) const {
+  const FrontEntry& e = front_slot(token);
+  if (e.verifier != instance_ || e.epoch != epoch || e.token != token) return nullptr;
+  return e.principal;
+}
+
+void TokenVerifier::front_store(std::string_view token, uint64_t epoch,
+                                const std::shared_ptr<const Principal>& p) const {
+  FrontEntry& e = front_slot(token);
+  e.verifier = instance_;
+  e.epoch = epoch;
+  e.token.assign(token);
+  e.principal = p;
+}
 
 void TokenVerifier::load_keys(db::Session& s) {
   std::unordered_map<std::string, VerifyKey> fresh;
@@ -65,7 +102,9 @@ void TokenVerifier::load_revocations(db::Session& s, const std::string& since) {
        s.query("SELECT id, expires_at FROM service_tokens WHERE revoked_at >= $1", {since}).rows)
     found.emplace_back(row.text(0), parse_rfc3339(row.time(1)).value_or(access_horizon));
   std::unique_lock lk(revoked_mu_);
-  for (auto& [id, until] : found) revoked_[id] = until;
+  bool added = false;
+  for (auto& [id, until] : found) added = revoked_.insert_or_assign(id, until).second || added;
+  if (added) revocation_epoch_.fetch_add(1, std::memory_order_release);
   for (auto it = revoked_.begin(); it != revoked_.end();) {
     if (it->second < now)
       it = revoked_.erase(it);
@@ -87,6 +126,7 @@ void TokenVerifier::load_sync() {
                  {format_rfc3339(start)})
              .rows)
       revoked_[row.text(0)] = parse_rfc3339(row.time(1)).value_or(start);
+    revocation_epoch_.fetch_add(1, std::memory_order_release);
   });
   last_poll_ = start;
 }
@@ -115,10 +155,17 @@ boost::asio::awaitable<void> TokenVerifier::run() {
 void TokenVerifier::revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until) {
   std::unique_lock lk(revoked_mu_);
   revoked_[session_id] = until;
+  revocation_epoch_.fetch_add(1, std::memory_order_release);
 }
 
 std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view token) const {
   const int64_t now = unix_now();
+  // Read before the revocation check below, so an entry stored with it is never newer than that check.
+  const uint64_t epoch = revocation_epoch_.load(std::memory_order_acquire);
+  if (auto p = front_lookup(token, epoch)) {
+    if (p->expires_at <= now) reject("access token has expired");
+    return p;
+  }
   std::shared_ptr<const Principal> principal;
   {
     std::lock_guard lk(cache_mu_);
@@ -174,6 +221,7 @@ std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view t
     std::shared_lock lk(revoked_mu_);
     if (revoked_.count(principal->session_id)) reject("access token's session has been revoked");
   }
+  front_store(token, epoch, principal);
   return principal;
 }
 
