@@ -13,15 +13,18 @@ namespace keel {
 // most, and a memory read instead of a clock read): for deadlines and idle times measured in seconds, which
 // every request sets several of. Same epoch as std::chrono::steady_clock, so the two compare.
 inline std::chrono::steady_clock::time_point coarse_steady_now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  timespec ts{};
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return std::chrono::steady_clock::now();
   return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
                                                std::chrono::nanoseconds(ts.tv_nsec));
 }
 // Unix seconds from the coarse real-time clock (token expiry checks).
 inline int64_t coarse_unix_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  timespec ts{};
+  if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   return static_cast<int64_t>(ts.tv_sec);
 }
 

@@ -481,8 +481,11 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
     try {
       http::ClientResponse res = co_await http::fetch(ep, up, opt);
       // The upstream's Content-Type travels with its other fields.
-      Response out{res.status, std::string(), std::move(res.body), {}, std::move(res.fields), {}};
-      if (req.method == Method::Head) out.head_length = res.content_length;
+      Response out{res.status, std::string(), std::move(res.body), {}, std::move(res.fields), {}, false};
+      if (req.method == Method::Head) {
+        out.proxied_head = true;
+        out.head_length = res.content_length;
+      }
       co_return out;
     } catch (const http::ClientError& e) {
       last_error = e.what();

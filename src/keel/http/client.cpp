@@ -1,5 +1,7 @@
 #include "keel/http/client.hpp"
 
+#include <unistd.h>
+
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
@@ -108,6 +110,7 @@ struct PooledConnection {
 };
 
 constexpr auto kMaxIdle = std::chrono::seconds(4);
+constexpr size_t kKeptCapacity = 64 << 10;  // buffers kept with a pooled connection stay below this
 
 // One TLS client configuration for the process: the system's CAs (OpenSSL's default paths, which honour
 // SSL_CERT_FILE and SSL_CERT_DIR), peer verification, TLS 1.2 at least.
@@ -216,14 +219,25 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
   // that frees send space would then wake the reactor for nothing, about once per exchange. Registering the
   // connected socket afresh drops it (writes are tried directly, and register again only if one must wait).
   const auto fd = c->socket.release(ec);
-  if (!ec) c->socket.assign(ep.protocol(), fd, ec);
+  if (!ec) {
+    c->socket.assign(ep.protocol(), fd, ec);
+    if (ec) ::close(fd);
+  }
   if (ec) throw ClientError("cannot connect to " + to.key + ": " + ec.message(), false, false);
   c->socket.set_option(tcp::no_delay(true), ec);
   if (to.tls) {
     // The handshake runs under the same connect deadline (the watch follows the socket into the stream).
-    auto& tls = c->tls.emplace(std::move(c->socket), tls_context());
+    try {
+      c->tls.emplace(std::move(c->socket), tls_context());
+    } catch (const boost::system::system_error& e) {
+      throw ClientError("cannot set up TLS to " + to.key + ": " + e.code().message(), false, false);
+    }
+    auto& tls = *c->tls;
     c->watch.socket = &tls.next_layer();
-    if (!SSL_set_tlsext_host_name(tls.native_handle(), to.host.c_str()))
+    // Server names only: RFC 6066 keeps address literals out of SNI (the certificate check covers them).
+    boost::system::error_code literal;
+    net::ip::make_address(to.host, literal);
+    if (literal && !SSL_set_tlsext_host_name(tls.native_handle(), to.host.c_str()))
       throw ClientError("cannot connect to " + to.key + ": bad TLS server name", false, false);
     tls.set_verify_callback(net::ssl::host_name_verification(to.host));
     auto [hec] = co_await tls.async_handshake(net::ssl::stream_base::client, use_tuple);
@@ -259,13 +273,20 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     WatchGuard guard(&c->watch);
     c->watch.expires_after(opt.timeout);
     request_head(to, req, c->head, c->tail);
+    if (c->tls) {
+      // One TLS record for the request, not one per buffer (a stream's writes take one buffer at a time).
+      c->head += req.fields;
+      c->head += c->tail;
+      c->head += req.body;
+    }
     std::array<net::const_buffer, 4> bufs{
         net::buffer(c->head), net::buffer(req.fields.data(), req.fields.size()), net::buffer(c->tail),
         net::buffer(req.body.data(), req.body.size())};
     boost::system::error_code ec;
     if (c->tls) {
-      auto [write_error, n] = co_await net::async_write(*c->tls, bufs, use_tuple);
+      auto [write_error, n] = co_await net::async_write(*c->tls, net::buffer(c->head), use_tuple);
       ec = write_error;
+      if (c->head.capacity() > kKeptCapacity) std::string().swap(c->head);  // a large body went with it
     } else if (!io::write_now(c->socket, bufs, ec)) {
       auto [write_error, n] = co_await net::async_write(c->socket, bufs, use_tuple);
       ec = write_error;
@@ -281,10 +302,18 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       parser.body_limit(opt.body_limit);
       if (req.method == "HEAD") parser.skip(true);
       while (!io::parse(c->buffer, parser, false, ec)) {
-        auto [read_error, n] = c->tls ? co_await c->tls->async_read_some(io::prepare(c->buffer), use_tuple)
-                                      : co_await c->socket.async_read_some(io::prepare(c->buffer), use_tuple);
-        // A TLS peer that closes without close_notify ends a body delimited by the close all the same.
-        if (read_error == net::ssl::error::stream_truncated) read_error = net::error::eof;
+        boost::system::error_code read_error;
+        size_t n = 0;
+        if (c->tls) {
+          std::tie(read_error, n) = co_await c->tls->async_read_some(io::prepare(c->buffer), use_tuple);
+          // A pooled TLS connection the upstream closed without close_notify, before answering: the same as a
+          // plain close (and retried). Within an answer it stays an error: a body cut short by an attacker
+          // must not pass for one delimited by the close.
+          if (read_error == net::ssl::error::stream_truncated && !parser.got_some())
+            read_error = net::error::eof;
+        } else {
+          std::tie(read_error, n) = co_await c->socket.async_read_some(io::prepare(c->buffer), use_tuple);
+        }
         if (io::received(c->buffer, parser, read_error, n, ec)) break;
       }
       answered = answered || parser.got_some();

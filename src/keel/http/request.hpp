@@ -108,9 +108,10 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string raw_headers;  // pre-formatted, checked "Name: value\r\n" lines (a proxied response's fields)
-  // For an answer to HEAD, the Content-Length to announce when it is not the body's (a proxied HEAD, whose
-  // upstream gave the length of the body a GET would have had and sent none).
+  // For an answer to HEAD whose body is not the one a GET would have (a proxied HEAD: its upstream sent no
+  // body): the Content-Length to announce, if the upstream gave one, and `proxied_head` set either way.
   std::optional<uint64_t> head_length;
+  bool proxied_head = false;
 
   static Response json(int status, const boost::json::value& v);
   static Response json_text(int status, std::string body);

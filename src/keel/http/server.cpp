@@ -100,12 +100,13 @@ void parse_traceparent(std::string_view tp, TraceContext& t) {
 }
 
 Response problem_response(const Error& e) {
-  Response r{e.status(), "application/problem+json", problem_json(e), {}, {}, {}};
+  Response r{e.status(), "application/problem+json", problem_json(e), {}, {}, {}, false};
   for (const auto& h : e.headers) r.headers.push_back(h);
   return r;
 }
 
 const std::string kUnmatched = "unmatched";
+constexpr size_t kKeptBodyCapacity = 64 << 10;
 const boost::system::error_category& kHttpCategory =
     boost::system::error_code(bhttp::error::end_of_stream).category();
 
@@ -226,7 +227,7 @@ struct Server::Impl {
   // generic serializer, and every header value here is ours (handlers' values are checked for CR/LF).
   static void append_head(std::string& head, int status, unsigned version, const Response& res,
                           std::string_view request_id, std::string_view traceparent, bool keep_alive,
-                          size_t content_length) {
+                          std::optional<size_t> content_length) {
     head.clear();
     head += version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv;
     append_number(head, static_cast<uint64_t>(status));
@@ -255,9 +256,9 @@ struct Server::Impl {
       head += "\r\n"sv;
     }
     head += res.raw_headers;
-    if (status != 204 && status != 304) {
+    if (status != 204 && status != 304 && content_length) {
       head += "Content-Length: "sv;
-      append_number(head, content_length);
+      append_number(head, *content_length);
       head += "\r\n"sv;
     }
     if (!keep_alive)
@@ -408,8 +409,12 @@ struct Server::Impl {
       const bool keep_alive = parser.keep_alive() && !draining.load(std::memory_order_relaxed);
       const size_t body_size = res->body.size();
       const bool head_only = req.method == Method::Head;
+      // A proxied HEAD announces the upstream's length, or none when it gave none (never the empty body's).
+      const std::optional<size_t> length = head_only && res->proxied_head
+                                               ? std::optional<size_t>(res->head_length)
+                                               : std::optional<size_t>(body_size);
       append_head(head, res->status, hreq.version, *res, req.request_id, req.trace.traceparent(), keep_alive,
-                  head_only && res->head_length ? *res->head_length : body_size);
+                  length);
       std::array<net::const_buffer, 2> bufs{net::buffer(head),
                                             net::buffer(res->body.data(), head_only ? 0 : body_size)};
       conn.deadline = coarse_steady_now() + opt.body_timeout;
@@ -434,6 +439,8 @@ struct Server::Impl {
                               {"remote", req.remote_ip}});
       }
       if (wec || !keep_alive) break;
+      // The connection keeps its buffers for the next request, but not a large body's.
+      if (req.body.capacity() > kKeptBodyCapacity) std::string().swap(req.body);
     }
     socket.shutdown(tcp::socket::shutdown_send, ec);
     co_return;
