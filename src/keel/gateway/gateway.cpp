@@ -437,7 +437,7 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
       forwarded_for = v;
       return;
     }
-    http::append_field(fields, k, v);
+    http::append_parsed_field(fields, k, v);  // as the server's parser gave it
   });
   if (forwarded_for.empty()) {
     http::append_field(fields, "X-Forwarded-For", req.remote_ip);

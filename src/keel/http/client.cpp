@@ -81,10 +81,7 @@ std::optional<Endpoint> Endpoint::parse(std::string_view url) {
 
 void append_field(std::string& fields, std::string_view name, std::string_view value) {
   if (has_crlf(name) || name.find(':') != std::string_view::npos || has_crlf(value)) return;
-  fields.append(name);
-  fields.append(": "sv);
-  fields.append(value);
-  fields.append("\r\n"sv);
+  append_parsed_field(fields, name, value);
 }
 
 namespace {
@@ -252,13 +249,14 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
 
 net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req, const ClientOptions& opt) {
   const std::string& key = to.key;
+  // This thread's idle connections to `to` (a map's elements stay where they are while others come and go).
+  auto& idle = idle_connections()[key];
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<PooledConnection> c;
     bool reused = false;
     if (attempt == 0) {
       // Reuse only connections idle for less than kMaxIdle: servers close idle keep-alive connections (keel's
       // own after 10 s), and a stale one costs a failed round trip.
-      auto& idle = idle_connections()[key];
       const auto fresh_since = coarse_steady_now() - kMaxIdle;
       while (!idle.empty() && !c) {
         c = std::move(idle.back());
@@ -267,7 +265,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       }
       reused = c != nullptr;
     } else {
-      idle_connections()[key].clear();  // one stale connection: the rest of that pool is suspect too
+      idle.clear();  // one stale connection: the rest of that pool is suspect too
     }
     if (!c) c = co_await open_connection(to, opt);
     WatchGuard guard(&c->watch);
@@ -329,18 +327,13 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     out.fields.reserve(msg.text.size() + 4 * msg.fields.size());
     for (const auto& f : msg.fields) {
       const std::string_view name = msg.view(f.name), value = msg.view(f.value);
-      if (dropped_response_field(f.id, name) || has_crlf(value)) continue;
-      out.fields.append(name);
-      out.fields.append(": "sv);
-      out.fields.append(value);
-      out.fields.append("\r\n"sv);
+      if (!dropped_response_field(f.id, name)) append_parsed_field(out.fields, name, value);
     }
     out.body = std::move(c->response.body);
     if (const auto length = c->parser->content_length()) out.content_length = *length;
     c->watch.clear();
     // Back to the pool only when nothing unread is left on it.
     if (c->parser->keep_alive() && c->buffer.size() == 0) {
-      auto& idle = idle_connections()[key];
       c->idle_since = coarse_steady_now();
       if (idle.size() < opt.max_idle_per_upstream) idle.push_back(std::move(c));
     }
