@@ -1,10 +1,12 @@
 #include "keel/gateway/gateway.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <cstring>
 #include <optional>
 #include <set>
 
@@ -115,6 +117,25 @@ const Target* RouteTable::find(std::string_view path) const {
   return nullptr;
 }
 
+namespace {
+std::atomic<uint64_t> g_next_gateway{1};
+
+// A thread's recent account views, direct-mapped by the tail of the user id (random in a UUIDv7).
+struct AccountFront {
+  uint64_t gateway = 0;
+  uint64_t epoch = 0;
+  std::string user_id;
+  AccountView view;
+};
+AccountFront& account_slot(const std::string& user_id) {
+  thread_local std::array<AccountFront, 64> front;
+  uint64_t tail = 0;
+  const size_t n = std::min<size_t>(user_id.size(), 8);
+  std::memcpy(&tail, user_id.data() + user_id.size() - n, n);
+  return front[(tail * 0x9e3779b97f4a7c15ULL) >> 58];  // the top 6 bits: 64 slots
+}
+}  // namespace
+
 Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
     : db_(ctx.db),
       verifier_(ctx.verifier),
@@ -124,7 +145,8 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
       user_limit_(settings.user_rate, settings.user_burst),
       ip_limit_(settings.ip_rate, settings.ip_burst),
       table_(std::make_shared<RouteTable>()),
-      meter_(billing::Plans::from(ctx.config)) {}
+      meter_(billing::Plans::from(ctx.config)),
+      instance_(g_next_gateway.fetch_add(1)) {}
 
 namespace {
 std::shared_ptr<RouteTable> build_table(
@@ -355,14 +377,29 @@ void Gateway::forget_accounts() {
   // Balances just changed (debits): the next quota check reads them again.
   std::lock_guard lk(quota_mu_);
   accounts_.clear();
+  accounts_epoch_.fetch_add(1, std::memory_order_release);
 }
 
 std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
-  std::lock_guard lk(quota_mu_);
-  auto it = accounts_.find(user_id);
-  if (it == accounts_.end() || coarse_steady_now() - it->second.fetched >= std::chrono::seconds(1))
-    return std::nullopt;
-  return it->second;
+  const auto now = coarse_steady_now();
+  // Read before the shared map, so a view kept with it is never older than a forget_accounts() it missed.
+  const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
+  AccountFront& front = account_slot(user_id);
+  if (front.gateway == instance_ && front.epoch == epoch && front.user_id == user_id &&
+      now - front.view.fetched < std::chrono::seconds(1))
+    return front.view;
+  std::optional<AccountView> view;
+  {
+    std::lock_guard lk(quota_mu_);
+    auto it = accounts_.find(user_id);
+    if (it == accounts_.end() || now - it->second.fetched >= std::chrono::seconds(1)) return std::nullopt;
+    view = it->second;
+  }
+  front.gateway = instance_;
+  front.epoch = epoch;
+  front.user_id = user_id;
+  front.view = *view;
+  return view;
 }
 
 net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {

@@ -178,6 +178,10 @@ class Gateway {
   Meter meter_;
   std::mutex quota_mu_;
   std::unordered_map<std::string, AccountView> accounts_;
+  // Each I/O thread also keeps its last views (cached_account): valid while this epoch, which
+  // forget_accounts() moves, has not changed; the instance number tells this gateway's entries apart.
+  std::atomic<uint64_t> accounts_epoch_{0};
+  const uint64_t instance_;
   std::unordered_map<std::string, std::pair<int64_t, int64_t>> minute_counts_;  // user -> (minute, requests)
 };
 
