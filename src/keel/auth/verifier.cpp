@@ -1,14 +1,13 @@
 #include "keel/auth/verifier.hpp"
 
-#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstring>
 
 #include "keel/auth/keys.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/log.hpp"
+#include "keel/core/thread_slots.hpp"
 #include "keel/core/time.hpp"
 
 namespace keel::auth {
@@ -45,35 +44,27 @@ bool Principal::has_role(std::string_view role) const {
 namespace {
 std::atomic<uint64_t> g_next_verifier{1};
 
-// A thread's most recent tokens, direct-mapped by a few bytes of the signature (which are random).
+// A thread's most recent tokens (thread_slot picks by the signature's tail).
 struct FrontEntry {
   uint64_t verifier = 0;
   uint64_t epoch = 0;
   std::string token;
   std::shared_ptr<const Principal> principal;
 };
-constexpr size_t kFrontSlots = 64;
-FrontEntry& front_slot(std::string_view token) {
-  thread_local std::array<FrontEntry, kFrontSlots> front;
-  uint64_t tail = 0;
-  std::memcpy(&tail, token.data() + token.size() - std::min<size_t>(token.size(), 8),
-              std::min<size_t>(token.size(), 8));
-  return front[(tail * 0x9e3779b97f4a7c15ULL) >> 58];  // the top 6 bits: 64 slots
-}
 }  // namespace
 
 TokenVerifier::TokenVerifier(db::Database& db, VerifierSettings settings)
     : db_(db), settings_(std::move(settings)), instance_(g_next_verifier.fetch_add(1)) {}
 
 std::shared_ptr<const Principal> TokenVerifier::front_lookup(std::string_view token, uint64_t epoch) const {
-  const FrontEntry& e = front_slot(token);
+  const FrontEntry& e = thread_slot<FrontEntry>(token);
   if (e.verifier != instance_ || e.epoch != epoch || e.token != token) return nullptr;
   return e.principal;
 }
 
 void TokenVerifier::front_store(std::string_view token, uint64_t epoch,
                                 const std::shared_ptr<const Principal>& p) const {
-  FrontEntry& e = front_slot(token);
+  FrontEntry& e = thread_slot<FrontEntry>(token);
   e.verifier = instance_;
   e.epoch = epoch;
   e.token.assign(token);

@@ -17,6 +17,7 @@
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
+#include "keel/core/thread_slots.hpp"
 #include "keel/core/time.hpp"
 #include "keel/http/router.hpp"
 #include "keel/registry/index_watch.hpp"
@@ -120,20 +121,13 @@ const Target* RouteTable::find(std::string_view path) const {
 namespace {
 std::atomic<uint64_t> g_next_gateway{1};
 
-// A thread's recent account views, direct-mapped by the tail of the user id (random in a UUIDv7).
+// A thread's recent account views (thread_slot picks by the user id's random tail).
 struct AccountFront {
   uint64_t gateway = 0;
   uint64_t epoch = 0;
   std::string user_id;
   AccountView view;
 };
-AccountFront& account_slot(const std::string& user_id) {
-  thread_local std::array<AccountFront, 64> front;
-  uint64_t tail = 0;
-  const size_t n = std::min<size_t>(user_id.size(), 8);
-  std::memcpy(&tail, user_id.data() + user_id.size() - n, n);
-  return front[(tail * 0x9e3779b97f4a7c15ULL) >> 58];  // the top 6 bits: 64 slots
-}
 }  // namespace
 
 Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
@@ -384,7 +378,7 @@ std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
   const auto now = coarse_steady_now();
   // Read before the shared map, so a view kept with it is never older than a forget_accounts() it missed.
   const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
-  AccountFront& front = account_slot(user_id);
+  AccountFront& front = thread_slot<AccountFront>(user_id);
   if (front.gateway == instance_ && front.epoch == epoch && front.user_id == user_id &&
       now - front.view.fetched < std::chrono::seconds(1))
     return front.view;

@@ -1,0 +1,25 @@
+#pragma once
+// A front cache for values looked up on every request: the calling thread's slot for `key` in a small
+// direct-mapped table of T (one table per T and thread). The slot is chosen by the key's last 8 bytes (the
+// random tail of a token's signature or of a UUIDv7), so a hit costs no lock and no hash of the whole key;
+// T holds the key and whatever tells a stale entry (see the token verifier and the gateway's accounts).
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace keel {
+
+template <class T, size_t kSlots = 64>
+T& thread_slot(std::string_view key) {
+  static_assert(kSlots >= 2 && std::has_single_bit(kSlots));
+  thread_local std::array<T, kSlots> table;
+  uint64_t tail = 0;
+  const size_t n = std::min<size_t>(key.size(), sizeof tail);
+  std::memcpy(&tail, key.data() + key.size() - n, n);
+  return table[(tail * 0x9e3779b97f4a7c15ULL) >> (64 - std::countr_zero(kSlots))];
+}
+
+}  // namespace keel
