@@ -45,31 +45,11 @@ namespace {
 std::atomic<uint64_t> g_next_verifier{1};
 
 // A thread's most recent tokens (thread_slot picks by the signature's tail).
-struct FrontEntry {
-  uint64_t verifier = 0;
-  uint64_t epoch = 0;
-  std::string token;
-  std::shared_ptr<const Principal> principal;
-};
+using TokenFront = FrontEntry<std::shared_ptr<const Principal>>;
 }  // namespace
 
 TokenVerifier::TokenVerifier(db::Database& db, VerifierSettings settings)
     : db_(db), settings_(std::move(settings)), instance_(g_next_verifier.fetch_add(1)) {}
-
-std::shared_ptr<const Principal> TokenVerifier::front_lookup(std::string_view token, uint64_t epoch) const {
-  const FrontEntry& e = thread_slot<FrontEntry>(token);
-  if (e.verifier != instance_ || e.epoch != epoch || e.token != token) return nullptr;
-  return e.principal;
-}
-
-void TokenVerifier::front_store(std::string_view token, uint64_t epoch,
-                                const std::shared_ptr<const Principal>& p) const {
-  FrontEntry& e = thread_slot<FrontEntry>(token);
-  e.verifier = instance_;
-  e.epoch = epoch;
-  e.token.assign(token);
-  e.principal = p;
-}
 
 void TokenVerifier::load_keys(db::Session& s) {
   std::unordered_map<std::string, VerifyKey> fresh;
@@ -153,9 +133,11 @@ std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view t
   const int64_t now = unix_now();
   // Read before the revocation check below, so an entry stored with it is never newer than that check.
   const uint64_t epoch = revocation_epoch_.load(std::memory_order_acquire);
-  if (auto p = front_lookup(token, epoch)) {
-    if (p->expires_at <= now) reject("access token has expired");
-    return p;
+  // This thread's front cache first: a token found there was valid, its session unrevoked, at `epoch`.
+  TokenFront& front = thread_slot<TokenFront>(token);
+  if (front.holds(instance_, epoch, token)) {
+    if (front.value->expires_at <= now) reject("access token has expired");
+    return front.value;
   }
   std::shared_ptr<const Principal> principal;
   {
@@ -212,7 +194,7 @@ std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view t
     std::shared_lock lk(revoked_mu_);
     if (revoked_.count(principal->session_id)) reject("access token's session has been revoked");
   }
-  front_store(token, epoch, principal);
+  front.set(instance_, epoch, token, principal);
   return principal;
 }
 

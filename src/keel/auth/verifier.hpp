@@ -62,14 +62,9 @@ class TokenVerifier {
   void load_keys(db::Session& s);
   void load_revocations(db::Session& s, const std::string& since);
 
-  // Checked on the hot path without a lock: a token found in the calling thread's front cache (see
-  // verify_shared) was valid and its session unrevoked as of the revocation epoch stored with it.
-  std::shared_ptr<const Principal> front_lookup(std::string_view token, uint64_t epoch) const;
-  void front_store(std::string_view token, uint64_t epoch, const std::shared_ptr<const Principal>& p) const;
-
   db::Database& db_;
   VerifierSettings settings_;
-  const uint64_t instance_;                    // tells this verifier's front-cache entries from another's
+  const uint64_t instance_;  // tells this verifier's entries in the threads' front caches (verify_shared)
   std::atomic<uint64_t> revocation_epoch_{0};  // moves whenever a session or service token joins revoked_
   mutable std::shared_mutex keys_mu_;
   std::unordered_map<std::string, VerifyKey> keys_;

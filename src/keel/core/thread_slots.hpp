@@ -2,15 +2,34 @@
 // A front cache for values looked up on every request: the calling thread's slot for `key` in a small
 // direct-mapped table of T (one table per T and thread). The slot is chosen by the key's last 8 bytes (the
 // random tail of a token's signature or of a UUIDv7), so a hit costs no lock and no hash of the whole key;
-// T holds the key and whatever tells a stale entry (see the token verifier and the gateway's accounts).
+// A FrontEntry holds the key, its value, and what tells a stale entry: its owner (one cache's entries from
+// another's) and an epoch the owner moves whenever cached values may have gone stale.
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace keel {
+
+template <class V>
+struct FrontEntry {
+  uint64_t owner = 0;
+  uint64_t epoch = 0;
+  std::string key;
+  V value{};
+  bool holds(uint64_t o, uint64_t e, std::string_view k) const {
+    return owner == o && epoch == e && key == k;
+  }
+  void set(uint64_t o, uint64_t e, std::string_view k, V v) {
+    owner = o;
+    epoch = e;
+    key.assign(k);
+    value = std::move(v);
+  }
+};
 
 template <class T, size_t kSlots = 64>
 T& thread_slot(std::string_view key) {

@@ -122,12 +122,7 @@ namespace {
 std::atomic<uint64_t> g_next_gateway{1};
 
 // A thread's recent account views (thread_slot picks by the user id's random tail).
-struct AccountFront {
-  uint64_t gateway = 0;
-  uint64_t epoch = 0;
-  std::string user_id;
-  AccountView view;
-};
+using AccountFront = FrontEntry<AccountView>;
 }  // namespace
 
 Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
@@ -379,9 +374,8 @@ std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
   // Read before the shared map, so a view kept with it is never older than a forget_accounts() it missed.
   const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
   AccountFront& front = thread_slot<AccountFront>(user_id);
-  if (front.gateway == instance_ && front.epoch == epoch && front.user_id == user_id &&
-      now - front.view.fetched < std::chrono::seconds(1))
-    return front.view;
+  if (front.holds(instance_, epoch, user_id) && now - front.value.fetched < std::chrono::seconds(1))
+    return front.value;
   std::optional<AccountView> view;
   {
     std::lock_guard lk(quota_mu_);
@@ -389,10 +383,7 @@ std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
     if (it == accounts_.end() || now - it->second.fetched >= std::chrono::seconds(1)) return std::nullopt;
     view = it->second;
   }
-  front.gateway = instance_;
-  front.epoch = epoch;
-  front.user_id = user_id;
-  front.view = *view;
+  front.set(instance_, epoch, user_id, *view);
   return view;
 }
 
