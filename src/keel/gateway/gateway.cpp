@@ -55,7 +55,7 @@ bool is_identity_header(std::string_view k) {
   constexpr std::string_view kPrefix = "x-keel-";
   if (k.size() < kPrefix.size()) return false;
   for (size_t i = 0; i < kPrefix.size(); ++i) {
-    const char c = k[i] == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(k[i])));
+    const char c = k[i] == '_' ? '-' : http::ascii_lower(k[i]);
     if (c != kPrefix[i]) return false;
   }
   return true;
@@ -459,19 +459,21 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
       forwarded_for = v;
       return;
     }
-    http::append_parsed_field(fields, k, v);  // as the server's parser gave it
+    http::append_field_unchecked(fields, k, v);  // as the server's parser gave it
   });
+  // Values keel made (the peer's address, a sanitized or new request id, a checked or new traceparent) go
+  // unchecked; the client's X-Forwarded-For came through the parser.
   if (forwarded_for.empty()) {
-    http::append_field(fields, "X-Forwarded-For", req.remote_ip);
+    http::append_field_unchecked(fields, "X-Forwarded-For", req.remote_ip);
   } else {
     std::string chain(forwarded_for);
     chain += ", ";
     chain += req.remote_ip;
-    http::append_field(fields, "X-Forwarded-For", chain);
+    http::append_field_unchecked(fields, "X-Forwarded-For", chain);
   }
-  http::append_field(fields, "X-Forwarded-Proto", "http");
-  http::append_field(fields, "X-Request-Id", req.request_id);
-  http::append_field(fields, "traceparent", req.trace.traceparent());
+  http::append_field_unchecked(fields, "X-Forwarded-Proto", "http");
+  http::append_field_unchecked(fields, "X-Request-Id", req.request_id);
+  http::append_field_unchecked(fields, "traceparent", req.trace.traceparent());
   if (who) {
     http::append_field(fields, "X-Keel-User-Id", who->subject);
     http::append_field(fields, "X-Keel-Roles", who->roles_joined);

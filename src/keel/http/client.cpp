@@ -81,7 +81,7 @@ std::optional<Endpoint> Endpoint::parse(std::string_view url) {
 
 void append_field(std::string& fields, std::string_view name, std::string_view value) {
   if (has_crlf(name) || name.find(':') != std::string_view::npos || has_crlf(value)) return;
-  append_parsed_field(fields, name, value);
+  append_field_unchecked(fields, name, value);
 }
 
 namespace {
@@ -327,7 +327,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     out.fields.reserve(msg.text.size() + 4 * msg.fields.size());
     for (const auto& f : msg.fields) {
       const std::string_view name = msg.view(f.name), value = msg.view(f.value);
-      if (!dropped_response_field(f.id, name)) append_parsed_field(out.fields, name, value);
+      if (!dropped_response_field(f.id, name)) append_field_unchecked(out.fields, name, value);
     }
     out.body = std::move(c->response.body);
     if (const auto length = c->parser->content_length()) out.content_length = *length;

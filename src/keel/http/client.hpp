@@ -36,13 +36,13 @@ struct ClientRequest {
 
 // Appends "name: value\r\n" to `fields`; a name or value holding CR or LF (or a name holding ':') is dropped.
 void append_field(std::string& fields, std::string_view name, std::string_view value);
-// The same without the checks, for fields as Beast's parser gave them (a token for a name, a value without
-// CR, LF or other controls).
-inline void append_parsed_field(std::string& fields, std::string_view name, std::string_view value) {
+// The same without the checks, for fields known to be well formed: as Beast's parser gave them (a token for
+// a name, a value without CR, LF or other controls), or a literal name with a value keel made itself.
+inline void append_field_unchecked(std::string& fields, std::string_view name, std::string_view value) {
   fields.append(name);
-  fields.append(": ");
+  fields.append(": ", 2);
   fields.append(value);
-  fields.append("\r\n");
+  fields.append("\r\n", 2);
 }
 
 struct ClientResponse {

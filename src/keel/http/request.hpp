@@ -89,13 +89,14 @@ inline void append_number(std::string& out, uint64_t n) {
   out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
+// ASCII lower case, without the locale-aware std::tolower call (header names are ASCII).
+inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
 // ASCII case-insensitive equality (header names).
 inline bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  // ASCII only, without the locale-aware std::tolower call per byte.
-  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; };
   for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   return true;
 }
 
