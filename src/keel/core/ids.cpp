@@ -8,8 +8,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "keel/core/time.hpp"
-
 namespace keel {
 
 namespace {
@@ -49,6 +47,12 @@ void format_uuid(const uint8_t* b, std::string& s) {
   s.assign(buf, sizeof buf);
 }
 
+uint64_t unix_millis_now() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 // Stamps a Unix millisecond time, version 7 and the RFC 9562 variant onto 16 random bytes.
 void v7_from_random(std::array<uint8_t, 16>& b, uint64_t ms, std::string& out) {
   for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (8 * (5 - i)));
@@ -70,9 +74,7 @@ std::string uuid_v7() {
   std::array<uint8_t, 16> b{};
   randombytes_buf(b.data(), b.size());
   std::string out;
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now().time_since_epoch());
-  v7_from_random(b, static_cast<uint64_t>(ms.count()), out);
+  v7_from_random(b, unix_millis_now(), out);
   return out;
 }
 
@@ -129,8 +131,8 @@ void assign_fast_uuid_v7(std::string& out) {
   const uint64_t r1 = rng.next(), r2 = rng.next();
   std::memcpy(b.data(), &r1, 8);
   std::memcpy(b.data() + 8, &r2, 8);
-  // Request ids: the coarse clock's millisecond (a few behind at most) orders them well enough.
-  v7_from_random(b, coarse_unix_millis(), out);
+  // The precise clock: ids made in the same few milliseconds (memories) must still sort by time.
+  v7_from_random(b, unix_millis_now(), out);
 }
 
 std::string fast_uuid_v7() {

@@ -18,15 +18,6 @@ inline std::chrono::steady_clock::time_point coarse_steady_now() {
   return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
                                                std::chrono::nanoseconds(ts.tv_nsec));
 }
-// Unix milliseconds from the coarse real-time clock (request ids).
-inline uint64_t coarse_unix_millis() {
-  timespec ts{};
-  if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
 // Unix seconds from the coarse real-time clock (token expiry checks).
 inline int64_t coarse_unix_seconds() {
   timespec ts{};
