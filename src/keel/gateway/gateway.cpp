@@ -197,19 +197,21 @@ void Gateway::rebuild_sync() {
 
 net::awaitable<void> Gateway::follow() {
   const auto ex = co_await net::this_coro::executor;
-  net::steady_timer timer(ex);
-  auto last = std::chrono::steady_clock::now();
+  net::steady_timer spacing(ex);
   for (;;) {
-    timer.expires_after(std::chrono::milliseconds(50));
-    co_await timer.async_wait(net::use_awaitable);
-    const bool moved = index_.value() != table()->index;
-    if (!moved && std::chrono::steady_clock::now() - last < std::chrono::seconds(1)) continue;
-    last = std::chrono::steady_clock::now();
+    // Woken as soon as the registry index passes the table's, or after a second regardless (an instance whose
+    // TTL lapses moves no index). Rebuilds are at least 20 ms apart, so a burst of changes costs a few.
+    // Named first: no temporaries inside the co_await (see README, "Developing").
+    const int64_t seen = table()->index;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    co_await index_.wait_past(seen, deadline);
     try {
       co_await db_.read([this](db::Session& s) { install_table(s); });
     } catch (const std::exception& e) {
       log::warn("gateway route table refresh failed", {{"error", e.what()}});
     }
+    spacing.expires_after(std::chrono::milliseconds(20));
+    co_await spacing.async_wait(net::use_awaitable);
   }
 }
 
