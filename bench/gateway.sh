@@ -97,28 +97,28 @@ p99() {  # fixed-rate latency: 10 clients x RATE/10 req/s for DURATION s; prints
   /usr/bin/python3 bench/lib/p99.py "$work/h2.log"
 }
 
-echo "closed-loop throughput, wrk -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds (req/s)"
-declare -a r_ngx r_hap r_on r_off
-for r in $(seq "$ROUNDS"); do
-  n=$(rps "${auth[@]}" "http://127.0.0.1:$ngx/bench"); h=$(rps "${auth[@]}" "http://127.0.0.1:$hap/bench")
-  on=$(rps "${auth[@]}" "http://127.0.0.1:$kb/bench"); off=$(rps "${auth[@]}" "http://127.0.0.1:$kb2/bench")
-  r_ngx+=("$n"); r_hap+=("$h"); r_on+=("$on"); r_off+=("$off")
-  printf 'round %d: nginx %8.0f  haproxy %8.0f  keel(tokens on) %8.0f  keel(tokens off) %8.0f\n' "$r" "$n" "$h" "$on" "$off"
-done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-mn=$(median "${r_ngx[@]}"); mh=$(median "${r_hap[@]}"); mon=$(median "${r_on[@]}"); moff=$(median "${r_off[@]}")
-awk -v n="$mn" -v h="$mh" -v on="$mon" -v off="$moff" 'BEGIN {
+# measure FN: ROUNDS rounds of FN (rps or p99) on the four targets in turn, the same requests to each; prints
+# every round and leaves the medians in m_ngx m_hap m_on m_off.
+measure() {
+  local fn=$1 r n h on off
+  local -a a_ngx a_hap a_on a_off
+  for r in $(seq "$ROUNDS"); do
+    n=$($fn "${auth[@]}" "http://127.0.0.1:$ngx/bench"); h=$($fn "${auth[@]}" "http://127.0.0.1:$hap/bench")
+    on=$($fn "${auth[@]}" "http://127.0.0.1:$kb/bench"); off=$($fn "${auth[@]}" "http://127.0.0.1:$kb2/bench")
+    a_ngx+=("$n"); a_hap+=("$h"); a_on+=("$on"); a_off+=("$off")
+    echo "round $r: nginx $n  haproxy $h  keel(tokens on) $on  keel(tokens off) $off"
+  done
+  m_ngx=$(median "${a_ngx[@]}"); m_hap=$(median "${a_hap[@]}"); m_on=$(median "${a_on[@]}"); m_off=$(median "${a_off[@]}")
+}
+
+echo "closed-loop throughput, wrk -t1 -c$CONNS -d${DURATION}s, $ROUNDS rounds (req/s)"
+measure rps
+awk -v n="$m_ngx" -v h="$m_hap" -v on="$m_on" -v off="$m_off" 'BEGIN {
   printf "throughput, medians: keel(on)/nginx %.2f  keel(on)/haproxy %.2f  keel(off)/nginx %.2f  keel(off)/haproxy %.2f  (bar: on/nginx >= 1.0)\n", on/n, on/h, off/n, off/h }'
 
 echo "latency at a fixed $RATE req/s (h2load, 10 connections), p99 in ms, $ROUNDS rounds"
-declare -a l_ngx l_hap l_on l_off
-for r in $(seq "$ROUNDS"); do
-  ln=$(p99 "${auth[@]}" "http://127.0.0.1:$ngx/bench"); lh=$(p99 "${auth[@]}" "http://127.0.0.1:$hap/bench")
-  lon=$(p99 "${auth[@]}" "http://127.0.0.1:$kb/bench"); loff=$(p99 "${auth[@]}" "http://127.0.0.1:$kb2/bench")
-  l_ngx+=("$ln"); l_hap+=("$lh"); l_on+=("$lon"); l_off+=("$loff")
-  echo "round $r: nginx $ln  haproxy $lh  keel(tokens on) $lon  keel(tokens off) $loff"
-done
-ln=$(median "${l_ngx[@]}"); lh=$(median "${l_hap[@]}"); lon=$(median "${l_on[@]}"); loff=$(median "${l_off[@]}")
-echo "p99 medians: nginx $ln  haproxy $lh  keel(on) $lon  keel(off) $loff"
-awk -v n="$ln" -v h="$lh" -v on="$lon" -v off="$loff" 'BEGIN {
+measure p99
+echo "p99 medians: nginx $m_ngx  haproxy $m_hap  keel(on) $m_on  keel(off) $m_off"
+awk -v n="$m_ngx" -v h="$m_hap" -v on="$m_on" -v off="$m_off" 'BEGIN {
   printf "p99 ratios: keel(on)/nginx %.2f  keel(on)/haproxy %.2f  keel(off)/nginx %.2f  (bar: on/nginx <= 1.2)\n", on/n, on/h, off/n }'

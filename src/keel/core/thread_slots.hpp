@@ -1,7 +1,7 @@
 #pragma once
 // A front cache for values looked up on every request: the calling thread's slot for `key` in a small
 // direct-mapped table of T (one table per T and thread). The slot is chosen by the key's last 8 bytes (the
-// random tail of a token's signature or of a UUIDv7), so a hit costs no lock and no hash of the whole key;
+// random tail of a token's signature or of a UUIDv7), so a hit costs no lock and no hash of the whole key.
 // A FrontEntry holds the key, its value, and what tells a stale entry: its owner (one cache's entries from
 // another's) and an epoch the owner moves whenever cached values may have gone stale.
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace keel {
 

@@ -1,12 +1,10 @@
 #include "keel/gateway/gateway.hpp"
 
 #include <algorithm>
-#include <array>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <cstring>
 #include <optional>
 #include <set>
 
