@@ -177,7 +177,8 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
   boost::system::error_code ec;
   std::vector<tcp::endpoint> candidates;
   const auto addr = net::ip::make_address(to.host, ec);
-  if (!ec) {
+  const bool by_name = static_cast<bool>(ec);  // not an address literal
+  if (!by_name) {
     candidates.emplace_back(addr, to.port);
   } else {
     // The sweeper's deadline closes the socket, which does not stop a name lookup, and a lookup cannot be
@@ -232,9 +233,7 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
     auto& tls = *c->tls;
     c->watch.socket = &tls.next_layer();
     // Server names only: RFC 6066 keeps address literals out of SNI (the certificate check covers them).
-    boost::system::error_code literal;
-    net::ip::make_address(to.host, literal);
-    if (literal && !SSL_set_tlsext_host_name(tls.native_handle(), to.host.c_str()))
+    if (by_name && !SSL_set_tlsext_host_name(tls.native_handle(), to.host.c_str()))
       throw ClientError("cannot connect to " + to.key + ": bad TLS server name", false, false);
     tls.set_verify_callback(net::ssl::host_name_verification(to.host));
     auto [hec] = co_await tls.async_handshake(net::ssl::stream_base::client, use_tuple);
@@ -271,23 +270,23 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     WatchGuard guard(&c->watch);
     c->watch.expires_after(opt.timeout);
     request_head(to, req, c->head, c->tail);
+    boost::system::error_code ec;
     if (c->tls) {
       // One TLS record for the request, not one per buffer (a stream's writes take one buffer at a time).
       c->head += req.fields;
       c->head += c->tail;
       c->head += req.body;
-    }
-    std::array<net::const_buffer, 4> bufs{
-        net::buffer(c->head), net::buffer(req.fields.data(), req.fields.size()), net::buffer(c->tail),
-        net::buffer(req.body.data(), req.body.size())};
-    boost::system::error_code ec;
-    if (c->tls) {
       auto [write_error, n] = co_await net::async_write(*c->tls, net::buffer(c->head), use_tuple);
       ec = write_error;
       if (c->head.capacity() > kKeptCapacity) std::string().swap(c->head);  // a large body went with it
-    } else if (!io::write_now(c->socket, bufs, ec)) {
-      auto [write_error, n] = co_await net::async_write(c->socket, bufs, use_tuple);
-      ec = write_error;
+    } else {
+      std::array<net::const_buffer, 4> bufs{
+          net::buffer(c->head), net::buffer(req.fields.data(), req.fields.size()), net::buffer(c->tail),
+          net::buffer(req.body.data(), req.body.size())};
+      if (!io::write_now(c->socket, bufs, ec)) {
+        auto [write_error, n] = co_await net::async_write(c->socket, bufs, use_tuple);
+        ec = write_error;
+      }
     }
     if (ec) {
       if (reused && attempt == 0) continue;  // a pooled connection the upstream had closed

@@ -52,7 +52,8 @@ boost::asio::awaitable<int64_t> IndexWatch::wait_past(int64_t index,
   auto timer = std::make_shared<boost::asio::steady_timer>(ex, deadline);
   {
     std::lock_guard lk(mu_);
-    // Registered before the check, so an advance in between either is seen here or cancels the timer.
+    // Checked and registered under the lock observe() wakes waiters under: an advance is either seen here or
+    // finds this waiter and cancels its timer.
     if (value() > index) co_return value();
     waiters_.push_back({index, timer});
   }
