@@ -5,7 +5,7 @@
 // a request costs no coroutine frames for its I/O; the callers' loops are
 //
 //   while (!io::parse(buffer, parser, header_only, ec)) {
-//     auto [rec, n] = co_await socket.async_read_some(io::prepare(buffer), use_tuple);
+//     auto [rec, n] = co_await io::async_read_short(socket, io::prepare(buffer), use_tuple);
 //     if (io::received(buffer, parser, rec, n, ec)) break;
 //   }
 //
@@ -27,6 +27,8 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
+
+#include "keel/http/short_read.hpp"
 
 namespace keel::http::io {
 
@@ -116,7 +118,7 @@ boost::asio::awaitable<boost::system::error_code> read(boost::asio::ip::tcp::soc
   boost::system::error_code ec;
   while (!parse(buffer, parser, header_only, ec)) {
     auto [rec, n] =
-        co_await socket.async_read_some(prepare(buffer), boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_await async_read_short(socket, prepare(buffer), boost::asio::as_tuple(boost::asio::use_awaitable));
     if (received(buffer, parser, rec, n, ec)) break;
   }
   co_return ec;

@@ -336,7 +336,7 @@ struct Server::Impl {
       conn.deadline = coarse_steady_now() + opt.header_timeout;
       boost::system::error_code rec;
       while (!io::parse(buffer, parser, true, rec)) {
-        auto [read_error, n] = co_await socket.async_read_some(io::prepare(buffer), use_tuple);
+        auto [read_error, n] = co_await io::async_read_short(socket, io::prepare(buffer), use_tuple);
         if (io::received(buffer, parser, read_error, n, rec)) break;
       }
       conn.busy = true;

@@ -1,0 +1,180 @@
+#pragma once
+// A socket read that remembers that it drained the socket.
+//
+// Asio tries every read at once before it waits for epoll (a "speculative" read). After a short read (the
+// read took everything the peer had sent) that first try is a recv that fails with EAGAIN: the server's read
+// of the next request right after it answered, the client's read of an answer right after it sent the
+// request. That is two wasted system calls per proxied request, and nginx makes neither: it remembers a short
+// read and waits for epoll's next edge.
+//
+// Asio's reactor can do the same: an operation that reports "done and exhausted" turns off the speculative
+// try for the next operation of its kind on that socket, until epoll reports the socket ready again. Asio's
+// own send operation reports a short write that way; its receive operation reports only the end of the
+// stream. async_read_short is async_read_some with a receive operation that also reports a short read. Both
+// the report and epoll's edges are taken under the socket's reactor lock, so data that arrives after the
+// short read always turns the try back on: no wake-up is lost.
+//
+// The operation is built on Asio 1.81's reactor interface (Debian 12's Boost), which is internal to Asio;
+// with another version or reactor this is the plain async_read_some.
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/version.hpp>
+
+#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#define KEEL_SHORT_READ 1
+#include <sys/socket.h>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/detail/bind_handler.hpp>
+#include <boost/asio/detail/fenced_block.hpp>
+#include <boost/asio/detail/handler_alloc_helpers.hpp>
+#include <boost/asio/detail/handler_cont_helpers.hpp>
+#include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <cerrno>
+#endif
+
+namespace keel::http::io {
+
+#ifdef KEEL_SHORT_READ
+namespace short_read_detail {
+
+namespace asio = boost::asio;
+using asio::detail::reactor;
+using asio::detail::reactor_op;
+
+// The socket's implementation (descriptor and reactor data), which basic_socket keeps protected.
+struct SocketAccess : asio::ip::tcp::socket {
+  static auto& implementation(asio::ip::tcp::socket& s) {
+    return (s.*(&SocketAccess::impl_)).get_implementation();
+  }
+};
+
+// The calling thread's reactor for the socket's context: use_service takes a lock, so remember the last one.
+inline reactor& reactor_of(asio::ip::tcp::socket& s) {
+  thread_local asio::execution_context* context = nullptr;
+  thread_local reactor* r = nullptr;
+  asio::execution_context& c = asio::query(s.get_executor(), asio::execution::context);
+  if (&c != context) {
+    r = &asio::use_service<reactor>(c);
+    context = &c;
+  }
+  return *r;
+}
+
+// Per-operation cancellation, as Asio's socket operations have it.
+class Cancellation {
+ public:
+  Cancellation(reactor* r, reactor::per_descriptor_data* data, int fd) : reactor_(r), data_(data), fd_(fd) {}
+  void operator()(asio::cancellation_type_t type) {
+    if (!!(type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                   asio::cancellation_type::total)))
+      reactor_->cancel_ops_by_key(fd_, *data_, reactor::read_op, this);
+  }
+
+ private:
+  reactor* reactor_;
+  reactor::per_descriptor_data* data_;
+  int fd_;
+};
+
+template <typename Handler, typename IoExecutor>
+class Op : public reactor_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(Op);
+
+  Op(int fd, asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
+      : reactor_op(boost::system::error_code(), &Op::do_perform, &Op::do_complete),
+        fd_(fd),
+        buffer_(buffer),
+        handler_(std::move(handler)),
+        work_(handler_, io_ex) {}
+
+  static status do_perform(reactor_op* base) {
+    Op* o = static_cast<Op*>(base);
+    for (;;) {
+      const ssize_t n = ::recv(o->fd_, o->buffer_.data(), o->buffer_.size(), 0);
+      if (n > 0) {
+        o->bytes_transferred_ = static_cast<size_t>(n);
+        return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
+      }
+      if (n == 0) {
+        o->ec_ = asio::error::eof;
+        return done_and_exhausted;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      o->ec_ = boost::system::error_code(errno, asio::error::get_system_category());
+      return done;
+    }
+  }
+
+  // As Asio's own receive operation completes.
+  static void do_complete(void* owner, asio::detail::operation* base, const boost::system::error_code&,
+                          std::size_t) {
+    Op* o = static_cast<Op*>(base);
+    ptr p = {std::addressof(o->handler_), o, o};
+    asio::detail::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+    asio::detail::binder2<Handler, boost::system::error_code, std::size_t> handler(o->handler_, o->ec_,
+                                                                                   o->bytes_transferred_);
+    p.h = std::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+      asio::detail::fenced_block b(asio::detail::fenced_block::half);
+      w.complete(handler, handler.handler_);
+    }
+  }
+
+ private:
+  int fd_;
+  asio::mutable_buffer buffer_;
+  Handler handler_;
+  asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+struct Initiate {
+  template <typename Handler>
+  void operator()(Handler&& h, asio::ip::tcp::socket* socket, asio::mutable_buffer buffer) const {
+    using Executor = asio::ip::tcp::socket::executor_type;
+    using Decayed = std::decay_t<Handler>;
+    using OpType = Op<Decayed, Executor>;
+    Decayed handler(std::forward<Handler>(h));
+    // Asio's operations need a descriptor in non-blocking mode, which it sets on the first one.
+    boost::system::error_code ec;
+    if (!socket->non_blocking()) socket->non_blocking(true, ec);
+    auto& impl = SocketAccess::implementation(*socket);
+    if (ec || impl.socket_ == asio::detail::invalid_socket) {
+      // Fail the way Asio's own read would: through the handler, never inline.
+      socket->async_read_some(buffer, std::move(handler));
+      return;
+    }
+    reactor& r = reactor_of(*socket);
+    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    typename OpType::ptr p = {std::addressof(handler), OpType::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) OpType(impl.socket_, buffer, handler, socket->get_executor());
+    if (slot.is_connected())
+      p.p->cancellation_key_ = &slot.template emplace<Cancellation>(&r, &impl.reactor_data_, impl.socket_);
+    r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
+    p.v = p.p = nullptr;
+  }
+};
+
+}  // namespace short_read_detail
+#endif
+
+// async_read_some(buffer) on a TCP socket, with the short read remembered (see above).
+template <typename Token>
+auto async_read_short(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
+                      Token&& token) {
+#ifdef KEEL_SHORT_READ
+  return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+      short_read_detail::Initiate{}, token, &socket, buffer);
+#else
+  return socket.async_read_some(buffer, std::forward<Token>(token));
+#endif
+}
+
+}  // namespace keel::http::io
