@@ -27,7 +27,9 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cerrno>
 
+#include "keel/http/nocancel.hpp"
 #include "keel/http/short_read.hpp"
 
 namespace keel::http::io {
@@ -94,18 +96,28 @@ void consume(std::array<boost::asio::const_buffer, N>& bufs, size_t n) {
 template <size_t N>
 bool write_now(boost::asio::ip::tcp::socket& socket, std::array<boost::asio::const_buffer, N>& bufs,
                boost::system::error_code& ec) {
-  size_t total = 0;
-  for (const auto& b : bufs) total += b.size();
   ec = {};
   if (!socket.non_blocking()) socket.non_blocking(true, ec);
   if (ec) return true;
-  const size_t sent = socket.write_some(bufs, ec);
-  if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
-    ec = {};
-    return false;
+  std::array<iovec, N> iov{};
+  size_t count = 0, total = 0;
+  for (const auto& b : bufs) {
+    if (b.size() == 0) continue;
+    iov[count++] = iovec{const_cast<void*>(b.data()), b.size()};
+    total += b.size();
   }
-  if (ec || sent == total) return true;
-  consume(bufs, sent);
+  if (total == 0) return true;
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = count;
+  const ssize_t sent = sys::sendmsg(socket.native_handle(), &msg, MSG_NOSIGNAL);
+  if (sent < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    ec = boost::system::error_code(errno, boost::asio::error::get_system_category());
+    return true;
+  }
+  if (static_cast<size_t>(sent) == total) return true;
+  consume(bufs, static_cast<size_t>(sent));
   return false;
 }
 

@@ -131,7 +131,10 @@ struct Worker {
   // Declared before ctx: destroying ctx destroys the frames of connections that outlived the drain, and
   // their cleanup still touches this set.
   std::unordered_set<Connection*> connections;
-  net::io_context ctx{1};
+  // One thread runs ctx, and a socket is only ever touched by the thread that runs its context (the upstream
+  // pool is per thread, the drain is posted): the reactor's per-socket locks are left out. Posting from other
+  // threads (database completions, the drain) stays safe: the scheduler keeps its lock.
+  net::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   net::steady_timer sweeper{ctx};
   std::vector<std::pair<std::unique_ptr<tcp::acceptor>, Listener*>> acceptors;
 };

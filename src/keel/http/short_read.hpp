@@ -23,7 +23,6 @@
 
 #if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 #define KEEL_SHORT_READ 1
-#include <sys/socket.h>
 
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
@@ -34,6 +33,8 @@
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
 #include <cerrno>
+
+#include "keel/http/nocancel.hpp"
 #endif
 
 namespace keel::http::io {
@@ -94,21 +95,18 @@ class Op : public reactor_op {
 
   static status do_perform(reactor_op* base) {
     Op* o = static_cast<Op*>(base);
-    for (;;) {
-      const ssize_t n = ::recv(o->fd_, o->buffer_.data(), o->buffer_.size(), 0);
-      if (n > 0) {
-        o->bytes_transferred_ = static_cast<size_t>(n);
-        return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
-      }
-      if (n == 0) {
-        o->ec_ = asio::error::eof;
-        return done_and_exhausted;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-      o->ec_ = boost::system::error_code(errno, asio::error::get_system_category());
-      return done;
+    const ssize_t n = sys::recv(o->fd_, o->buffer_.data(), o->buffer_.size());
+    if (n > 0) {
+      o->bytes_transferred_ = static_cast<size_t>(n);
+      return o->bytes_transferred_ < o->buffer_.size() ? done_and_exhausted : done;
     }
+    if (n == 0) {
+      o->ec_ = asio::error::eof;
+      return done_and_exhausted;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+    o->ec_ = boost::system::error_code(errno, asio::error::get_system_category());
+    return done;
   }
 
   // As Asio's own receive operation completes.
