@@ -30,6 +30,19 @@ def admin_token(keel):
                          timeout=30).json()["access_token"]
 
 
+def settled_balance(keel, token, expected, within=3.0):
+    """The account's balance once the gateway's charges are flushed: `expected` as soon as it shows, else the
+    last one read."""
+    import time
+    deadline = time.time() + within
+    while True:
+        balance = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(token),
+                               timeout=10).json()["balance"]
+        if balance == expected or time.time() > deadline:
+            return balance
+        time.sleep(0.2)
+
+
 def test_every_user_has_an_account(keel):
     u = new_user(keel)
     r = requests.get(keel.url("gateway") + "/v1/billing/account", headers=bearer(u["access_token"]), timeout=10)
@@ -158,15 +171,28 @@ def test_priced_requests_need_credits_402(keel_factory):
     time.sleep(1.1)  # the gateway's view of the balance is at most a second old
     codes = [requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10).status_code for _ in range(3)]
     assert codes == [200, 200, 402]
-    deadline = time.time() + 3
-    while time.time() < deadline:
-        balance = requests.get(k.url("billing") + "/v1/billing/account", headers=bearer(tok), timeout=10).json()["balance"]
-        if balance == 5:
-            break
-        time.sleep(0.2)
-    assert balance == 5
+    assert settled_balance(k, tok, 5) == 5
     ledger = requests.get(k.url("billing") + "/v1/billing/ledger", headers=bearer(tok), timeout=10).json()["items"]
     assert [(e["kind"], e["amount"]) for e in ledger] == [("usage", -20), ("credit", 25)]
+
+
+def test_credits_buy_exactly_their_requests_across_flushes(keel_factory):
+    """The gateway charges in batches (a flush a second) and reads balances again after each one: spread over
+    several flushes, credits for five requests still buy exactly five."""
+    import time
+    k = keel_factory(env={"KEEL_BILLING_FREE_REQUEST_PRICE": "10"}).start()
+    tok = new_user(k)["access_token"]
+    account = requests.get(k.url("billing") + "/v1/billing/account", headers=bearer(tok), timeout=10).json()
+    assert requests.post(f"{k.url('billing')}/v1/billing/accounts/{account['id']}/credits",
+                         json={"amount": 50, "idempotency_key": "five"}, headers=bearer(admin_token(k)),
+                         timeout=10).status_code == 201
+    time.sleep(1.1)  # the gateway's view of the balance is at most a second old
+    codes = []
+    for _ in range(9):
+        codes.append(requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10).status_code)
+        time.sleep(0.35)
+    assert codes == [200] * 5 + [402] * 4
+    assert settled_balance(k, tok, 0) == 0
 
 
 def test_concurrent_duplicate_credits_post_once(keel):

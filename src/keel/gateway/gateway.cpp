@@ -347,19 +347,9 @@ void Meter::flush_sync(db::Database& db, const std::function<void()>& committed)
   settle(counts, written);
 }
 
-net::awaitable<void> Meter::flush(db::Database& db, const std::function<void()>& committed) {
-  const Counts counts = take();
-  if (counts.empty()) co_return;
-  const std::string prefix = "gateway:" + uuid_v7();
-  bool written = false;
-  try {
-    co_await db.write([&](db::Session& s) { write(s, counts, prefix); });
-    written = true;
-    committed();
-  } catch (const std::exception& e) {
-    log::warn("usage metering flush failed", {{"error", e.what()}});
-  }
-  settle(counts, written);
+net::awaitable<void> Meter::write(db::Database& db, const Counts& counts) {
+  const std::string prefix = "gateway:" + uuid_v7();  // unique per flush: written once or not at all
+  co_await db.write([&](db::Session& s) { write(s, counts, prefix); });
 }
 
 void Gateway::forget_accounts() {
@@ -371,7 +361,7 @@ void Gateway::forget_accounts() {
 
 std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
   const auto now = coarse_steady_now();
-  // Read before the shared map, so a view kept with it is never older than a forget_accounts() it missed.
+  // Read before the shared map, so a view kept with it is never older than a change of the map it missed.
   const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
   AccountFront& front = thread_slot<AccountFront>(user_id);
   if (front.holds(instance_, epoch, user_id) && now - front.value.fetched < std::chrono::seconds(1))
@@ -380,24 +370,90 @@ std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
   {
     std::lock_guard lk(quota_mu_);
     auto it = accounts_.find(user_id);
-    if (it == accounts_.end() || now - it->second.fetched >= std::chrono::seconds(1)) return std::nullopt;
-    view = it->second;
+    if (it == accounts_.end() || now - it->second.view.fetched >= std::chrono::seconds(1))
+      return std::nullopt;
+    it->second.used = now;
+    view = it->second.view;
   }
   front.set(instance_, epoch, user_id, *view);
   return view;
 }
 
+namespace {
+// One account's view from a row of (user_id, plan, balance).
+AccountView account_view(const db::Row& row, std::chrono::steady_clock::time_point now) {
+  return AccountView{row.text(1), row.int64(2), now};
+}
+}  // namespace
+
 net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {
   auto rows = co_await db_.read([&](db::Session& s) {
-    return s.query("SELECT plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
+    return s.query("SELECT user_id, plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
   });
   // The balance read here has every committed charge; requests not yet flushed are added by the check.
-  AccountView view{rows.empty() ? std::string() : rows.rows[0].text(0),
-                   rows.empty() ? 0 : rows.rows[0].int64(1), std::chrono::steady_clock::now()};
+  const auto now = coarse_steady_now();
+  const AccountView view =
+      rows.empty() ? AccountView{std::string(), 0, now} : account_view(rows.rows[0], now);
   std::lock_guard lk(quota_mu_);
   if (accounts_.size() > 100000) accounts_.clear();
-  accounts_[user_id] = view;
+  accounts_[user_id] = CachedAccount{view, now};
   co_return view;
+}
+
+net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool written) {
+  // A view unused this long is dropped; its user's next request reads it again.
+  constexpr auto kIdle = std::chrono::seconds(10);
+  constexpr size_t kChunk = 100;  // users per query
+  const auto now = coarse_steady_now();
+  std::vector<std::string> users;
+  {
+    std::lock_guard lk(quota_mu_);
+    for (auto it = accounts_.begin(); it != accounts_.end();) {
+      if (now - it->second.used > kIdle) {
+        it = accounts_.erase(it);
+      } else {
+        users.push_back(it->first);
+        ++it;
+      }
+    }
+  }
+  std::vector<std::pair<std::string, AccountView>> fresh;
+  bool read = true;
+  if (!users.empty()) {
+    try {
+      fresh = co_await db_.read([&](db::Session& s) {
+        std::vector<std::pair<std::string, AccountView>> out;
+        for (size_t from = 0; from < users.size(); from += kChunk) {
+          const size_t to = std::min(users.size(), from + kChunk);
+          std::string sql = "SELECT user_id, plan, balance FROM billing_accounts WHERE user_id IN (";
+          std::vector<db::Value> params;
+          for (size_t i = from; i < to; ++i) {
+            sql += i == from ? "$" : ", $";
+            sql += std::to_string(i - from + 1);
+            params.emplace_back(users[i]);
+          }
+          sql += ")";
+          const auto rows = s.query(sql, params);
+          for (const auto& row : rows.rows) out.emplace_back(row.text(0), account_view(row, now));
+        }
+        return out;
+      });
+    } catch (const std::exception& e) {
+      read = false;
+      log::warn("reading account balances failed", {{"error", e.what()}});
+    }
+  }
+  std::lock_guard lk(quota_mu_);
+  if (read) {
+    for (auto& [user, view] : fresh)
+      if (auto it = accounts_.find(user); it != accounts_.end()) it->second.view = std::move(view);
+  } else if (written) {
+    // The charges just committed are in no cached balance: those users' next requests read theirs again.
+    for (const auto& [key, n] : counts) accounts_.erase(key.first);
+  }
+  // The threads' front copies go before the counts stop being pending.
+  accounts_epoch_.fetch_add(1, std::memory_order_release);
+  meter_.settle(counts, written);
 }
 
 void Gateway::enforce_quota(const std::string& user_id, const AccountView& view) {
@@ -427,13 +483,29 @@ void Gateway::enforce_quota(const std::string& user_id, const AccountView& view)
 }
 
 net::awaitable<void> Gateway::meter_loop() {
+  // Views are read again every half second, so one is under a second old when a request checks it (an older
+  // one is read on the request's path); the meter is flushed every second, just before a read.
+  constexpr auto kPeriod = std::chrono::milliseconds(500);
   const auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
-  for (;;) {
-    timer.expires_after(std::chrono::seconds(1));
+  auto next = std::chrono::steady_clock::now();
+  for (bool flush = false;; flush = !flush) {
+    next += kPeriod;
+    timer.expires_at(next);
     co_await timer.async_wait(net::use_awaitable);
-    const std::function<void()> committed = [this] { forget_accounts(); };
-    co_await meter_.flush(db_, committed);
+    const Meter::Counts counts = flush ? meter_.take() : Meter::Counts();
+    bool written = false;
+    if (!counts.empty()) {
+      try {
+        co_await meter_.write(db_, counts);
+        written = true;
+      } catch (const std::exception& e) {
+        log::warn("usage metering flush failed", {{"error", e.what()}});
+      }
+    }
+    co_await refresh_accounts(counts, written);
+    // After a stall (a slow database), the next round starts now rather than catching up.
+    if (next < std::chrono::steady_clock::now()) next = std::chrono::steady_clock::now();
   }
 }
 

@@ -81,27 +81,27 @@ struct RouteTable {
   const Target* find(std::string_view path) const;
 };
 
-// Counts authenticated requests per user and module, and writes them to billing as usage (metric
-// "requests") once a second and at shutdown, in one transaction per flush.
 // Counts authenticated requests per user and module and writes them to billing once a second and at
 // shutdown: usage (metric "requests") and, for plans with a request price, the ledger debit. One transaction
 // per flush, with keys unique to the flush, so each request is counted and charged once.
 class Meter {
  public:
+  using Counts = std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>;
   explicit Meter(billing::Plans plans) : plans_(std::move(plans)) {}
   void add(const std::string& user_id, const std::string& module);
   // Counted and not yet committed (including a flush being written), for the 402 check.
   int64_t pending(const std::string& user_id);
-  // On failure the counts stay for the next flush (the failed write left nothing behind). `committed` runs
-  // after a successful write, before the flushed counts stop being pending.
+  // A flush in three steps: take() the counts (they stay pending), write() them in one transaction (throws
+  // on failure, which leaves nothing behind), settle() them: written counts stop being pending, unwritten
+  // ones go back to be flushed again.
+  Counts take();
+  boost::asio::awaitable<void> write(db::Database& db, const Counts& counts);
+  void settle(const Counts& counts, bool written);
+  // The three steps at shutdown; `committed` runs after a successful write, before the counts are settled.
   void flush_sync(db::Database& db, const std::function<void()>& committed);
-  boost::asio::awaitable<void> flush(db::Database& db, const std::function<void()>& committed);
   const billing::Plans& plans() const { return plans_; }
 
  private:
-  using Counts = std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>;
-  Counts take();
-  void settle(const Counts& counts, bool written);
   void write(db::Session& s, const Counts& counts, const std::string& key_prefix) const;
   billing::Plans plans_;
   std::mutex mu_;
@@ -119,7 +119,7 @@ class Meter {
   std::unordered_map<std::string, int64_t> in_flight_;  // per user, taken by a flush not yet committed
 };
 
-// A user's plan and balance as the gateway checks quotas against them: cached for a second.
+// A user's plan and balance as the gateway checks quotas against them, read at most a second ago.
 struct AccountView {
   std::string plan;
   int64_t balance = 0;
@@ -143,7 +143,8 @@ class Gateway {
   boost::asio::awaitable<AccountView> load_account(const std::string& user_id);
   // 429 when the user's plan rate quota is used up, 402 when a priced request would overdraw the balance.
   void enforce_quota(const std::string& user_id, const AccountView& view);
-  // Flushes the meter every second until the io_context stops.
+  // Until the io_context stops: every half second reads the cached account views again, and every second
+  // flushes the meter first (see refresh_accounts).
   boost::asio::awaitable<void> meter_loop();
   void flush_meter_sync() {
     meter_.flush_sync(db_, [this] { forget_accounts(); });
@@ -157,6 +158,10 @@ class Gateway {
   // Quota, metering and the per-user rate limit for a caller checked at the edge; `account` is the user's
   // (unused for a service token).
   void admit(const auth::Principal& who, const AccountView* account, const Target& target);
+  // Reads the views of the users seen lately in one query and installs them, then settles `counts` (a flush
+  // just made, or none): in one critical section, so a quota check sees a charge either as pending or in
+  // the balance, never in neither. Views not used for a while are dropped.
+  boost::asio::awaitable<void> refresh_accounts(const Meter::Counts& counts, bool written);
   // The cache-miss path of handle(): reads the caller's account, then admits and forwards.
   boost::asio::awaitable<http::Response> handle_loading(http::Request& req, Table table, const Target* target,
                                                         Caller who);
@@ -177,9 +182,14 @@ class Gateway {
   std::atomic<uint64_t> table_version_{0};
   Meter meter_;
   std::mutex quota_mu_;
-  std::unordered_map<std::string, AccountView> accounts_;
+  struct CachedAccount {
+    AccountView view;
+    std::chrono::steady_clock::time_point used;  // last read by a request (from this map)
+  };
+  std::unordered_map<std::string, CachedAccount> accounts_;
   // Each I/O thread also keeps its last views (cached_account): valid while this epoch, which
-  // forget_accounts() moves, has not changed; the instance number tells this gateway's entries apart.
+  // forget_accounts() and refresh_accounts() move, has not changed; the instance number tells this gateway's
+  // entries apart.
   std::atomic<uint64_t> accounts_epoch_{0};
   const uint64_t instance_;
   std::unordered_map<std::string, std::pair<int64_t, int64_t>> minute_counts_;  // user -> (minute, requests)
