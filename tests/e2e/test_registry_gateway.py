@@ -213,7 +213,8 @@ def test_unreachable_module_is_a_fast_502(keel):
     assert r.headers["Content-Type"].startswith("application/problem+json")
 
 
-# A name lookup that hangs: getaddrinfo() for names containing "slow-dns" sleeps 5 s, through LD_PRELOAD.
+# Name lookups through LD_PRELOAD: getaddrinfo() for names containing "slow-dns" sleeps 5 s (a hanging DNS
+# server); names containing "fast-dns" are 127.0.0.1; the rest are looked up as usual.
 SLOW_DNS = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -227,6 +228,7 @@ int getaddrinfo(const char* node, const char* service, const struct addrinfo* hi
     sleep(5);
     return EAI_NONAME;
   }
+  if (node && strstr(node, "fast-dns")) return real("127.0.0.1", service, hints, res);
   return real(node, service, hints, res);
 }
 """
@@ -236,7 +238,9 @@ def test_names_are_resolved_and_a_hanging_lookup_is_a_timely_504(keel_factory, u
     src, lib = tmp_path / "slow_dns.c", tmp_path / "slow_dns.so"
     src.write_text(SLOW_DNS)
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src), "-ldl"], check=True)
-    k = keel_factory(env={"LD_PRELOAD": str(lib), "KEEL_GATEWAY_CONNECT_TIMEOUT_MS": "500"}).start()
+    # One I/O thread: every lookup starts from the same thread.
+    k = keel_factory(env={"LD_PRELOAD": str(lib), "KEEL_GATEWAY_CONNECT_TIMEOUT_MS": "500"},
+                     extra_args=["--io-threads", "1"]).start()
     tok = user_token(k)["access_token"]
     # A name that resolves is routed to.
     u = upstream_factory("named")
@@ -249,12 +253,19 @@ def test_names_are_resolved_and_a_hanging_lookup_is_a_timely_504(keel_factory, u
     ext = service_token(k, "ext")
     assert put_instance(k, ext, "ext", "a", url="http://slow-dns.example:8080", routes=["/v1/ext"],
                         ttl_seconds=60).status_code == 200
+    fast = upstream_factory("fast")
+    assert put_instance(k, service_token(k, "fast"), "fast", "a", url=fast.url.replace("127.0.0.1", "a.fast-dns.test"),
+                        routes=["/v1/fast"]).status_code == 200
     assert wait_until(lambda: requests.get(k.url("gateway") + "/v1/ext/x", headers=bearer(tok),
                                            timeout=10).status_code != 404, timeout=2)
     start = time.time()
     r = requests.get(k.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
     assert r.status_code == 504 and time.time() - start < 2, (r.status_code, time.time() - start)
     assert r.headers["Content-Type"].startswith("application/problem+json")
+    # That lookup still hangs (5 s): a name never looked up before is not held up behind it.
+    r = requests.get(k.url("gateway") + "/v1/fast/x", headers=bearer(tok), timeout=10)
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert time.time() - start < 2
 
 
 def test_https_upstreams_are_proxied_with_their_certificate_checked(keel_factory, upstream_factory, tmp_path):

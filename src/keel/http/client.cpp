@@ -6,15 +6,19 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <tuple>
 #include <unordered_map>
 
@@ -166,6 +170,89 @@ void request_head(const Endpoint& to, const ClientRequest& req, std::string& hea
   tail += "\r\n"sv;
 }
 
+// Name lookups for new upstream connections. getaddrinfo blocks and cannot be interrupted, and Asio runs an
+// io_context's lookups one after another on one thread: one name whose lookup hangs would hold up every
+// other name's on that I/O thread. Lookups run instead on a small pool the process shares, one at a time per
+// name (later askers wait for the one under way), and an answer is kept for a few seconds, so opening more
+// connections to a known name costs no lookup. Failures are not kept: the next connection asks again.
+class NameLookups {
+ public:
+  using Endpoints = std::vector<tcp::endpoint>;
+  using Done = std::function<void(const boost::system::error_code&, const Endpoints&)>;
+
+  // Never destroyed: a pool thread may still be inside a hanging getaddrinfo when the process exits.
+  static NameLookups& instance() {
+    static NameLookups* lookups = new NameLookups;
+    return *lookups;
+  }
+
+  // A recent answer for the name, without waiting.
+  bool cached(const std::string& host, uint16_t port, Endpoints& out) {
+    const auto now = coarse_steady_now();
+    std::lock_guard lk(mu_);
+    auto it = entries_.find(key(host, port));
+    if (it == entries_.end() || !it->second.answered || now - it->second.answered_at >= kKeep) return false;
+    out = it->second.endpoints;
+    return true;
+  }
+
+  // Looks the name up (or joins the lookup under way); `done` runs on `ex` with its addresses.
+  void resolve(const std::string& host, uint16_t port, const net::any_io_executor& ex, Done done) {
+    const std::string k = key(host, port);
+    {
+      std::lock_guard lk(mu_);
+      if (entries_.size() > 1000) prune();
+      Entry& e = entries_[k];
+      e.waiters.emplace_back(ex, std::move(done));
+      if (e.running) return;
+      e.running = true;
+    }
+    net::post(pool_, [this, host, port, k] {
+      boost::system::error_code ec;
+      Endpoints endpoints;
+      tcp::resolver resolver(pool_.get_executor());
+      const auto results = resolver.resolve(host, std::to_string(port), ec);
+      if (!ec)
+        for (const auto& r : results) endpoints.push_back(r.endpoint());
+      if (!ec && endpoints.empty()) ec = net::error::host_not_found;
+      std::vector<std::pair<net::any_io_executor, Done>> waiters;
+      {
+        std::lock_guard lk(mu_);
+        Entry& e = entries_[k];
+        e.running = false;
+        e.answered = !ec;
+        e.answered_at = coarse_steady_now();
+        e.endpoints = endpoints;
+        waiters.swap(e.waiters);
+      }
+      for (auto& [wex, wdone] : waiters)
+        net::post(wex, [wdone = std::move(wdone), ec, endpoints] { wdone(ec, endpoints); });
+    });
+  }
+
+ private:
+  static constexpr auto kKeep = std::chrono::seconds(10);
+  static constexpr int kThreads = 4;
+  struct Entry {
+    bool running = false;
+    bool answered = false;
+    std::chrono::steady_clock::time_point answered_at;
+    Endpoints endpoints;
+    std::vector<std::pair<net::any_io_executor, Done>> waiters;
+  };
+  static std::string key(const std::string& host, uint16_t port) { return host + ":" + std::to_string(port); }
+  // Drops entries with no lookup under way and no fresh answer.
+  void prune() {
+    const auto now = coarse_steady_now();
+    std::erase_if(entries_, [&](const auto& kv) {
+      return !kv.second.running && (!kv.second.answered || now - kv.second.answered_at >= kKeep);
+    });
+  }
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+  net::thread_pool pool_{kThreads};
+};
+
 // A new connection to `to`, within the connect timeout. A coroutine of its own, so that its locals do not
 // weigh on fetch's frame, which every proxied request allocates.
 net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint& to,
@@ -182,34 +269,32 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
     candidates.emplace_back(addr, to.port);
   } else {
     // The sweeper's deadline closes the socket, which does not stop a name lookup, and a lookup cannot be
-    // interrupted (getaddrinfo runs on its own to the end): the lookup goes on by itself and ends the wait
-    // on the timer if it finishes first; otherwise the timer ends the wait, at the connect deadline.
-    struct Lookup {
-      tcp::resolver resolver;
-      net::steady_timer wait;
-      bool finished = false;
-      boost::system::error_code ec;
-      tcp::resolver::results_type results;
-      Lookup(const net::any_io_executor& ex, std::chrono::steady_clock::time_point deadline)
-          : resolver(ex), wait(ex, deadline) {}
-    };
-    auto lookup = std::make_shared<Lookup>(ex, c->watch.deadline);
-    lookup->resolver.async_resolve(
-        to.host, std::to_string(to.port),
-        [lookup](const boost::system::error_code& e, tcp::resolver::results_type r) {
-          lookup->finished = true;
-          lookup->ec = e;
-          lookup->results = std::move(r);
-          lookup->wait.cancel();
-        });
-    co_await lookup->wait.async_wait(use_tuple);
-    if (!lookup->finished) {
-      lookup->resolver.cancel();
-      throw ClientError("resolving " + to.host + " timed out", false, true);
+    // interrupted: it goes on by itself and ends the wait on the timer if it finishes first; otherwise the
+    // timer ends the wait, at the connect deadline.
+    NameLookups& lookups = NameLookups::instance();
+    if (!lookups.cached(to.host, to.port, candidates)) {
+      struct Lookup {
+        net::steady_timer wait;
+        bool finished = false;
+        boost::system::error_code ec;
+        NameLookups::Endpoints endpoints;
+        Lookup(const net::any_io_executor& ex, std::chrono::steady_clock::time_point deadline)
+            : wait(ex, deadline) {}
+      };
+      auto lookup = std::make_shared<Lookup>(ex, c->watch.deadline);
+      lookups.resolve(to.host, to.port, ex,
+                      [lookup](const boost::system::error_code& e, const NameLookups::Endpoints& endpoints) {
+                        lookup->finished = true;
+                        lookup->ec = e;
+                        lookup->endpoints = endpoints;
+                        lookup->wait.cancel();
+                      });
+      co_await lookup->wait.async_wait(use_tuple);
+      if (!lookup->finished) throw ClientError("resolving " + to.host + " timed out", false, true);
+      if (lookup->ec) throw ClientError("cannot resolve " + to.host, false, false);
+      // Every address the name has, in the resolver's order ("localhost" may give ::1 before 127.0.0.1).
+      candidates = std::move(lookup->endpoints);
     }
-    if (lookup->ec || lookup->results.empty()) throw ClientError("cannot resolve " + to.host, false, false);
-    // Every address the name has, in the resolver's order ("localhost" may give ::1 before 127.0.0.1).
-    for (const auto& entry : lookup->results) candidates.push_back(entry.endpoint());
   }
   auto [cec, ep] = co_await net::async_connect(c->socket, candidates, use_tuple);
   if (cec) throw ClientError("cannot connect to " + to.key + ": " + cec.message(), false, c->watch.expired);
