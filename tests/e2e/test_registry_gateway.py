@@ -1,6 +1,7 @@
 """Registry and gateway as one system: third-party modules register, get routed and balanced, die and are
 routed around; blocking queries; credentials; edge auth; rate limits; a split deployment over one database."""
 import concurrent.futures
+import socket
 import subprocess
 import threading
 import time
@@ -211,6 +212,46 @@ def test_unreachable_module_is_a_fast_502(keel):
     r = requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
     assert r.status_code == 502 and time.time() - start < 2
     assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_an_answer_delimited_by_the_close_is_proxied_at_once(keel):
+    """An HTTP/1.0 upstream without Content-Length: its body ends where it closes the connection, and the close
+    comes in the same breath as the body. The gateway must see that end at once, not at its upstream timeout."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"until the close" * 100)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        tok = user_token(keel)["access_token"]
+        svc = service_token(keel, "closer")
+        assert put_instance(keel, svc, "closer", "a", url=f"http://127.0.0.1:{port}",
+                            routes=["/v1/closer"]).status_code == 200
+        assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/closer/x", headers=bearer(tok),
+                                               timeout=10).status_code != 404, timeout=2)
+        for _ in range(5):
+            start = time.time()
+            r = requests.get(keel.url("gateway") + "/v1/closer/x", headers=bearer(tok), timeout=10)
+            assert r.status_code == 200 and r.text == "until the close" * 100, (r.status_code, r.text[:200])
+            assert time.time() - start < 2
+    finally:
+        srv.close()
 
 
 # Name lookups through LD_PRELOAD: getaddrinfo() for names containing "slow-dns" sleeps 5 s (a hanging DNS

@@ -43,6 +43,11 @@ struct RunningServer {
           201, boost::json::object{
                    {"name", name}, {"request_id", req.request_id}, {"trace_id", req.trace.trace_id()}});
     });
+    // Holds the (one) I/O thread for a while, as a handler doing heavy work would.
+    router->add(Method::Get, "/busy", [](Request&) -> net::awaitable<Response> {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      co_return Response::json_text(200, R"({"busy":true})");
+    });
     router->add(Method::Get, "/slow", [](Request&) -> net::awaitable<Response> {
       net::steady_timer t(co_await net::this_coro::executor, std::chrono::milliseconds(300));
       co_await t.async_wait(net::use_awaitable);
@@ -182,6 +187,35 @@ TEST(Server, RequestsArrivingInPiecesAfterPausesAreAnswered) {
     }
     ASSERT_FALSE(ec) << "round " << round << ": " << ec.message();
     EXPECT_EQ(status_of(response), 201) << response;
+  }
+}
+
+// A client that stops halfway through its request and closes its side, while the I/O thread is busy: the last
+// bytes and the end of the stream are read in one go, and the server must see that end then, not at the
+// header timeout.
+TEST(Server, AClientThatClosesHalfwayIsLetGoAtOnce) {
+  ServerOptions opt;
+  opt.header_timeout = std::chrono::seconds(20);
+  RunningServer rs(opt);
+  const auto endpoint = tcp::endpoint(net::ip::make_address("127.0.0.1"), rs.port);
+  for (int round = 0; round < 3; ++round) {
+    net::io_context io;
+    tcp::socket s(io), busy(io);
+    s.connect(endpoint);
+    busy.connect(endpoint);
+    const timeval limit{5, 0};
+    ASSERT_EQ(::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // both accepted, and waiting to be read
+    net::write(busy, net::buffer(std::string("GET /busy HTTP/1.1\r\nHost: x\r\n\r\n")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the server thread is in /busy now
+    const auto start = std::chrono::steady_clock::now();
+    net::write(s, net::buffer(std::string("GET /echo HTTP/1.1\r\nHost: x\r\n")));
+    s.shutdown(tcp::socket::shutdown_send);
+    std::string out;
+    boost::system::error_code ec;
+    net::read(s, net::dynamic_buffer(out), ec);
+    EXPECT_EQ(ec, net::error::eof) << "round " << round << ": " << ec.message();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << "round " << round;
   }
 }
 

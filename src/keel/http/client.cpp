@@ -172,8 +172,8 @@ void request_head(const Endpoint& to, const ClientRequest& req, std::string& hea
 
 // Name lookups for new upstream connections. getaddrinfo blocks and cannot be interrupted, and Asio runs an
 // io_context's lookups one after another on one thread: one name whose lookup hangs would hold up every
-// other name's on that I/O thread. Lookups run instead on a small pool the process shares, one at a time per
-// name (later askers wait for the one under way), and an answer is kept for a few seconds, so opening more
+// other name's on that I/O thread. Lookups run instead on a pool the process shares, one at a time per name
+// (later askers wait for the one under way), and an answer is kept for a few seconds, so opening more
 // connections to a known name costs no lookup. Failures are not kept: the next connection asks again.
 class NameLookups {
  public:
@@ -201,53 +201,104 @@ class NameLookups {
     const std::string k = key(host, port);
     {
       std::lock_guard lk(mu_);
-      if (entries_.size() > 1000) prune();
+      if (entries_.size() > kMaxEntries) prune();
       Entry& e = entries_[k];
-      e.waiters.emplace_back(ex, std::move(done));
+      e.waiters.push_back(Waiter{&net::query(ex, net::execution::context), ex, std::move(done)});
       if (e.running) return;
       e.running = true;
     }
-    net::post(pool_, [this, host, port, k] {
-      boost::system::error_code ec;
-      Endpoints endpoints;
-      tcp::resolver resolver(pool_.get_executor());
-      const auto results = resolver.resolve(host, std::to_string(port), ec);
-      if (!ec)
-        for (const auto& r : results) endpoints.push_back(r.endpoint());
-      if (!ec && endpoints.empty()) ec = net::error::host_not_found;
-      std::vector<std::pair<net::any_io_executor, Done>> waiters;
-      {
-        std::lock_guard lk(mu_);
-        Entry& e = entries_[k];
-        e.running = false;
-        e.answered = !ec;
-        e.answered_at = coarse_steady_now();
-        e.endpoints = endpoints;
-        waiters.swap(e.waiters);
-      }
-      for (auto& [wex, wdone] : waiters)
-        net::post(wex, [wdone = std::move(wdone), ec, endpoints] { wdone(ec, endpoints); });
-    });
+    try {
+      net::post(pool_, [this, host, port, k] { look_up(host, port, k); });
+    } catch (...) {
+      answer(k, net::error::no_memory, {});
+      throw;
+    }
+  }
+
+  // Drops the waiters of a context about to be destroyed (their timers belong to it).
+  void forget(net::execution_context& ctx) {
+    std::vector<Waiter> dropped;
+    std::lock_guard lk(mu_);
+    for (auto& [k, e] : entries_)
+      std::erase_if(e.waiters, [&](Waiter& w) {
+        if (w.ctx != &ctx) return false;
+        dropped.push_back(std::move(w));
+        return true;
+      });
   }
 
  private:
   static constexpr auto kKeep = std::chrono::seconds(10);
-  static constexpr int kThreads = 4;
+  static constexpr int kThreads = 8;
+  static constexpr size_t kMaxEntries = 1000;
+  struct Waiter {
+    net::execution_context* ctx;
+    net::any_io_executor ex;
+    Done done;
+  };
   struct Entry {
     bool running = false;
     bool answered = false;
     std::chrono::steady_clock::time_point answered_at;
     Endpoints endpoints;
-    std::vector<std::pair<net::any_io_executor, Done>> waiters;
+    std::vector<Waiter> waiters;
   };
   static std::string key(const std::string& host, uint16_t port) { return host + ":" + std::to_string(port); }
-  // Drops entries with no lookup under way and no fresh answer.
+
+  // On a pool thread.
+  void look_up(const std::string& host, uint16_t port, const std::string& k) noexcept {
+    boost::system::error_code ec;
+    Endpoints endpoints;
+    try {
+      tcp::resolver resolver(pool_.get_executor());
+      const auto results = resolver.resolve(host, std::to_string(port), ec);
+      if (!ec)
+        for (const auto& r : results) endpoints.push_back(r.endpoint());
+      if (!ec && endpoints.empty()) ec = net::error::host_not_found;
+    } catch (...) {
+      ec = net::error::no_memory;
+      endpoints.clear();
+    }
+    answer(k, ec, endpoints);
+  }
+
+  // Ends the lookup of `k`: keeps a good answer and hands it to everyone waiting, each on their context. The
+  // answers are posted under the lock, so forget() cannot miss one on its way to a context being destroyed.
+  void answer(const std::string& k, const boost::system::error_code& ec,
+              const Endpoints& endpoints) noexcept {
+    std::lock_guard lk(mu_);
+    auto it = entries_.find(k);
+    if (it == entries_.end()) return;
+    Entry& e = it->second;
+    e.running = false;
+    e.answered = !ec;
+    e.answered_at = coarse_steady_now();
+    std::vector<Waiter> waiters;
+    waiters.swap(e.waiters);
+    try {
+      e.endpoints = endpoints;
+    } catch (...) {
+      e.answered = false;
+    }
+    for (auto& w : waiters) {
+      try {
+        net::post(w.ex, [done = std::move(w.done), ec, endpoints] { done(ec, endpoints); });
+      } catch (...) {
+        // No memory to answer: that wait ends at its deadline.
+      }
+    }
+  }
+
+  // Drops entries with no lookup under way and no fresh answer; if that is not enough, every answer.
   void prune() {
     const auto now = coarse_steady_now();
+    const auto idle = [&](const auto& kv) { return !kv.second.running && kv.second.waiters.empty(); };
     std::erase_if(entries_, [&](const auto& kv) {
-      return !kv.second.running && (!kv.second.answered || now - kv.second.answered_at >= kKeep);
+      return idle(kv) && (!kv.second.answered || now - kv.second.answered_at >= kKeep);
     });
+    if (entries_.size() > kMaxEntries / 2) std::erase_if(entries_, idle);
   }
+
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
   net::thread_pool pool_{kThreads};
@@ -331,6 +382,8 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
 
 }  // namespace
 
+void forget_lookups(net::execution_context& ctx) { NameLookups::instance().forget(ctx); }
+
 net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req, const ClientOptions& opt) {
   const std::string& key = to.key;
   // This thread's idle connections to `to` (a map's elements stay where they are while others come and go).
@@ -395,7 +448,7 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
             read_error = net::error::eof;
         } else {
           std::tie(read_error, n) =
-              co_await io::async_read_short(c->socket, io::prepare(c->buffer), use_tuple);
+              co_await io::async_read_short(c->socket, io::prepare(c->buffer), parser.got_some(), use_tuple);
         }
         if (io::received(c->buffer, parser, read_error, n, ec)) break;
       }

@@ -3,6 +3,7 @@
 // per I/O thread and upstream, deadlines instead of per-operation timers. Call it from an I/O thread whose
 // server runs the deadline sweeper.
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -79,5 +80,9 @@ struct ClientOptions {
 // One exchange; throws ClientError. Arguments are named objects of the caller (see auth/passwords.hpp).
 boost::asio::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req,
                                              const ClientOptions& opt);
+
+// Before an io_context that ran fetch() is destroyed: a name lookup still under way (a hanging DNS server)
+// then answers no one on it.
+void forget_lookups(boost::asio::execution_context& ctx);
 
 }  // namespace keel::http

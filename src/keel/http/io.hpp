@@ -5,8 +5,8 @@
 // a request costs no coroutine frames for its I/O; the callers' loops are
 //
 //   while (!io::parse(buffer, parser, header_only, ec)) {
-//     auto [rec, n] = co_await io::async_read_short(socket, io::prepare(buffer), use_tuple);
-//     if (io::received(buffer, parser, rec, n, ec)) break;
+//     auto [rec, n] = co_await io::async_read_short(socket, io::prepare(buffer), parser.got_some(),
+//     use_tuple); if (io::received(buffer, parser, rec, n, ec)) break;
 //   }
 //
 //   if (!io::write_now(socket, bufs, ec)) {
@@ -129,8 +129,8 @@ boost::asio::awaitable<boost::system::error_code> read(boost::asio::ip::tcp::soc
                                                        bool header_only) {
   boost::system::error_code ec;
   while (!parse(buffer, parser, header_only, ec)) {
-    auto [rec, n] =
-        co_await async_read_short(socket, prepare(buffer), boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [rec, n] = co_await async_read_short(socket, prepare(buffer), true,
+                                              boost::asio::as_tuple(boost::asio::use_awaitable));
     if (received(buffer, parser, rec, n, ec)) break;
   }
   co_return ec;

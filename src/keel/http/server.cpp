@@ -24,6 +24,7 @@
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
+#include "keel/http/client.hpp"
 #include "keel/http/deadlines.hpp"
 #include "keel/http/flat_parser.hpp"
 #include "keel/http/io.hpp"
@@ -146,6 +147,10 @@ struct Server::Impl {
   std::atomic<int64_t> open{0};
   std::atomic<bool> draining{false};
   std::vector<std::unique_ptr<Worker>> workers;
+  ~Impl() {
+    // Lookups still under way must not answer on a destroyed context.
+    for (auto& w : workers) forget_lookups(w->ctx);
+  }
 
   explicit Impl(ServerOptions o) : opt(std::move(o)) {
     const int n = opt.io_threads > 0 ? opt.io_threads : 1;
@@ -339,7 +344,8 @@ struct Server::Impl {
       conn.deadline = coarse_steady_now() + opt.header_timeout;
       boost::system::error_code rec;
       while (!io::parse(buffer, parser, true, rec)) {
-        auto [read_error, n] = co_await io::async_read_short(socket, io::prepare(buffer), use_tuple);
+        auto [read_error, n] =
+            co_await io::async_read_short(socket, io::prepare(buffer), parser.got_some(), use_tuple);
         if (io::received(buffer, parser, read_error, n, rec)) break;
       }
       conn.busy = true;
@@ -498,11 +504,13 @@ void Server::run() {
   for (size_t i = 1; i < impl_->workers.size(); ++i) {
     threads.emplace_back([w = impl_->workers[i].get()] {
       auto guard = net::make_work_guard(w->ctx);
+      io::ReactorBinding binding(w->ctx);
       w->ctx.run();
     });
   }
   {
     auto guard = net::make_work_guard(impl_->workers[0]->ctx);
+    io::ReactorBinding binding(impl_->workers[0]->ctx);
     impl_->workers[0]->ctx.run();
   }
   for (auto& t : threads) t.join();

@@ -10,14 +10,21 @@
 // Asio's reactor can do the same: an operation that reports "done and exhausted" turns off the speculative
 // try for the next operation of its kind on that socket, until epoll reports the socket ready again. Asio's
 // own send operation reports a short write that way; its receive operation reports only the end of the
-// stream. async_read_short is async_read_some with a receive operation that also reports a short read. Both
-// the report and epoll's edges are taken under the socket's reactor lock, so data that arrives after the
-// short read always turns the try back on: no wake-up is lost.
+// stream. async_read_short is async_read_some with a receive operation that also reports a short read. The
+// report and epoll's edges are taken in turn on the socket's one I/O thread, so data that arrives after the
+// short read always turns the try back on: no data is waited for in vain.
+//
+// The end of the stream is different: Asio does not ask epoll for EPOLLRDHUP, and a peer's FIN that came with
+// the last data gives no edge of its own, so after a short read the FIN may sit unread with no wake-up to
+// come. A read that must see an end which may already be there (within a message: a body delimited by the
+// close, a peer that stopped halfway) passes `speculate`, and tries once before it waits, as Asio would. Only
+// the first read of a message, where the peer has been waiting for our side's answer, skips the try.
 //
 // The operation is built on Asio 1.81's reactor interface (Debian 12's Boost), which is internal to Asio;
 // with another version or reactor this is the plain async_read_some.
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 
@@ -53,16 +60,21 @@ struct SocketAccess : asio::ip::tcp::socket {
   }
 };
 
-// The calling thread's reactor for the socket's context: use_service takes a lock, so remember the last one.
+// The reactor of the context the calling thread runs (bound by bind_thread while it runs it), else looked
+// up: use_service takes a lock.
+struct ThreadReactor {
+  asio::execution_context* context = nullptr;
+  reactor* r = nullptr;
+};
+inline ThreadReactor& thread_reactor() {
+  thread_local ThreadReactor t;
+  return t;
+}
 inline reactor& reactor_of(asio::ip::tcp::socket& s) {
-  thread_local asio::execution_context* context = nullptr;
-  thread_local reactor* r = nullptr;
   asio::execution_context& c = asio::query(s.get_executor(), asio::execution::context);
-  if (&c != context) {
-    r = &asio::use_service<reactor>(c);
-    context = &c;
-  }
-  return *r;
+  const ThreadReactor& t = thread_reactor();
+  if (&c == t.context) return *t.r;
+  return asio::use_service<reactor>(c);
 }
 
 // Per-operation cancellation, as Asio's socket operations have it.
@@ -95,6 +107,7 @@ class Op : public reactor_op {
 
   static status do_perform(reactor_op* base) {
     Op* o = static_cast<Op*>(base);
+    if (o->buffer_.size() == 0) return done;  // as Asio: an empty read completes at once, and is no end
     const ssize_t n = sys::recv(o->fd_, o->buffer_.data(), o->buffer_.size());
     if (n > 0) {
       o->bytes_transferred_ = static_cast<size_t>(n);
@@ -134,7 +147,8 @@ class Op : public reactor_op {
 
 struct Initiate {
   template <typename Handler>
-  void operator()(Handler&& h, asio::ip::tcp::socket* socket, asio::mutable_buffer buffer) const {
+  void operator()(Handler&& h, asio::ip::tcp::socket* socket, asio::mutable_buffer buffer,
+                  bool speculate) const {
     using Executor = asio::ip::tcp::socket::executor_type;
     using Decayed = std::decay_t<Handler>;
     using OpType = Op<Decayed, Executor>;
@@ -155,7 +169,12 @@ struct Initiate {
     p.p = new (p.v) OpType(impl.socket_, buffer, handler, socket->get_executor());
     if (slot.is_connected())
       p.p->cancellation_key_ = &slot.template emplace<Cancellation>(&r, &impl.reactor_data_, impl.socket_);
-    r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
+    // The try Asio would make, whatever a short read turned off: completes through the scheduler, as its own.
+    if (speculate && OpType::do_perform(p.p) != reactor_op::not_done) {
+      r.post_immediate_completion(p.p, is_continuation);
+    } else {
+      r.start_op(reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation, true);
+    }
     p.v = p.p = nullptr;
   }
 };
@@ -163,16 +182,38 @@ struct Initiate {
 }  // namespace short_read_detail
 #endif
 
-// async_read_some(buffer) on a TCP socket, with the short read remembered (see above).
+// async_read_some(buffer) on a TCP socket, with a short read remembered (see above). `speculate`: try to
+// read before waiting even after a short read, for a read that must see an end of stream already there.
 template <typename Token>
 auto async_read_short(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
-                      Token&& token) {
+                      bool speculate, Token&& token) {
 #ifdef KEEL_SHORT_READ
   return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      short_read_detail::Initiate{}, token, &socket, buffer);
+      short_read_detail::Initiate{}, token, &socket, buffer, speculate);
 #else
+  (void)speculate;
   return socket.async_read_some(buffer, std::forward<Token>(token));
 #endif
 }
+
+// While it lives, the calling thread runs `ctx` (and no other context): reads find its reactor without a
+// lookup.
+class ReactorBinding {
+ public:
+  explicit ReactorBinding([[maybe_unused]] boost::asio::io_context& ctx) {
+#ifdef KEEL_SHORT_READ
+    auto& t = short_read_detail::thread_reactor();
+    t.context = &ctx;
+    t.r = &boost::asio::use_service<short_read_detail::reactor>(ctx);
+#endif
+  }
+  ~ReactorBinding() {
+#ifdef KEEL_SHORT_READ
+    short_read_detail::thread_reactor() = {};
+#endif
+  }
+  ReactorBinding(const ReactorBinding&) = delete;
+  ReactorBinding& operator=(const ReactorBinding&) = delete;
+};
 
 }  // namespace keel::http::io
