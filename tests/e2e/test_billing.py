@@ -176,9 +176,8 @@ def test_priced_requests_need_credits_402(keel_factory):
     assert [(e["kind"], e["amount"]) for e in ledger] == [("usage", -20), ("credit", 25)]
 
 
-def test_credits_buy_exactly_their_requests_across_flushes(keel_factory):
-    """The gateway charges in batches (a flush a second) and reads balances again after each one: spread over
-    several flushes, credits for five requests still buy exactly five."""
+def user_with_five_requests_of_credit(keel_factory):
+    """A keel whose requests cost 10 credits, and a user with 50 that the gateway already knows of."""
     import time
     k = keel_factory(env={"KEEL_BILLING_FREE_REQUEST_PRICE": "10"}).start()
     tok = new_user(k)["access_token"]
@@ -187,11 +186,32 @@ def test_credits_buy_exactly_their_requests_across_flushes(keel_factory):
                          json={"amount": 50, "idempotency_key": "five"}, headers=bearer(admin_token(k)),
                          timeout=10).status_code == 201
     time.sleep(1.1)  # the gateway's view of the balance is at most a second old
+    return k, tok
+
+
+def test_credits_buy_exactly_their_requests_across_flushes(keel_factory):
+    """The gateway charges in batches (a flush a second) and reads balances again after each one: spread over
+    several flushes, credits for five requests still buy exactly five."""
+    import time
+    k, tok = user_with_five_requests_of_credit(keel_factory)
     codes = []
     for _ in range(9):
         codes.append(requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10).status_code)
         time.sleep(0.35)
     assert codes == [200] * 5 + [402] * 4
+    assert settled_balance(k, tok, 0) == 0
+
+
+def test_concurrent_requests_cannot_overdraw(keel_factory):
+    """Twenty requests at once against credits for five: five pass, whatever thread each lands on."""
+    k, tok = user_with_five_requests_of_credit(keel_factory)
+
+    def get(_):
+        return requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=30).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(get, range(20)))
+    assert sorted(codes) == [200] * 5 + [402] * 15, codes
     assert settled_balance(k, tok, 0) == 0
 
 

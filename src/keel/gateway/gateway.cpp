@@ -248,15 +248,13 @@ net::awaitable<Response> Gateway::handle(Request& req) {
 }
 
 void Gateway::admit(const auth::Principal& who, const AccountView* account, const Target& target) {
-  if (account) {
-    enforce_quota(who.user_id, *account);
-    meter_.add(who.user_id, target.module);
-  }
+  // The rate limit first: a request it refuses is neither counted against the plan nor charged.
   if (const int wait = user_limit_.take(who.subject)) {
     Error e(429, "Too Many Requests", "request rate limit reached for this user");
     e.headers.emplace_back("Retry-After", std::to_string(wait));
     throw e;
   }
+  if (account) enforce_quota(who.user_id, *account, target.module);
 }
 
 net::awaitable<Response> Gateway::handle_loading(Request& req, Table table, const Target* target,
@@ -382,21 +380,33 @@ std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
 namespace {
 // One account's view from a row of (user_id, plan, balance).
 AccountView account_view(const db::Row& row, std::chrono::steady_clock::time_point now) {
-  return AccountView{row.text(1), row.int64(2), now};
+  return AccountView{row.text(1), row.int64(2), now, 0};
 }
 }  // namespace
 
 net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {
+  const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
   auto rows = co_await db_.read([&](db::Session& s) {
     return s.query("SELECT user_id, plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
   });
   // The balance read here has every committed charge; requests not yet flushed are added by the check.
   const auto now = coarse_steady_now();
-  const AccountView view =
-      rows.empty() ? AccountView{std::string(), 0, now} : account_view(rows.rows[0], now);
+  AccountView view = rows.empty() ? AccountView{std::string(), 0, now, 0} : account_view(rows.rows[0], now);
   std::lock_guard lk(quota_mu_);
+  const uint64_t current = accounts_epoch_.load(std::memory_order_acquire);
+  if (current != epoch) {
+    // Balances were installed (and charges settled) during the read, which may predate them: a view the
+    // refresh installed is the one to keep.
+    if (auto it = accounts_.find(user_id); it != accounts_.end()) {
+      it->second.used = now;
+      AccountView kept = it->second.view;
+      kept.epoch = current;
+      co_return kept;
+    }
+  }
   if (accounts_.size() > 100000) accounts_.clear();
   accounts_[user_id] = CachedAccount{view, now};
+  view.epoch = current;
   co_return view;
 }
 
@@ -445,8 +455,15 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool
   }
   std::lock_guard lk(quota_mu_);
   if (read) {
-    for (auto& [user, view] : fresh)
-      if (auto it = accounts_.find(user); it != accounts_.end()) it->second.view = std::move(view);
+    std::unordered_map<std::string, AccountView> by_user(std::make_move_iterator(fresh.begin()),
+                                                         std::make_move_iterator(fresh.end()));
+    for (const std::string& user : users) {
+      auto it = accounts_.find(user);
+      if (it == accounts_.end()) continue;
+      auto row = by_user.find(user);
+      // A user without an account row has none, as load_account() says.
+      it->second.view = row != by_user.end() ? std::move(row->second) : AccountView{std::string(), 0, now, 0};
+    }
   } else if (written) {
     // The charges just committed are in no cached balance: those users' next requests read theirs again.
     for (const auto& [key, n] : counts) accounts_.erase(key.first);
@@ -456,9 +473,12 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool
   meter_.settle(counts, written);
 }
 
-void Gateway::enforce_quota(const std::string& user_id, const AccountView& view) {
+void Gateway::enforce_quota(const std::string& user_id, const AccountView& view, const std::string& module) {
   const billing::Plan* plan = meter_.plans().find(view.plan);
-  if (!plan) return;
+  if (!plan) {
+    meter_.add(user_id, module);
+    return;
+  }
   if (plan->requests_per_minute > 0) {
     const int64_t secs = coarse_unix_seconds();
     std::lock_guard lk(quota_mu_);
@@ -476,10 +496,22 @@ void Gateway::enforce_quota(const std::string& user_id, const AccountView& view)
     }
     ++used;
   }
-  if (plan->request_price > 0 && view.balance - (meter_.pending(user_id) + 1) * plan->request_price < 0)
+  if (plan->request_price <= 0) {
+    meter_.add(user_id, module);
+    return;
+  }
+  // Checked and counted under the lock that refresh_accounts() installs balances and settles charges in, so
+  // a charge counts once (pending in the meter, or in the balance) and two requests cannot both take the
+  // last credits. A view taken before an install gives way to the map's.
+  std::lock_guard lk(quota_mu_);
+  int64_t balance = view.balance;
+  if (accounts_epoch_.load(std::memory_order_acquire) != view.epoch)
+    if (auto it = accounts_.find(user_id); it != accounts_.end()) balance = it->second.view.balance;
+  if (balance - (meter_.pending(user_id) + 1) * plan->request_price < 0)
     throw Error(402, "Payment Required",
                 "this request costs " + std::to_string(plan->request_price) +
                     " credits and the account's balance does not cover it");
+  meter_.add(user_id, module);
 }
 
 net::awaitable<void> Gateway::meter_loop() {

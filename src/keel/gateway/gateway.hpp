@@ -124,6 +124,8 @@ struct AccountView {
   std::string plan;
   int64_t balance = 0;
   std::chrono::steady_clock::time_point fetched;
+  uint64_t epoch =
+      0;  // the accounts epoch it was taken under (the 402 check sees whether balances moved since)
 };
 
 class Gateway {
@@ -141,8 +143,9 @@ class Gateway {
   // The user's plan and balance: from the cache when fresh (no suspension on the hot path), else read.
   std::optional<AccountView> cached_account(const std::string& user_id);
   boost::asio::awaitable<AccountView> load_account(const std::string& user_id);
-  // 429 when the user's plan rate quota is used up, 402 when a priced request would overdraw the balance.
-  void enforce_quota(const std::string& user_id, const AccountView& view);
+  // 429 when the user's plan rate quota is used up, 402 when a priced request would overdraw the balance;
+  // else counts the request (to `module`) for metering.
+  void enforce_quota(const std::string& user_id, const AccountView& view, const std::string& module);
   // Until the io_context stops: every half second reads the cached account views again, and every second
   // flushes the meter first (see refresh_accounts).
   boost::asio::awaitable<void> meter_loop();
@@ -155,8 +158,8 @@ class Gateway {
   using Table = std::shared_ptr<const RouteTable>;
   using Caller = std::shared_ptr<const auth::Principal>;
   void install_table(db::Session& s);
-  // Quota, metering and the per-user rate limit for a caller checked at the edge; `account` is the user's
-  // (unused for a service token).
+  // The per-user rate limit, then quota and metering, for a caller checked at the edge; `account` is the
+  // user's (none for a service token).
   void admit(const auth::Principal& who, const AccountView* account, const Target& target);
   // Reads the views of the users seen lately in one query and installs them, then settles `counts` (a flush
   // just made, or none): in one critical section, so a quota check sees a charge either as pending or in
