@@ -214,18 +214,22 @@ def test_unreachable_module_is_a_fast_502(keel):
     assert r.headers["Content-Type"].startswith("application/problem+json")
 
 
-def test_an_answer_delimited_by_the_close_is_proxied_at_once(keel):
-    """An HTTP/1.0 upstream without Content-Length: its body ends where it closes the connection, and the close
-    comes in the same breath as the body. The gateway must see that end at once, not at its upstream timeout."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    port = srv.getsockname()[1]
+class RawUpstream:
+    """An upstream that reads a request's head, sends `reply` whatever it asked, and closes at once: the close
+    comes in the same breath as the last bytes."""
 
-    def serve():
+    def __init__(self, reply):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.url = f"http://127.0.0.1:{self.srv.getsockname()[1]}"
+        self.reply = reply
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
         while True:
             try:
-                conn, _ = srv.accept()
+                conn, _ = self.srv.accept()
             except OSError:
                 return
             with conn:
@@ -235,23 +239,36 @@ def test_an_answer_delimited_by_the_close_is_proxied_at_once(keel):
                     if not chunk:
                         break
                     data += chunk
-                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"until the close" * 100)
+                conn.sendall(self.reply)
 
-    threading.Thread(target=serve, daemon=True).start()
+    def close(self):
+        self.srv.close()
+
+
+def test_an_upstream_that_closes_is_seen_at_once(keel):
+    """An HTTP/1.0 answer without Content-Length ends where the upstream closes; an upstream that says
+    100 Continue and closes gave no answer. The gateway must see either close at once, not at its upstream
+    timeout (30 s)."""
+    tok = user_token(keel)["access_token"]
+    body = b"until the close" * 100
+    cases = [("closer", RawUpstream(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body), 200),
+             ("quitter", RawUpstream(b"HTTP/1.1 100 Continue\r\n\r\n"), 502)]
     try:
-        tok = user_token(keel)["access_token"]
-        svc = service_token(keel, "closer")
-        assert put_instance(keel, svc, "closer", "a", url=f"http://127.0.0.1:{port}",
-                            routes=["/v1/closer"]).status_code == 200
-        assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/closer/x", headers=bearer(tok),
-                                               timeout=10).status_code != 404, timeout=2)
-        for _ in range(5):
-            start = time.time()
-            r = requests.get(keel.url("gateway") + "/v1/closer/x", headers=bearer(tok), timeout=10)
-            assert r.status_code == 200 and r.text == "until the close" * 100, (r.status_code, r.text[:200])
-            assert time.time() - start < 2
+        for module, upstream, status in cases:
+            assert put_instance(keel, service_token(keel, module), module, "a", url=upstream.url,
+                                routes=[f"/v1/{module}"]).status_code == 200
+            assert wait_until(lambda: requests.get(keel.url("gateway") + f"/v1/{module}/x", headers=bearer(tok),
+                                                   timeout=10).status_code != 404, timeout=2)
+            for _ in range(5):
+                start = time.time()
+                r = requests.get(keel.url("gateway") + f"/v1/{module}/x", headers=bearer(tok), timeout=10)
+                assert r.status_code == status, (module, r.status_code, r.text[:200])
+                if status == 200:
+                    assert r.content == body
+                assert time.time() - start < 2, module
     finally:
-        srv.close()
+        for _, upstream, _ in cases:
+            upstream.close()
 
 
 # Name lookups through LD_PRELOAD: getaddrinfo() for names containing "slow-dns" sleeps 5 s (a hanging DNS

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "keel/app/modules.hpp"
 #include "keel/auth/verifier.hpp"
@@ -385,29 +386,32 @@ AccountView account_view(const db::Row& row, std::chrono::steady_clock::time_poi
 }  // namespace
 
 net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {
-  const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
-  auto rows = co_await db_.read([&](db::Session& s) {
-    return s.query("SELECT user_id, plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
-  });
-  // The balance read here has every committed charge; requests not yet flushed are added by the check.
-  const auto now = coarse_steady_now();
-  AccountView view = rows.empty() ? AccountView{std::string(), 0, now, 0} : account_view(rows.rows[0], now);
-  std::lock_guard lk(quota_mu_);
-  const uint64_t current = accounts_epoch_.load(std::memory_order_acquire);
-  if (current != epoch) {
-    // Balances were installed (and charges settled) during the read, which may predate them: a view the
-    // refresh installed is the one to keep.
-    if (auto it = accounts_.find(user_id); it != accounts_.end()) {
-      it->second.used = now;
-      AccountView kept = it->second.view;
-      kept.epoch = current;
-      co_return kept;
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
+    auto rows = co_await db_.read([&](db::Session& s) {
+      return s.query("SELECT user_id, plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
+    });
+    // The balance read here has every committed charge; requests not yet flushed are added by the check.
+    const auto now = coarse_steady_now();
+    AccountView view = rows.empty() ? AccountView{std::string(), 0, now, 0} : account_view(rows.rows[0], now);
+    std::lock_guard lk(quota_mu_);
+    const uint64_t current = accounts_epoch_.load(std::memory_order_acquire);
+    if (current != epoch) {
+      // Balances were installed (and charges settled) during the read, which may predate them: a view the
+      // refresh installed is the one to keep; with none, read again.
+      if (auto it = accounts_.find(user_id); it != accounts_.end()) {
+        it->second.used = now;
+        AccountView kept = it->second.view;
+        kept.epoch = current;
+        co_return kept;
+      }
+      if (attempt < 3) continue;
     }
+    if (accounts_.size() > 100000) accounts_.clear();
+    accounts_[user_id] = CachedAccount{view, now};
+    view.epoch = current;
+    co_return view;
   }
-  if (accounts_.size() > 100000) accounts_.clear();
-  accounts_[user_id] = CachedAccount{view, now};
-  view.epoch = current;
-  co_return view;
 }
 
 net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool written) {
@@ -415,11 +419,19 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool
   constexpr auto kIdle = std::chrono::seconds(10);
   constexpr size_t kChunk = 100;  // users per query
   const auto now = coarse_steady_now();
+  // Unwritten counts go back to be flushed again (they stay pending all along). Written ones stay pending
+  // until balances that include them are installed: if this read fails, until a later one succeeds.
+  if (written)
+    unsettled_.insert(unsettled_.end(), counts.begin(), counts.end());
+  else if (!counts.empty())
+    meter_.settle(counts, false);
   std::vector<std::string> users;
+  std::unordered_set<std::string> charged;
+  for (const auto& [key, n] : unsettled_) charged.insert(key.first);
   {
     std::lock_guard lk(quota_mu_);
     for (auto it = accounts_.begin(); it != accounts_.end();) {
-      if (now - it->second.used > kIdle) {
+      if (now - it->second.used > kIdle && !charged.contains(it->first)) {
         it = accounts_.erase(it);
       } else {
         users.push_back(it->first);
@@ -427,50 +439,49 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool
       }
     }
   }
+  for (const std::string& user : charged)
+    if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
+  if (users.empty()) co_return;
   std::vector<std::pair<std::string, AccountView>> fresh;
-  bool read = true;
-  if (!users.empty()) {
-    try {
-      fresh = co_await db_.read([&](db::Session& s) {
-        std::vector<std::pair<std::string, AccountView>> out;
-        for (size_t from = 0; from < users.size(); from += kChunk) {
-          const size_t to = std::min(users.size(), from + kChunk);
-          std::string sql = "SELECT user_id, plan, balance FROM billing_accounts WHERE user_id IN (";
-          std::vector<db::Value> params;
-          for (size_t i = from; i < to; ++i) {
-            sql += i == from ? "$" : ", $";
-            sql += std::to_string(i - from + 1);
-            params.emplace_back(users[i]);
-          }
-          sql += ")";
-          const auto rows = s.query(sql, params);
-          for (const auto& row : rows.rows) out.emplace_back(row.text(0), account_view(row, now));
+  try {
+    fresh = co_await db_.read([&](db::Session& s) {
+      std::vector<std::pair<std::string, AccountView>> out;
+      for (size_t from = 0; from < users.size(); from += kChunk) {
+        const size_t to = std::min(users.size(), from + kChunk);
+        std::string sql = "SELECT user_id, plan, balance FROM billing_accounts WHERE user_id IN (";
+        std::vector<db::Value> params;
+        for (size_t i = from; i < to; ++i) {
+          sql += i == from ? "$" : ", $";
+          sql += std::to_string(i - from + 1);
+          params.emplace_back(users[i]);
         }
-        return out;
-      });
-    } catch (const std::exception& e) {
-      read = false;
-      log::warn("reading account balances failed", {{"error", e.what()}});
-    }
+        sql += ")";
+        const auto rows = s.query(sql, params);
+        for (const auto& row : rows.rows) out.emplace_back(row.text(0), account_view(row, now));
+      }
+      return out;
+    });
+  } catch (const std::exception& e) {
+    log::warn("reading account balances failed", {{"error", e.what()}});
+    co_return;  // the views keep their older balances, and the charges since stay pending
   }
+  std::unordered_map<std::string, AccountView> by_user(std::make_move_iterator(fresh.begin()),
+                                                       std::make_move_iterator(fresh.end()));
   std::lock_guard lk(quota_mu_);
-  if (read) {
-    std::unordered_map<std::string, AccountView> by_user(std::make_move_iterator(fresh.begin()),
-                                                         std::make_move_iterator(fresh.end()));
-    for (const std::string& user : users) {
-      auto it = accounts_.find(user);
-      if (it == accounts_.end()) continue;
-      auto row = by_user.find(user);
-      // A user without an account row has none, as load_account() says.
-      it->second.view = row != by_user.end() ? std::move(row->second) : AccountView{std::string(), 0, now, 0};
-    }
-  } else if (written) {
-    // The charges just committed are in no cached balance: those users' next requests read theirs again.
-    for (const auto& [key, n] : counts) accounts_.erase(key.first);
+  for (const std::string& user : users) {
+    auto row = by_user.find(user);
+    // A user without an account row has none, as load_account() says.
+    AccountView view = row != by_user.end() ? std::move(row->second) : AccountView{std::string(), 0, now, 0};
+    if (auto it = accounts_.find(user); it != accounts_.end())
+      it->second.view = std::move(view);
+    else if (charged.contains(
+                 user))  // a charged user's view goes in with the settling, whatever became of it
+      accounts_[user] = CachedAccount{std::move(view), now};
   }
   // The threads' front copies go before the counts stop being pending.
   accounts_epoch_.fetch_add(1, std::memory_order_release);
-  meter_.settle(counts, written);
+  meter_.settle(unsettled_, true);
+  unsettled_.clear();
 }
 
 void Gateway::enforce_quota(const std::string& user_id, const AccountView& view, const std::string& module) {

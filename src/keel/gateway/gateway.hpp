@@ -190,6 +190,8 @@ class Gateway {
     std::chrono::steady_clock::time_point used;  // last read by a request (from this map)
   };
   std::unordered_map<std::string, CachedAccount> accounts_;
+  // Flushed charges whose balances are not installed yet (still pending in the meter); meter_loop's alone.
+  Meter::Counts unsettled_;
   // Each I/O thread also keeps its last views (cached_account): valid while this epoch, which
   // forget_accounts() and refresh_accounts() move, has not changed; the instance number tells this gateway's
   // entries apart.

@@ -447,8 +447,8 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
           if (read_error == net::ssl::error::stream_truncated && !parser.got_some())
             read_error = net::error::eof;
         } else {
-          std::tie(read_error, n) =
-              co_await io::async_read_short(c->socket, io::prepare(c->buffer), parser.got_some(), use_tuple);
+          std::tie(read_error, n) = co_await io::async_read_short(c->socket, io::prepare(c->buffer),
+                                                                  answered || parser.got_some(), use_tuple);
         }
         if (io::received(c->buffer, parser, read_error, n, ec)) break;
       }
