@@ -60,8 +60,8 @@ struct SocketAccess : asio::ip::tcp::socket {
   }
 };
 
-// The reactor of the context the calling thread runs (bound by bind_thread while it runs it), else looked
-// up: use_service takes a lock.
+// The reactor of the context the calling thread runs (bound by a ReactorBinding while it runs it), else
+// looked up: use_service takes a lock.
 struct ThreadReactor {
   asio::execution_context* context = nullptr;
   reactor* r = nullptr;
