@@ -5,8 +5,9 @@
 // a request costs no coroutine frames for its I/O; the callers' loops are
 //
 //   while (!io::parse(buffer, parser, header_only, ec)) {
-//     auto [rec, n] = co_await io::async_read_short(socket, io::prepare(buffer), parser.got_some(),
-//     use_tuple); if (io::received(buffer, parser, rec, n, ec)) break;
+//     auto [rec, n] =
+//         co_await io::async_read_short(socket, io::prepare(buffer), parser.got_some(), use_tuple);
+//     if (io::received(buffer, parser, rec, n, ec)) break;
 //   }
 //
 //   if (!io::write_now(socket, bufs, ec)) {
