@@ -291,26 +291,30 @@ int64_t Meter::pending(const std::string& user_id) {
   return n;
 }
 
-Meter::Counts Meter::take() {
+Meter::Batch Meter::take() {
   std::lock_guard lk(mu_);
-  Counts out(counts_.begin(), counts_.end());
+  if (unwritten_) {
+    Batch batch = std::move(*unwritten_);
+    unwritten_.reset();
+    return batch;
+  }
+  Batch batch{Counts(counts_.begin(), counts_.end()), std::string()};
+  if (!batch.counts.empty()) batch.prefix = "gateway:" + uuid_v7();
   counts_.clear();
   for (const auto& [user, n] : per_user_) in_flight_[user] += n;
   per_user_.clear();
-  return out;
+  return batch;
 }
 
-// After a flush: written counts stop being pending; unwritten ones go back to be flushed again.
-void Meter::settle(const Counts& counts, bool written) {
+void Meter::settle(const Batch& batch, bool written) {
   std::lock_guard lk(mu_);
-  for (const auto& [key, n] : counts) {
+  if (!written) {
+    if (!batch.counts.empty()) unwritten_ = batch;  // still in flight, so still pending
+    return;
+  }
+  for (const auto& [key, n] : batch.counts)
     if (auto it = in_flight_.find(key.first); it != in_flight_.end() && (it->second -= n) <= 0)
       in_flight_.erase(it);
-    if (!written) {
-      counts_[key] += n;
-      per_user_[key.first] += n;
-    }
-  }
 }
 
 void Meter::write(db::Session& s, const Counts& counts, const std::string& prefix) const {
@@ -332,23 +336,28 @@ void Meter::write(db::Session& s, const Counts& counts, const std::string& prefi
 }
 
 void Meter::flush_sync(db::Database& db, const std::function<void()>& committed) {
-  const Counts counts = take();
-  if (counts.empty()) return;
-  const std::string prefix = "gateway:" + uuid_v7();  // unique per flush: written once or not at all
-  bool written = false;
-  try {
-    db.write_sync([&](db::Session& s) { write(s, counts, prefix); });
-    written = true;
-    committed();
-  } catch (const std::exception& e) {
-    log::warn("usage metering flush failed", {{"error", e.what()}});
+  for (int round = 0; round < 2; ++round) {  // a batch a failed write left, then the counts since
+    const Batch batch = take();
+    if (batch.counts.empty()) return;
+    bool written = false;
+    try {
+      write_sync(db, batch);
+      written = true;
+      committed();
+    } catch (const std::exception& e) {
+      log::warn("usage metering flush failed", {{"error", e.what()}});
+    }
+    settle(batch, written);
+    if (!written) return;
   }
-  settle(counts, written);
 }
 
-net::awaitable<void> Meter::write(db::Database& db, const Counts& counts) {
-  const std::string prefix = "gateway:" + uuid_v7();  // unique per flush: written once or not at all
-  co_await db.write([&](db::Session& s) { write(s, counts, prefix); });
+void Meter::write_sync(db::Database& db, const Batch& batch) {
+  db.write_sync([&](db::Session& s) { write(s, batch.counts, batch.prefix); });
+}
+
+net::awaitable<void> Meter::write(db::Database& db, const Batch& batch) {
+  co_await db.write([&](db::Session& s) { write(s, batch.counts, batch.prefix); });
 }
 
 void Gateway::forget_accounts() {
@@ -414,7 +423,7 @@ net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {
   }
 }
 
-net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool written) {
+net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool written) {
   // A view unused this long is dropped; its user's next request reads it again.
   constexpr auto kIdle = std::chrono::seconds(10);
   constexpr size_t kChunk = 100;  // users per query
@@ -422,9 +431,9 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool
   // Unwritten counts go back to be flushed again (they stay pending all along). Written ones stay pending
   // until balances that include them are installed: if this read fails, until a later one succeeds.
   if (written)
-    unsettled_.insert(unsettled_.end(), counts.begin(), counts.end());
-  else if (!counts.empty())
-    meter_.settle(counts, false);
+    unsettled_.insert(unsettled_.end(), batch.counts.begin(), batch.counts.end());
+  else
+    meter_.settle(batch, false);
   std::vector<std::string> users;
   std::unordered_set<std::string> charged;
   for (const auto& [key, n] : unsettled_) charged.insert(key.first);
@@ -480,7 +489,7 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Counts& counts, bool
   }
   // The threads' front copies go before the counts stop being pending.
   accounts_epoch_.fetch_add(1, std::memory_order_release);
-  meter_.settle(unsettled_, true);
+  meter_.settle(Meter::Batch{std::move(unsettled_), std::string()}, true);
   unsettled_.clear();
 }
 
@@ -536,17 +545,17 @@ net::awaitable<void> Gateway::meter_loop() {
     next += kPeriod;
     timer.expires_at(next);
     co_await timer.async_wait(net::use_awaitable);
-    const Meter::Counts counts = flush ? meter_.take() : Meter::Counts();
+    const Meter::Batch batch = flush ? meter_.take() : Meter::Batch();
     bool written = false;
-    if (!counts.empty()) {
+    if (!batch.counts.empty()) {
       try {
-        co_await meter_.write(db_, counts);
+        co_await meter_.write(db_, batch);
         written = true;
       } catch (const std::exception& e) {
         log::warn("usage metering flush failed", {{"error", e.what()}});
       }
     }
-    co_await refresh_accounts(counts, written);
+    co_await refresh_accounts(batch, written);
     // After a stall (a slow database), the next round starts now rather than catching up.
     if (next < std::chrono::steady_clock::now()) next = std::chrono::steady_clock::now();
   }

@@ -91,13 +91,22 @@ class Meter {
   void add(const std::string& user_id, const std::string& module);
   // Counted and not yet committed (including a flush being written), for the 402 check.
   int64_t pending(const std::string& user_id);
-  // A flush in three steps: take() the counts (they stay pending), write() them in one transaction (throws
-  // on failure, which leaves nothing behind), settle() them: written counts stop being pending, unwritten
-  // ones go back to be flushed again.
-  Counts take();
-  boost::asio::awaitable<void> write(db::Database& db, const Counts& counts);
-  void settle(const Counts& counts, bool written);
-  // The three steps at shutdown; `committed` runs after a successful write, before the counts are settled.
+  // What one flush writes: counts under keys unique to the batch, so writing it twice charges once.
+  struct Batch {
+    Counts counts;
+    std::string prefix;
+  };
+  // A flush in three steps; the counts stay pending throughout. take() the next batch: the one a failed
+  // write left, as it was (its commit may have gone through unseen, and its keys keep a second write from
+  // counting or charging again), else the counts since, under new keys. write() it in one transaction
+  // (throws on failure). settle() it: written counts stop being pending, an unwritten batch waits for the
+  // next take().
+  Batch take();
+  boost::asio::awaitable<void> write(db::Database& db, const Batch& batch);
+  void write_sync(db::Database& db, const Batch& batch);
+  void settle(const Batch& batch, bool written);
+  // The three steps at shutdown, for a batch left by a failed write and then the counts since; `committed`
+  // runs after each successful write, before its counts are settled.
   void flush_sync(db::Database& db, const std::function<void()>& committed);
   const billing::Plans& plans() const { return plans_; }
 
@@ -117,6 +126,7 @@ class Meter {
   std::map<std::pair<std::string, std::string>, int64_t, PairLess> counts_;
   std::unordered_map<std::string, int64_t> per_user_;
   std::unordered_map<std::string, int64_t> in_flight_;  // per user, taken by a flush not yet committed
+  std::optional<Batch> unwritten_;                      // left by a failed write, for the next take()
 };
 
 // A user's plan and balance as the gateway checks quotas against them, read at most a second ago.
@@ -161,10 +171,10 @@ class Gateway {
   // The per-user rate limit, then quota and metering, for a caller checked at the edge; `account` is the
   // user's (none for a service token).
   void admit(const auth::Principal& who, const AccountView* account, const Target& target);
-  // Reads the views of the users seen lately in one query and installs them, then settles `counts` (a flush
+  // Reads the views of the users seen lately in one query and installs them, then settles `batch` (a flush
   // just made, or none): in one critical section, so a quota check sees a charge either as pending or in
   // the balance, never in neither. Views not used for a while are dropped.
-  boost::asio::awaitable<void> refresh_accounts(const Meter::Counts& counts, bool written);
+  boost::asio::awaitable<void> refresh_accounts(const Meter::Batch& batch, bool written);
   // The cache-miss path of handle(): reads the caller's account, then admits and forwards.
   boost::asio::awaitable<http::Response> handle_loading(http::Request& req, Table table, const Target* target,
                                                         Caller who);
