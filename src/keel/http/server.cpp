@@ -286,8 +286,8 @@ struct Server::Impl {
     append_head(head, e.status(), 11, res, request_id, {}, false, res.body.size());
     std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body)};
     conn.deadline = coarse_steady_now() + opt.body_timeout;
-    co_await io::write(socket, bufs);
     l->metrics->record(&kUnmatched, Method::Other, e.status(), 0);
+    co_await io::write(socket, bufs);
   }
 
   Error too_large() const {
@@ -426,6 +426,10 @@ struct Server::Impl {
                   length);
       std::array<net::const_buffer, 2> bufs{net::buffer(head),
                                             net::buffer(res->body.data(), head_only ? 0 : body_size)};
+      // Counted before it is sent: a client that has its answer finds it in /metrics (asked on any
+      // connection). The duration is the time to the answer, its sending aside.
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      l->metrics->record(route_label, req.method, res->status, seconds);
       conn.deadline = coarse_steady_now() + opt.body_timeout;
       boost::system::error_code wec;
       if (!io::write_now(socket, bufs, wec)) {
@@ -433,8 +437,6 @@ struct Server::Impl {
         wec = write_error;
       }
 
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      l->metrics->record(route_label, req.method, res->status, seconds);
       if (opt.access_log && log::enabled(log::Level::info)) {
         log::info("request", {{"module", l->module},
                               {"method", req.method_str},
