@@ -447,9 +447,10 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool w
         ++it;
       }
     }
+    // Charged users whose views are gone (dropped for room, or never kept) are read too.
+    for (const std::string& user : charged)
+      if (!accounts_.contains(user)) users.push_back(user);
   }
-  for (const std::string& user : charged)
-    if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
   if (users.empty()) co_return;
   std::vector<std::pair<std::string, AccountView>> fresh;
   try {
@@ -481,10 +482,10 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool w
     auto row = by_user.find(user);
     // A user without an account row has none, as load_account() says.
     AccountView view = row != by_user.end() ? std::move(row->second) : AccountView{std::string(), 0, now, 0};
+    // A charged user's view goes in with the settling, whatever became of it meanwhile.
     if (auto it = accounts_.find(user); it != accounts_.end())
       it->second.view = std::move(view);
-    else if (charged.contains(
-                 user))  // a charged user's view goes in with the settling, whatever became of it
+    else if (charged.contains(user))
       accounts_[user] = CachedAccount{std::move(view), now};
   }
   // The threads' front copies go before the counts stop being pending.
@@ -495,11 +496,7 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool w
 
 void Gateway::enforce_quota(const std::string& user_id, const AccountView& view, const std::string& module) {
   const billing::Plan* plan = meter_.plans().find(view.plan);
-  if (!plan) {
-    meter_.add(user_id, module);
-    return;
-  }
-  if (plan->requests_per_minute > 0) {
+  if (plan && plan->requests_per_minute > 0) {
     const int64_t secs = coarse_unix_seconds();
     std::lock_guard lk(quota_mu_);
     if (minute_counts_.size() > 100000) minute_counts_.clear();
@@ -516,7 +513,7 @@ void Gateway::enforce_quota(const std::string& user_id, const AccountView& view,
     }
     ++used;
   }
-  if (plan->request_price <= 0) {
+  if (!plan || plan->request_price <= 0) {
     meter_.add(user_id, module);
     return;
   }
