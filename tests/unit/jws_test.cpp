@@ -75,7 +75,7 @@ class VerifierTest : public ::testing::Test {
     db_ = keel::db::open_database(config);
     keel::db::migrate(*db_);
     settings_ = AuthSettings::from(config);
-    master_ = load_or_create_master_key(dir_ / "master.key");
+    master_ = create_master_key_file(dir_ / "master.key");
     issuer_ = std::make_unique<TokenIssuer>(*db_, settings_, master_);
     issuer_->load_sync();
     verifier_ = std::make_unique<TokenVerifier>(*db_, VerifierSettings{"keel", "keel", 900, 30});

@@ -18,6 +18,7 @@
 #include "keel/app/modules.hpp"
 #include "keel/auth/settings.hpp"
 #include "keel/auth/verifier.hpp"
+#include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
 #include "keel/db/migrations.hpp"
@@ -48,7 +49,20 @@ std::unique_ptr<db::Database> open_and_migrate(const Config& config) {
   return db;
 }
 
-constexpr int64_t kSelfTtlSeconds = 15;
+// How this process's own instances are registered: a short TTL renewed often, and a health path the
+// registry checks every second, so a host that dies is out of every gateway's routing within about a second
+// (a failed check) or the TTL (no heartbeat), whichever comes first.
+struct SelfRegistration {
+  int64_t ttl_seconds = 5;
+  std::chrono::milliseconds heartbeat{1000};
+  static SelfRegistration from(const Config& c) {
+    SelfRegistration s;
+    s.ttl_seconds = static_cast<int64_t>(module_number(c, "registry.self_ttl_seconds", 5, 2, 3600));
+    s.heartbeat = std::chrono::milliseconds(static_cast<int64_t>(module_number(
+        c, "registry.self_heartbeat_ms", 1000, 100, static_cast<double>(s.ttl_seconds) * 1000 / 2)));
+    return s;
+  }
+};
 
 // The address other processes reach this one at: [registry] advertise, else the listen address (or the host
 // name when listening on every interface).
@@ -62,11 +76,12 @@ std::string advertised_host(const Config& config) {
 
 // Renews this process's registrations (named function: coroutine lambdas must not capture, STYLE.md).
 boost::asio::awaitable<void> heartbeat_own(db::Database& db, const std::vector<registry::InstanceInput>& own,
-                                           const std::atomic<bool>& stopping) {
+                                           const std::atomic<bool>& stopping,
+                                           std::chrono::milliseconds every) {
   const auto ex = co_await boost::asio::this_coro::executor;
   boost::asio::steady_timer timer(ex);
   for (;;) {
-    timer.expires_after(std::chrono::seconds(kSelfTtlSeconds / 3));
+    timer.expires_after(every);
     co_await timer.async_wait(boost::asio::use_awaitable);
     try {
       co_await db.write([&](db::Session& s) {
@@ -92,6 +107,7 @@ int serve(const Config& config) {
   // Every module's settings are checked before anything starts, so a bad value is the only output.
   (void)auth::AuthSettings::from(config);
   (void)gateway::GatewaySettings::from(config);
+  const SelfRegistration self_registration = SelfRegistration::from(config);
   const auto started = std::chrono::steady_clock::now();
   auto db = open_and_migrate(config);
 
@@ -149,7 +165,8 @@ int serve(const Config& config) {
                std::to_string(port);
     self.version = KEEL_VERSION;
     self.routes = m->routes;
-    self.ttl_seconds = kSelfTtlSeconds;
+    self.health_path = "/health/live";
+    self.ttl_seconds = self_registration.ttl_seconds;
     own_instances.push_back(std::move(self));
   }
 
@@ -162,7 +179,8 @@ int serve(const Config& config) {
   verifier.load_sync();
   boost::asio::co_spawn(server.main_context(), registry_index.run(), boost::asio::detached);
   std::atomic<bool> stopping{false};
-  boost::asio::co_spawn(server.main_context(), heartbeat_own(*db, own_instances, stopping),
+  boost::asio::co_spawn(server.main_context(),
+                        heartbeat_own(*db, own_instances, stopping, self_registration.heartbeat),
                         boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::seconds(1)), boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);

@@ -29,8 +29,7 @@ struct Offline {
     db = db::open_database(config);
     db::migrate(*db);
     settings = AuthSettings::from(config);
-    issuer =
-        std::make_unique<TokenIssuer>(*db, settings, load_or_create_master_key(settings.master_key_file));
+    issuer = std::make_unique<TokenIssuer>(*db, settings, fleet_master_key(*db, settings));
     issuer->load_sync();
     verifier = std::make_unique<TokenVerifier>(
         *db, VerifierSettings{settings.issuer, settings.audience, settings.access_ttl_seconds, 30});

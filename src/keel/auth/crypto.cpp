@@ -49,21 +49,34 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-MasterKey load_or_create_master_key(const std::filesystem::path& path) {
+std::optional<MasterKey> parse_master_key(std::string_view text) {
+  std::string url;
+  for (char c : text) {
+    if (c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    url.push_back(c == '+' ? '-' : c == '/' ? '_' : c);
+  }
+  auto raw = base64url_decode(url);
+  MasterKey key{};
+  if (!raw || raw->size() != key.size()) return std::nullopt;
+  std::copy(raw->begin(), raw->end(), key.begin());
+  return key;
+}
+
+std::optional<MasterKey> read_master_key_file(const std::filesystem::path& path) {
+  ensure_sodium();
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  std::ifstream in(path);
+  std::string text;
+  std::getline(in, text);
+  auto key = parse_master_key(text);
+  if (!key)
+    throw ConfigError("auth.master_key_file: " + path.string() + " does not hold a base64url 32-byte key");
+  return key;
+}
+
+MasterKey create_master_key_file(const std::filesystem::path& path) {
   ensure_sodium();
   MasterKey key{};
-  if (std::filesystem::exists(path)) {
-    std::ifstream in(path);
-    std::string text;
-    std::getline(in, text);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
-      text.pop_back();
-    auto raw = base64url_decode(text);
-    if (!raw || raw->size() != key.size())
-      throw ConfigError("auth.master_key_file: " + path.string() + " does not hold a base64url 32-byte key");
-    std::copy(raw->begin(), raw->end(), key.begin());
-    return key;
-  }
   std::filesystem::create_directories(path.parent_path());
   crypto_kdf_keygen(key.data());
   const std::string text =
@@ -84,7 +97,9 @@ MasterKey load_or_create_master_key(const std::filesystem::path& path) {
   ::unlink(tmp.c_str());
   if (linked != 0 && errno != EEXIST)
     throw ConfigError("auth.master_key_file: cannot create " + path.string());
-  return load_or_create_master_key(path);
+  auto stored = read_master_key_file(path);
+  if (!stored) throw ConfigError("auth.master_key_file: " + path.string() + " vanished while being created");
+  return *stored;
 }
 
 std::string derive_key(const MasterKey& master, uint64_t id, const char context[8]) {

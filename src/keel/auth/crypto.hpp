@@ -18,10 +18,16 @@ std::string hmac_sha256(std::string_view key, std::string_view data);  // 32 raw
 std::string random_bytes(size_t n);
 bool constant_time_equal(std::string_view a, std::string_view b);
 
-// The 32-byte master key that encrypts signing keys at rest and derives the refresh-token key. Read from
-// `path` (base64url text); generated there with mode 0600 when the file does not exist.
+// The 32-byte master key that encrypts signing keys at rest and derives the refresh-token key.
 using MasterKey = std::array<uint8_t, 32>;
-MasterKey load_or_create_master_key(const std::filesystem::path& path);
+// The key from its text: base64 in either alphabet, padded or not (what `base64` and key files hold).
+std::optional<MasterKey> parse_master_key(std::string_view text);
+// The key in `path` (one line of base64url text); nullopt when the file does not exist. A file that holds no
+// key is a ConfigError.
+std::optional<MasterKey> read_master_key_file(const std::filesystem::path& path);
+// A new random key written to `path` with mode 0600; a process that races this one to create the file gets
+// the same key (whichever was linked first).
+MasterKey create_master_key_file(const std::filesystem::path& path);
 // A subkey for one purpose (libsodium's KDF; `context` is 8 characters).
 std::string derive_key(const MasterKey& master, uint64_t id, const char context[8]);
 

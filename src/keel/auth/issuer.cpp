@@ -34,6 +34,8 @@ void TokenIssuer::load(db::Session& s) {
 
 void TokenIssuer::load_sync() {
   db_.write_sync([&](db::Session& s) {
+    // Processes starting together on a fresh database create one key between them, not one each.
+    db::lock_for_transaction(s, db::LockKey::SigningKeys);
     if (s.query("SELECT id FROM signing_keys WHERE status = 'active' LIMIT 1").empty()) {
       create_key(s, master_, settings_.alg);
       log::info("signing key created", {{"alg", alg_name(settings_.alg)}});

@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <stdexcept>
 
+#include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
 
@@ -63,9 +64,57 @@ SigningKey unseal_key(const StoredKey& key, const MasterKey& master) {
   if (!sealed) throw std::runtime_error("signing key " + key.public_key.kid() + " is malformed");
   auto raw = open(master, *sealed, key.public_key.kid());
   if (!raw)
-    throw std::runtime_error("signing key " + key.public_key.kid() +
-                             " cannot be decrypted: the master key differs from the one that sealed it");
+    throw std::runtime_error(
+        "signing key " + key.public_key.kid() +
+        " cannot be decrypted: the master key differs from the one that sealed it (every process "
+        "that runs auth must use the same master key; see [auth] master_key_file and "
+        "KEEL_AUTH_MASTER_KEY)");
   return SigningKey::from_private(key.public_key.alg(), key.public_key.kid(), *raw);
+}
+
+}  // namespace keel::auth
+
+namespace keel::auth {
+
+namespace {
+std::string how_to_share(const AuthSettings& s) {
+  return "every keel process that runs auth (and every `keel user`/`keel token` command) must use the same "
+         "master key: copy the master.key file the other processes use to " +
+         s.master_key_file.string() +
+         ", point [auth] master_key_file at it, or pass its contents to every process as "
+         "KEEL_AUTH_MASTER_KEY";
+}
+}  // namespace
+
+MasterKey fleet_master_key(db::Database& db, const AuthSettings& settings) {
+  // One sealed key is enough to tell whether a master key is the fleet's.
+  const auto sealed = db.read_sync([](db::Session& s) {
+    auto r = s.query("SELECT id, private_key FROM signing_keys ORDER BY created_at DESC LIMIT 1");
+    return r.empty() ? std::optional<std::pair<std::string, std::string>>()
+                     : std::make_pair(r.rows[0].text(0), r.rows[0].text(1));
+  });
+  std::optional<MasterKey> key;
+  std::string origin;
+  if (!settings.master_key.empty()) {
+    key = parse_master_key(settings.master_key);  // checked when the settings were read
+    origin = "KEEL_AUTH_MASTER_KEY ([auth] master_key)";
+  } else {
+    key = read_master_key_file(settings.master_key_file);
+    origin = settings.master_key_file.string();
+    if (!key) {
+      if (sealed)
+        throw ConfigError("auth: no master key at " + origin + ", but the database (" + db.describe() +
+                          ") already holds signing keys sealed with one; " + how_to_share(settings));
+      key = create_master_key_file(settings.master_key_file);
+    }
+  }
+  if (sealed) {
+    auto bytes = base64url_decode(sealed->second);
+    if (!bytes || !open(*key, *bytes, sealed->first))
+      throw ConfigError("auth: the master key read from " + origin + " does not open the signing keys in " +
+                        db.describe() + "; " + how_to_share(settings));
+  }
+  return *key;
 }
 
 }  // namespace keel::auth

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "keel/app/modules.hpp"
+#include "keel/auth/keys.hpp"
 #include "keel/auth/service.hpp"
 #include "keel/core/config.hpp"
 #include "keel/http/json_body.hpp"
@@ -61,8 +62,7 @@ void install(ModuleContext& ctx) {
                                                       : std::max(1u, std::thread::hardware_concurrency());
   a->hasher = std::make_unique<PasswordHasher>(a->settings.argon2_memory_kib, a->settings.argon2_iterations,
                                                threads, a->settings.hash_queue);
-  a->issuer = std::make_unique<TokenIssuer>(ctx.db, a->settings,
-                                            load_or_create_master_key(a->settings.master_key_file));
+  a->issuer = std::make_unique<TokenIssuer>(ctx.db, a->settings, fleet_master_key(ctx.db, a->settings));
   a->issuer->load_sync();
   ctx.verifier.load_sync();  // sees the key just created
   a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.verifier, *a->hasher);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "keel/auth/crypto.hpp"
 #include "keel/core/config.hpp"
 
 namespace keel::auth {
@@ -50,6 +51,11 @@ AuthSettings AuthSettings::from(const Config& c) {
     std::filesystem::path p(*v);
     s.master_key_file =
         p.is_absolute() ? p : (c.config_file.empty() ? c.data_dir : c.config_file.parent_path()) / p;
+  }
+  if (auto v = str("master_key")) {
+    if (!parse_master_key(*v))
+      throw ConfigError("auth.master_key (KEEL_AUTH_MASTER_KEY): expected the base64 of 32 bytes");
+    s.master_key = *v;
   }
   return s;
 }

@@ -31,6 +31,9 @@ struct AuthSettings {
   int hash_queue = 64;   // waiting hashes beyond the threads; past it, 503 + Retry-After
   int64_t service_token_ttl_seconds = 365 * 86400;
   std::filesystem::path master_key_file;  // default <data_dir>/master.key
+  // The master key itself, base64 ([auth] master_key, or KEEL_AUTH_MASTER_KEY as fleets pass secrets); when
+  // set, master_key_file is not read. A secret: never logged.
+  std::string master_key;
 
   static AuthSettings from(const Config& config);
 };

@@ -197,8 +197,9 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
   for (const auto& s : settings()) {
     if (auto it = env.find(env_name(s.name)); it != env.end()) s.apply(c, it->second, cwd);
   }
-  // KEEL_AUTH_ACCESS_TTL_SECONDS=600 sets [auth] access_ttl_seconds, and likewise for each module's table.
-  static const char* modules[] = {"gateway", "auth", "memory", "registry", "billing", "events"};
+  // KEEL_AUTH_ACCESS_TTL_SECONDS=600 sets [auth] access_ttl_seconds, and likewise for each module's table
+  // and [database] (KEEL_DATABASE_STATEMENT_TIMEOUT_MS; KEEL_DATABASE alone is the URL).
+  static const char* modules[] = {"gateway", "auth", "memory", "registry", "billing", "events", "database"};
   for (const auto& [name, value] : env) {
     for (const char* m : modules) {
       const std::string prefix = env_name(m) + "_";

@@ -22,6 +22,11 @@ Error to_http_error(const DbError& e) {
   }
 }
 
+void lock_for_transaction(Session& s, LockKey key) {
+  if (s.dialect() == Dialect::Postgres)
+    s.query("SELECT pg_advisory_xact_lock($1)", {static_cast<int64_t>(key)});
+}
+
 const std::string& Row::text(size_t i) const {
   const auto& v = values_.at(i);
   if (!v) throw DbError(DbError::Kind::Other, "unexpected NULL in column " + std::to_string(i));

@@ -2,6 +2,7 @@
 // The database layer: one interface, two backends (sqlite/, postgres/). Module code talks to Database and
 // Session only; SQL uses $1, $2, ... placeholders on both backends. Blocking calls run on the database's
 // worker pool: coroutines use read()/write(), the command line and tests use the *_sync forms.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -103,6 +104,8 @@ class Database {
   virtual void close() = 0;
 
   WorkerPool& pool() { return *pool_; }
+  // A call queued this long for a worker fails (503) instead of starting: its client has waited its budget.
+  void set_queue_timeout(std::chrono::milliseconds t) { queue_timeout_ = t; }
 
   template <class F>
   auto read_sync(F&& fn) {
@@ -124,11 +127,17 @@ class Database {
 
  protected:
   std::unique_ptr<WorkerPool> pool_;
+  std::chrono::milliseconds queue_timeout_{5000};
 
  private:
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Session&>> run_async(Access access, F fn) {
-    auto task = [this, access, fn = std::move(fn)]() mutable { return run_sync(access, fn); };
+    const auto queued = std::chrono::steady_clock::now();
+    auto task = [this, access, queued, fn = std::move(fn)]() mutable {
+      if (std::chrono::steady_clock::now() - queued > queue_timeout_)
+        throw DbError(DbError::Kind::Busy, "waited too long for a database worker");
+      return run_sync(access, fn);
+    };
     // GCC 12 miscompiles `co_return co_await` of a void awaitable (a double free), hence the split.
     if constexpr (std::is_void_v<std::invoke_result_t<F&, Session&>>) {
       co_await offload(*pool_, std::move(task));
@@ -149,6 +158,11 @@ class Database {
     }
   }
 };
+
+// keel's transaction-scoped advisory locks on PostgreSQL: processes sharing one database take them to do one
+// thing at a time (SQLite has one writer anyway, so there they cost nothing).
+enum class LockKey : int64_t { Migrations = 7336001, Outbox = 7336002, SigningKeys = 7336003 };
+void lock_for_transaction(Session& s, LockKey key);
 
 // Opens the configured backend (creating the SQLite file and its directory when missing).
 std::unique_ptr<Database> open_database(const Config& config);

@@ -29,7 +29,9 @@ MigrationReport migrate(Database& db) {
   for (const auto& m : migrations_for(dialect)) {
     db.write_sync([&](Session& s) {
       // The advisory lock serializes keels that start together against one PostgreSQL.
-      if (dialect == Dialect::Postgres) s.query("SELECT pg_advisory_xact_lock(7336001)");
+      lock_for_transaction(s, LockKey::Migrations);
+      // A migration may rewrite a large table: no statement deadline for it.
+      if (dialect == Dialect::Postgres) s.query("SET LOCAL statement_timeout = 0");
       s.exec_script(create);
       auto done = s.query("SELECT 1 FROM schema_migrations WHERE version = $1", {int64_t{m.version}});
       if (!done.empty()) return;

@@ -8,7 +8,7 @@
 namespace keel::events {
 
 Appended append(db::Session& s, const NewEvent& e) {
-  if (s.dialect() == db::Dialect::Postgres) s.query("SELECT pg_advisory_xact_lock(7336002)");
+  db::lock_for_transaction(s, db::LockKey::Outbox);
   Appended out{uuid_v7(), 0, now_rfc3339()};
   auto r = s.query(
       "INSERT INTO observability_events (id, type, source, subject, time, data, traceparent, created_at, "

@@ -1,6 +1,9 @@
 #include "keel/gateway/gateway.hpp"
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -70,7 +73,6 @@ struct ThreadState {
   uint64_t version = ~0ULL;
   std::shared_ptr<const RouteTable> table;
   uint64_t round_robin = 0;
-  std::unordered_map<std::string, std::chrono::steady_clock::time_point> ejected;
 };
 ThreadState& thread_state() {
   thread_local ThreadState s;
@@ -126,6 +128,7 @@ using AccountFront = FrontEntry<AccountView>;
 
 Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
     : db_(ctx.db),
+      io_(ctx.io),
       verifier_(ctx.verifier),
       index_(ctx.registry_index),
       local_(ctx.local_routers),
@@ -170,7 +173,11 @@ std::shared_ptr<RouteTable> build_table(
     if (i.status != "passing" || i.expires_at <= now) continue;
     auto ep = http::Endpoint::parse(i.url);
     if (!ep) continue;
-    t->targets[target_of(i.module)].instances.push_back(std::move(*ep));
+    Target& target = t->targets[target_of(i.module)];
+    target.instances.push_back(std::move(*ep));
+    target.health_paths.push_back(!i.health_path.empty() ? i.health_path
+                                  : target.keel          ? "/health/live"
+                                                         : "/");
   }
   std::stable_sort(t->prefixes.begin(), t->prefixes.end(),
                    [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
@@ -609,19 +616,16 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
   opt.timeout = settings_.upstream_timeout;
 
   ThreadState& st = thread_state();
-  const auto now = coarse_steady_now();
   const size_t n = target.instances.size();
   const size_t start = st.round_robin++;
   std::string last_error;
   bool timed_out = false;
   int attempts = 0;
   for (size_t k = 0; k < n && attempts < 2; ++k) {
-    const http::Endpoint& ep = target.instances[(start + k) % n];
-    const std::string& key = ep.key;
-    if (auto it = st.ejected.find(key); it != st.ejected.end()) {
-      if (it->second > now && k + 1 < n) continue;  // skip an ejected instance while others remain
-      if (it->second <= now) st.ejected.erase(it);
-    }
+    const size_t i = (start + k) % n;
+    const http::Endpoint& ep = target.instances[i];
+    // An ejected instance is skipped while others remain; with none left, it is tried all the same.
+    if (k + 1 < n && ejected_count_.load(std::memory_order_relaxed) != 0 && is_ejected(ep.key)) continue;
     ++attempts;
     try {
       http::ClientResponse res = co_await http::fetch(ep, up, opt);
@@ -635,7 +639,8 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
     } catch (const http::ClientError& e) {
       last_error = e.what();
       timed_out = e.timed_out();
-      if (!e.delivered()) st.ejected[key] = std::chrono::steady_clock::now() + settings_.eject_for;
+      // Refused, unreachable or reset mid-request: the instance is likely gone. Slow is not gone.
+      if (!e.delivered() || !e.timed_out()) eject(target, i);
       // Send it elsewhere only when that cannot do a write twice.
       if (e.delivered() && !idempotent(req.method)) break;
     }
@@ -644,6 +649,63 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
             {{"module", target.module}, {"request_id", req.request_id}, {"error", last_error}});
   if (timed_out) throw Error(504, "Gateway Timeout", "module " + target.module + " did not answer in time");
   throw Error(502, "Bad Gateway", "module " + target.module + " is unreachable");
+}
+
+}  // namespace keel::gateway
+
+namespace keel::gateway {
+
+bool Gateway::is_ejected(const std::string& key) const {
+  std::lock_guard lk(eject_mu_);
+  return ejected_.contains(key);
+}
+
+void Gateway::eject(const Target& target, size_t i) {
+  const http::Endpoint& ep = target.instances[i];
+  {
+    std::lock_guard lk(eject_mu_);
+    if (!ejected_.insert(ep.key).second) return;
+    ejected_count_.store(ejected_.size(), std::memory_order_relaxed);
+  }
+  log::warn("instance ejected until its health check passes", {{"module", target.module}, {"url", ep.key}});
+  net::co_spawn(io_, probe_ejected(ep.key, ep, target.health_paths.at(i)), net::detached);
+}
+
+net::awaitable<void> Gateway::probe_ejected(std::string key, http::Endpoint ep, std::string health_path) {
+  const auto ex = co_await net::this_coro::executor;
+  net::steady_timer timer(ex);
+  std::string fields;
+  http::append_field(fields, "User-Agent", "keel-gateway");
+  http::ClientRequest req;
+  req.target = health_path;
+  req.fields = fields;
+  http::ClientOptions opt;
+  opt.connect_timeout = std::min(settings_.connect_timeout, std::chrono::milliseconds(1000));
+  opt.timeout = std::chrono::milliseconds(2000);
+  opt.body_limit = 1 << 20;
+  for (;;) {
+    timer.expires_after(settings_.probe_interval);
+    co_await timer.async_wait(net::use_awaitable);
+    // An instance the registry has since removed from the table needs no probe.
+    bool routed = false;
+    for (const auto& t : table()->targets)
+      for (const auto& e : t.instances) routed = routed || e.key == key;
+    bool healthy = false;
+    if (routed) {
+      try {
+        const http::ClientResponse res = co_await http::fetch(ep, req, opt);
+        healthy = res.status < 500;
+      } catch (const http::ClientError&) {
+      }
+    }
+    if (!routed || healthy) break;
+  }
+  {
+    std::lock_guard lk(eject_mu_);
+    ejected_.erase(key);
+    ejected_count_.store(ejected_.size(), std::memory_order_relaxed);
+  }
+  log::info("ejected instance back in rotation", {{"url", key}});
 }
 
 }  // namespace keel::gateway

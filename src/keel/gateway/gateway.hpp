@@ -12,11 +12,16 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "keel/billing/plans.hpp"
 #include "keel/http/client.hpp"
 #include "keel/http/request.hpp"
+
+namespace boost::asio {
+class io_context;
+}
 
 namespace keel {
 struct Config;
@@ -45,7 +50,7 @@ struct GatewaySettings {
   double ip_rate = 500, ip_burst = 1000;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds upstream_timeout{30000};
-  std::chrono::seconds eject_for{5};
+  std::chrono::milliseconds probe_interval{250};  // how often an ejected instance is probed
   static GatewaySettings from(const Config& config);
 };
 
@@ -71,6 +76,7 @@ struct Target {
   bool keel = false;                    // one of keel's own modules
   std::shared_ptr<http::Router> local;  // set when the module runs in this process
   std::vector<http::Endpoint> instances;
+  std::vector<std::string> health_paths;  // instances[i]'s, for the gateway's own probe when it is ejected
 };
 
 struct RouteTable {
@@ -184,7 +190,14 @@ class Gateway {
                                                  const Caller& who);
   boost::asio::awaitable<http::Response> proxy(http::Request& req, Table table, const Target* target,
                                                Caller who);
+  // Outlier ejection: an instance this gateway failed to reach (refused, unreachable, reset mid-request) is
+  // skipped at once, on every I/O thread, until a probe of its health path answers. The registry's own checks
+  // and TTLs take it out of every gateway's table soon after; this covers the time until then.
+  void eject(const Target& target, size_t i);
+  bool is_ejected(const std::string& key) const;
+  boost::asio::awaitable<void> probe_ejected(std::string key, http::Endpoint ep, std::string health_path);
   db::Database& db_;
+  boost::asio::io_context& io_;
   auth::TokenVerifier& verifier_;
   registry::IndexWatch& index_;
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_;
@@ -208,6 +221,9 @@ class Gateway {
   std::atomic<uint64_t> accounts_epoch_{0};
   const uint64_t instance_;
   std::unordered_map<std::string, std::pair<int64_t, int64_t>> minute_counts_;  // user -> (minute, requests)
+  mutable std::mutex eject_mu_;
+  std::unordered_set<std::string> ejected_;  // endpoint keys
+  std::atomic<size_t> ejected_count_{0};     // lets the hot path skip the lock while nothing is ejected
 };
 
 }  // namespace keel::gateway

@@ -122,6 +122,9 @@ int64_t bump_index(db::Session& s) {
 
 std::pair<Instance, bool> upsert_instance(db::Session& s, const InstanceInput& in,
                                           const std::string& traceparent) {
+  // First, as in every registry write: processes that start together register their modules one at a time
+  // (without it, two inserting the same new module row made one of them exit on the unique key).
+  lock_registry(s);
   const auto now = system_clock::now();
   const std::string now_s = format_rfc3339(now);
   const std::string expires = format_rfc3339(now + seconds(in.ttl_seconds));

@@ -2,10 +2,14 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <regex>
+
+#include "keel/core/log.hpp"
 
 namespace keel::db {
 
@@ -38,8 +42,9 @@ DbError::Kind kind_of_sqlstate(const char* state) {
   if (std::strncmp(state, "08", 2) == 0 || std::strcmp(state, "57P01") == 0 ||
       std::strcmp(state, "57P03") == 0)
     return DbError::Kind::Unavailable;
+  // Serialization failures, deadlocks, lock timeouts and statement timeouts (57014): try again later.
   if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0 ||
-      std::strcmp(state, "55P03") == 0)
+      std::strcmp(state, "55P03") == 0 || std::strcmp(state, "57014") == 0)
     return DbError::Kind::Busy;
   return DbError::Kind::Other;
 }
@@ -102,10 +107,28 @@ class Connection final : public Session {
 
  private:
   void connect() {
-    std::string conninfo = opt_.url;
-    conninfo += (conninfo.find('?') == std::string::npos ? "?" : "&");
-    conninfo += "connect_timeout=" + std::to_string(opt_.connect_timeout_s) + "&application_name=keel";
-    conn_ = PQconnectdb(conninfo.c_str());
+    // The URL's own settings come first (expand_dbname); the deadlines are added after them.
+    const std::string connect_timeout = std::to_string(opt_.connect_timeout_s);
+    const std::string user_timeout = std::to_string(opt_.tcp_user_timeout_ms);
+    const std::string idle = std::to_string(opt_.keepalive_idle_s);
+    const std::string interval = std::to_string(opt_.keepalive_interval_s);
+    const std::string count = std::to_string(opt_.keepalive_count);
+    // The server's side of the same: a statement deadline, and a client that vanished mid-transaction (a
+    // partition) loses its locks instead of holding every other writer of the fleet behind them.
+    const std::string options =
+        "-c statement_timeout=" + std::to_string(opt_.statement_timeout_ms) +
+        " -c idle_in_transaction_session_timeout=" + std::to_string(opt_.idle_in_transaction_ms) +
+        " -c tcp_user_timeout=" + user_timeout + " -c tcp_keepalives_idle=" + idle +
+        " -c tcp_keepalives_interval=" + interval + " -c tcp_keepalives_count=" + count;
+    const char* keys[] = {"dbname",           "connect_timeout",
+                          "application_name", "keepalives",
+                          "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout",
+                          "options",          nullptr};
+    const char* values[] = {
+        opt_.url.c_str(), connect_timeout.c_str(), "keel",          "1",    idle.c_str(), interval.c_str(),
+        count.c_str(),    user_timeout.c_str(),    options.c_str(), nullptr};
+    conn_ = PQconnectdbParams(keys, values, 1);
     if (PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = PQerrorMessage(conn_);
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
@@ -175,41 +198,66 @@ class PostgresDatabase final : public Database {
   std::string describe() const override { return redact_url(opt_.url); }
 
   void with_session(Access access, const std::function<void(Session&)>& fn) override {
-    std::unique_ptr<Connection> conn = take();
+    const bool probe = admit();
+    struct EndProbe {
+      std::atomic<bool>* probing;
+      bool active;
+      ~EndProbe() {
+        if (active) probing->store(false, std::memory_order_release);
+      }
+    } end_probe{&probing_, probe};
+    std::unique_ptr<Connection> conn;
+    try {
+      conn = take();
+    } catch (const DbError& e) {
+      if (e.kind() == DbError::Kind::Unavailable) unreachable();
+      throw;
+    }
     struct Return {
       PostgresDatabase* self;
       std::unique_ptr<Connection>& c;
       ~Return() { self->give_back(std::move(c)); }
     } ret{this, conn};
-    // A connection that broke while idle (a server restart, a failover) fails its first statement; the
-    // server has then rolled back whatever the attempt did, so it is retried once on a fresh connection.
+    // A connection that broke while idle (a server restart, a failover) fails its first statement at once;
+    // the server has then rolled back whatever the attempt did, so it is retried once on a fresh connection.
+    // One that failed slowly (a deadline passed: the server is unreachable) is not: the budget is spent.
     for (int attempt = 0;; ++attempt) {
-      conn->ensure_connected();
+      const auto began = std::chrono::steady_clock::now();
       bool committing = false;
       try {
+        conn->ensure_connected();
         if (access == Access::Read) {
           fn(*conn);
-          return;
-        }
-        conn->exec_script("BEGIN");
-        try {
-          fn(*conn);
-          committing = true;
-          conn->exec_script("COMMIT");
-          return;
-        } catch (...) {
-          if (conn->healthy()) {
-            try {
-              conn->exec_script("ROLLBACK");
-            } catch (const DbError&) {
-              // The connection broke during rollback; it is reset on its next use.
+        } else {
+          conn->exec_script("BEGIN");
+          try {
+            fn(*conn);
+            committing = true;
+            conn->exec_script("COMMIT");
+          } catch (...) {
+            if (conn->healthy()) {
+              try {
+                conn->exec_script("ROLLBACK");
+              } catch (const DbError&) {
+                // The connection broke during rollback; it is reset on its next use.
+              }
             }
+            throw;
           }
+        }
+        reachable();
+        return;
+      } catch (const DbError& e) {
+        if (e.kind() != DbError::Kind::Unavailable || conn->healthy()) {
+          reachable();  // it answered
           throw;
         }
-      } catch (const DbError& e) {
+        const bool fast = std::chrono::steady_clock::now() - began < std::chrono::milliseconds(200);
         // Never retry a COMMIT whose outcome is unknown.
-        if (attempt > 0 || committing || e.kind() != DbError::Kind::Unavailable || conn->healthy()) throw;
+        if (attempt > 0 || committing || !fast) {
+          unreachable();
+          throw;
+        }
       }
     }
   }
@@ -223,6 +271,45 @@ class PostgresDatabase final : public Database {
   }
 
  private:
+  // Whether this call may run: always while the server is reachable; once it is not, one call per
+  // retry_after_ms probes it (true: the caller is that probe) and the others fail at once.
+  bool admit() {
+    if (!down_.load(std::memory_order_acquire)) return false;
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    bool expected = false;
+    if (now >= next_probe_.load(std::memory_order_acquire) &&
+        probing_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+      next_probe_.store(now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::milliseconds(opt_.retry_after_ms))
+                                  .count(),
+                        std::memory_order_release);
+      return true;
+    }
+    throw DbError(DbError::Kind::Unavailable, "PostgreSQL: unreachable (failing fast until it answers)");
+  }
+  void unreachable() {
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (!down_.exchange(true, std::memory_order_acq_rel)) {
+      next_probe_.store(now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::milliseconds(opt_.retry_after_ms))
+                                  .count(),
+                        std::memory_order_release);
+      log::warn("database unreachable: failing fast until it answers", {{"database", describe()}});
+    }
+    // Idle connections went through the same network: drop them rather than find out one deadline at a time.
+    std::vector<std::unique_ptr<Connection>> dropped;
+    {
+      std::lock_guard lk(mu_);
+      dropped.swap(idle_);
+      open_ -= dropped.size();
+      cv_.notify_all();
+    }
+  }
+  void reachable() {
+    if (down_.load(std::memory_order_acquire) && down_.exchange(false, std::memory_order_acq_rel))
+      log::info("database reachable again", {{"database", describe()}});
+  }
+
   std::unique_ptr<Connection> take() {
     std::unique_lock lk(mu_);
     for (;;) {
@@ -259,6 +346,9 @@ class PostgresDatabase final : public Database {
   std::vector<std::unique_ptr<Connection>> idle_;
   size_t open_ = 1;
   bool closed_ = false;
+  std::atomic<bool> down_{false};     // the server was found unreachable and has not answered since
+  std::atomic<bool> probing_{false};  // a call is finding out whether it answers again
+  std::atomic<int64_t> next_probe_{0};
 };
 
 }  // namespace
