@@ -21,6 +21,7 @@
 #include "keel/core/log.hpp"
 #include "keel/core/thread_slots.hpp"
 #include "keel/core/time.hpp"
+#include "keel/db/database.hpp"
 #include "keel/http/router.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
@@ -92,25 +93,33 @@ GatewaySettings GatewaySettings::from(const Config& c) {
       static_cast<int64_t>(module_number(c, "gateway.connect_timeout_ms", 1000, 10, 60000)));
   s.upstream_timeout = std::chrono::milliseconds(
       static_cast<int64_t>(module_number(c, "gateway.upstream_timeout_ms", 30000, 10, 3600000)));
+  s.cluster_limits = module_bool(c, "gateway.cluster_limits", s.cluster_limits);
+  s.account_stale = std::chrono::milliseconds(
+      static_cast<int64_t>(module_number(c, "gateway.account_stale_ms", 60000, 0, 86400000)));
+  s.lease_period = std::chrono::milliseconds(
+      static_cast<int64_t>(module_number(c, "gateway.lease_period_ms", 50, 5, 10000)));
+  s.lease_wait = std::chrono::milliseconds(
+      static_cast<int64_t>(module_number(c, "gateway.lease_wait_ms", 250, 1, 10000)));
   return s;
 }
 
-int RateLimiter::take(const std::string& key) {
+int RateLimiter::take(const std::string& key, double share) {
   if (rate_ <= 0) return 0;
+  const double rate = rate_ * share, burst = std::max(1.0, burst_ * share);
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lk(mu_);
   if (buckets_.size() > 100000) buckets_.clear();
-  auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst_, now});
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst, now});
   Bucket& b = it->second;
   if (!fresh) {
-    b.tokens = std::min(burst_, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate_);
+    b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate);
     b.at = now;
   }
   if (b.tokens >= 1) {
     b.tokens -= 1;
     return 0;
   }
-  return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / rate_)));
+  return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / rate)));
 }
 
 const Target* RouteTable::find(std::string_view path) const {
@@ -137,7 +146,11 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
       ip_limit_(settings.ip_rate, settings.ip_burst),
       table_(std::make_shared<RouteTable>()),
       meter_(billing::Plans::from(ctx.config)),
-      instance_(g_next_gateway.fetch_add(1)) {}
+      instance_(g_next_gateway.fetch_add(1)) {
+  // SQLite has one process, whose limits in memory are exact; PostgreSQL may have a fleet.
+  if (settings_.cluster_limits && db_.dialect() == db::Dialect::Postgres)
+    budgets_ = std::make_unique<SharedBudgets>(db_, settings_.lease_period);
+}
 
 namespace {
 std::shared_ptr<RouteTable> build_table(
@@ -179,6 +192,8 @@ std::shared_ptr<RouteTable> build_table(
                                   : target.keel          ? "/health/live"
                                                          : "/");
   }
+  if (auto it = by_module.find("gateway"); it != by_module.end())
+    t->gateways = std::max<size_t>(1, t->targets[it->second].instances.size());
   std::stable_sort(t->prefixes.begin(), t->prefixes.end(),
                    [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   boost::json::object health;
@@ -239,36 +254,152 @@ net::awaitable<Response> Gateway::handle(Request& req) {
   if (!target) throw Error::not_found("no module serves this path");
 
   Caller who;
+  std::optional<AccountView> account;
   if (settings_.edge_auth && !is_public(req.path)) {
     who = verifier_.authenticate_shared(req);
-    std::optional<AccountView> account;
     if (!who->user_id.empty()) {
       account = cached_account(who->user_id);
       if (!account) return handle_loading(req, std::move(t), target, std::move(who));
     }
-    admit(*who, account ? &*account : nullptr, *target);
-  } else if (const int wait = ip_limit_.take(req.remote_ip)) {
-    Error e(429, "Too Many Requests", "request rate limit reached for this address");
-    e.headers.emplace_back("Retry-After", std::to_string(wait));
-    throw e;
   }
+  int stage = 0;
+  if (!admit(who.get(), account ? &*account : nullptr, *target, req, stage, false))
+    return admit_after_lease(req, std::move(t), target, std::move(who), std::move(account), stage);
   return forward(req, t, target, who);
 }
 
-void Gateway::admit(const auth::Principal& who, const AccountView* account, const Target& target) {
-  // The rate limit first: a request it refuses is neither counted against the plan nor charged.
-  if (const int wait = user_limit_.take(who.subject)) {
-    Error e(429, "Too Many Requests", "request rate limit reached for this user");
-    e.headers.emplace_back("Retry-After", std::to_string(wait));
-    throw e;
+namespace {
+Error too_many(const std::string& detail, int64_t retry_after) {
+  Error e(429, "Too Many Requests", detail);
+  e.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, retry_after)));
+  return e;
+}
+}  // namespace
+
+Gateway::Verdict Gateway::take_rate(RateLimiter& local, const std::string& key, double rate, double burst,
+                                    const char* what, bool last_try) {
+  if (rate <= 0) return Verdict::Pass;
+  const int64_t retry = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(1 / rate)));
+  if (budgets_) {
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    // The row means nothing once the bucket would have refilled from empty.
+    const Budget budget{rate, burst, now + burst / rate + 1};
+    switch (budgets_->take(key, budget)) {
+      case SharedBudgets::Outcome::Granted:
+        return Verdict::Pass;
+      case SharedBudgets::Outcome::Refused:
+        throw too_many(std::string("request rate limit reached for this ") + what, retry);
+      case SharedBudgets::Outcome::Empty:
+        if (!last_try) return Verdict::Wait;
+        break;
+      case SharedBudgets::Outcome::Unavailable:
+        break;
+    }
   }
-  if (account) enforce_quota(who.user_id, *account, target.module);
+  // Per process: the whole limit alone, or this gateway's share of the fleet's while its budgets are
+  // out of reach.
+  const double share = budgets_ ? 1.0 / static_cast<double>(table()->gateways) : 1.0;
+  if (const int wait = local.take(key, share))
+    throw too_many(std::string("request rate limit reached for this ") + what, wait);
+  return Verdict::Pass;
+}
+
+Gateway::Verdict Gateway::take_quota(const std::string& user_id, const AccountView& view, bool last_try) {
+  const billing::Plan* plan = meter_.plans().find(view.plan);
+  if (!plan || plan->requests_per_minute <= 0) return Verdict::Pass;
+  const int64_t secs = coarse_unix_seconds();
+  const int64_t minute = secs / 60;
+  const std::string detail = "the " + view.plan + " plan's request quota for this minute is used up";
+  if (budgets_) {
+    const Budget budget{0, static_cast<double>(plan->requests_per_minute),
+                        static_cast<double>((minute + 1) * 60)};
+    switch (budgets_->take("q:" + user_id + ":" + std::to_string(minute), budget)) {
+      case SharedBudgets::Outcome::Granted:
+        return Verdict::Pass;
+      case SharedBudgets::Outcome::Refused:
+        throw too_many(detail, 60 - secs % 60);
+      case SharedBudgets::Outcome::Empty:
+        if (!last_try) return Verdict::Wait;
+        break;
+      case SharedBudgets::Outcome::Unavailable:
+        break;
+    }
+  }
+  // In memory: exact for the one process on SQLite; a fleet's gateway that cannot reach the shared budgets
+  // admits its share of the quota.
+  const int64_t limit =
+      budgets_ ? std::max<int64_t>(1, plan->requests_per_minute / static_cast<int64_t>(table()->gateways))
+               : plan->requests_per_minute;
+  std::lock_guard lk(quota_mu_);
+  if (minute_counts_.size() > 100000) minute_counts_.clear();
+  auto& [counted_minute, used] = minute_counts_[user_id];
+  if (counted_minute != minute) {
+    counted_minute = minute;
+    used = 0;
+  }
+  if (used >= limit) throw too_many(detail, 60 - secs % 60);
+  ++used;
+  return Verdict::Pass;
+}
+
+bool Gateway::admit(const auth::Principal* who, const AccountView* account, const Target& target,
+                    const Request& req, int& stage, bool last_try) {
+  if (!who) {
+    if (stage == 0 && take_rate(ip_limit_, "ip:" + req.remote_ip, settings_.ip_rate, settings_.ip_burst,
+                                "address", last_try) == Verdict::Wait)
+      return false;
+    stage = 1;
+    return true;
+  }
+  // The rate limit first: a request it refuses is neither counted against the plan nor charged.
+  if (stage == 0) {
+    if (take_rate(user_limit_, "u:" + who->subject, settings_.user_rate, settings_.user_burst, "user",
+                  last_try) == Verdict::Wait)
+      return false;
+    stage = 1;
+  }
+  if (!account) return true;
+  if (stage == 1) {
+    if (take_quota(who->user_id, *account, last_try) == Verdict::Wait) return false;
+    stage = 2;
+  }
+  charge(who->user_id, *account, target.module);
+  return true;
+}
+
+net::awaitable<Response> Gateway::admit_after_lease(Request& req, Table table, const Target* target,
+                                                    Caller who, std::optional<AccountView> account,
+                                                    int stage) {
+  // Each lease round that ends tops up what this request waits for (a request may need two keys leased, its
+  // rate bucket then its quota). Past lease_wait without an answer, the local limits decide, as when the
+  // database is unreachable.
+  const auto deadline = std::chrono::steady_clock::now() + settings_.lease_wait;
+  for (;;) {
+    co_await budgets_->next_round(deadline);
+    const bool last_try = std::chrono::steady_clock::now() >= deadline;
+    if (admit(who.get(), account ? &*account : nullptr, *target, req, stage, last_try)) break;
+  }
+  co_return co_await forward(req, table, target, who);
 }
 
 net::awaitable<Response> Gateway::handle_loading(Request& req, Table table, const Target* target,
                                                  Caller who) {
-  const AccountView account = co_await load_account(who->user_id);
-  admit(*who, &account, *target);
+  std::optional<AccountView> loaded;
+  try {
+    loaded = co_await load_account(who->user_id);
+  } catch (const db::DbError& e) {
+    if (e.kind() != db::DbError::Kind::Unavailable && e.kind() != db::DbError::Kind::Busy) throw;
+  }
+  if (!loaded) {
+    loaded = stale_account(who->user_id);
+    if (!loaded) throw Error::unavailable("the gateway cannot read this account's plan and balance", 1);
+  }
+  const AccountView account = *loaded;
+  int stage = 0;
+  if (!admit(who.get(), &account, *target, req, stage, false)) {
+    co_return co_await admit_after_lease(req, std::move(table), target, std::move(who), account, stage);
+  }
   co_return co_await forward(req, table, target, who);
 }
 
@@ -430,6 +561,17 @@ net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {
   }
 }
 
+std::optional<AccountView> Gateway::stale_account(const std::string& user_id) {
+  const auto now = coarse_steady_now();
+  std::lock_guard lk(quota_mu_);
+  auto it = accounts_.find(user_id);
+  if (it == accounts_.end() || now - it->second.view.fetched > settings_.account_stale) return std::nullopt;
+  it->second.used = now;
+  AccountView view = it->second.view;
+  view.epoch = accounts_epoch_.load(std::memory_order_acquire);
+  return view;
+}
+
 net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool written) {
   // A view unused this long is dropped; its user's next request reads it again.
   constexpr auto kIdle = std::chrono::seconds(10);
@@ -501,25 +643,8 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool w
   unsettled_.clear();
 }
 
-void Gateway::enforce_quota(const std::string& user_id, const AccountView& view, const std::string& module) {
+void Gateway::charge(const std::string& user_id, const AccountView& view, const std::string& module) {
   const billing::Plan* plan = meter_.plans().find(view.plan);
-  if (plan && plan->requests_per_minute > 0) {
-    const int64_t secs = coarse_unix_seconds();
-    std::lock_guard lk(quota_mu_);
-    if (minute_counts_.size() > 100000) minute_counts_.clear();
-    auto& [minute, used] = minute_counts_[user_id];
-    if (minute != secs / 60) {
-      minute = secs / 60;
-      used = 0;
-    }
-    if (used >= plan->requests_per_minute) {
-      Error e(429, "Too Many Requests",
-              "the " + view.plan + " plan's request quota for this minute is used up");
-      e.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, 60 - secs % 60)));
-      throw e;
-    }
-    ++used;
-  }
   if (!plan || plan->request_price <= 0) {
     meter_.add(user_id, module);
     return;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "keel/billing/plans.hpp"
+#include "keel/gateway/budgets.hpp"
 #include "keel/http/client.hpp"
 #include "keel/http/request.hpp"
 
@@ -51,6 +52,16 @@ struct GatewaySettings {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds upstream_timeout{30000};
   std::chrono::milliseconds probe_interval{250};  // how often an ejected instance is probed
+  // On PostgreSQL, rate limits and quotas hold across every gateway on the database (budgets.hpp); false
+  // keeps them per process. On SQLite (one process) they are always counted in memory, exactly.
+  bool cluster_limits = true;
+  std::chrono::milliseconds lease_period{50};  // how often leases are topped up and given back
+  // How long a request waits for a lease before local limits apply.
+  std::chrono::milliseconds lease_wait{250};
+  // A user's plan and balance are read again in the background every half second; a request finding its
+  // view older than a second reads it itself. When that read fails (the database is unreachable), a view up
+  // to this old is used instead; 0 answers 503 at once. A user with no view at all gets 503 either way.
+  std::chrono::milliseconds account_stale{60000};
   static GatewaySettings from(const Config& config);
 };
 
@@ -58,8 +69,9 @@ struct GatewaySettings {
 class RateLimiter {
  public:
   RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
-  // 0 when allowed, else seconds until a token is available.
-  int take(const std::string& key);
+  // 0 when allowed, else seconds until a token is available. `share` scales the rate and the burst: a
+  // gateway that cannot reach the fleet's shared budgets keeps its share of them (1 / gateways).
+  int take(const std::string& key, double share = 1);
 
  private:
   struct Bucket {
@@ -83,6 +95,7 @@ struct RouteTable {
   std::vector<std::pair<std::string, size_t>> prefixes;  // longest first
   std::vector<Target> targets;
   int64_t index = -1;
+  size_t gateways = 1;         // passing gateway instances in the registry (this one included)
   std::string modules_health;  // {"auth":"ok",...} for /health
   const Target* find(std::string_view path) const;
 };
@@ -159,9 +172,11 @@ class Gateway {
   // The user's plan and balance: from the cache when fresh (no suspension on the hot path), else read.
   std::optional<AccountView> cached_account(const std::string& user_id);
   boost::asio::awaitable<AccountView> load_account(const std::string& user_id);
-  // 429 when the user's plan rate quota is used up, 402 when a priced request would overdraw the balance;
-  // else counts the request (to `module`) for metering.
-  void enforce_quota(const std::string& user_id, const AccountView& view, const std::string& module);
+  // The user's last view however old, if it is within account_stale (for when load_account cannot read).
+  std::optional<AccountView> stale_account(const std::string& user_id);
+  // 402 when a priced request would overdraw the balance; else counts the request (to `module`) for metering.
+  void charge(const std::string& user_id, const AccountView& view, const std::string& module);
+  SharedBudgets* budgets() { return budgets_.get(); }
   // Until the io_context stops: every half second reads the cached account views again, and every second
   // flushes the meter first (see refresh_accounts).
   boost::asio::awaitable<void> meter_loop();
@@ -174,9 +189,22 @@ class Gateway {
   using Table = std::shared_ptr<const RouteTable>;
   using Caller = std::shared_ptr<const auth::Principal>;
   void install_table(db::Session& s);
-  // The per-user rate limit, then quota and metering, for a caller checked at the edge; `account` is the
-  // user's (none for a service token).
-  void admit(const auth::Principal& who, const AccountView* account, const Target& target);
+  // The per-user rate limit, then the plan's quota, then the balance check and metering, for a caller checked
+  // at the edge; `account` is the user's (none for a service token). Resumes from `stage` (the checks already
+  // passed) and throws a refusal. False when a shared budget's lease ran out here: the caller awaits the next
+  // lease round and calls again; with `last_try`, an empty lease falls back to the local limits.
+  // A public route (`who` null) passes the per-address limit alone.
+  bool admit(const auth::Principal* who, const AccountView* account, const Target& target,
+             const http::Request& req, int& stage, bool last_try);
+  // One unit of a shared budget (or of the local limiter without one): Pass, Wait (lease empty), or throws
+  // 429 naming `what`.
+  enum class Verdict { Pass, Wait };
+  Verdict take_rate(RateLimiter& local, const std::string& key, double rate, double burst, const char* what,
+                    bool last_try);
+  Verdict take_quota(const std::string& user_id, const AccountView& view, bool last_try);
+  boost::asio::awaitable<http::Response> admit_after_lease(http::Request& req, Table table,
+                                                           const Target* target, Caller who,
+                                                           std::optional<AccountView> account, int stage);
   // Reads the views of the users seen lately in one query and installs them, then settles `batch` (a flush
   // just made, or none): in one critical section, so a quota check sees a charge either as pending or in
   // the balance, never in neither. Views not used for a while are dropped.
@@ -203,6 +231,7 @@ class Gateway {
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_;
   GatewaySettings settings_;
   RateLimiter user_limit_, ip_limit_;
+  std::unique_ptr<SharedBudgets> budgets_;  // PostgreSQL with cluster_limits: the fleet's shared budgets
   mutable std::mutex table_mu_;
   std::shared_ptr<const RouteTable> table_;
   std::atomic<uint64_t> table_version_{0};

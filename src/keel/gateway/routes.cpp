@@ -26,6 +26,7 @@ void install(ModuleContext& ctx) {
   g_gateway = gw;
   boost::asio::co_spawn(ctx.io, gw->follow(), boost::asio::detached);
   boost::asio::co_spawn(ctx.io, gw->meter_loop(), boost::asio::detached);
+  if (gw->budgets()) boost::asio::co_spawn(ctx.io, gw->budgets()->run(), boost::asio::detached);
   // Everything else: routed by prefix to the owning module (bodies pass through as they are).
   for (auto m : {http::Method::Get, http::Method::Head, http::Method::Post, http::Method::Put,
                  http::Method::Patch, http::Method::Delete, http::Method::Options})
