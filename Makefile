@@ -25,6 +25,7 @@ bench: build
 	@bench/gateway.sh
 	@bench/events.sh
 	@bench/memory.sh
+	@bench/fleet.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')

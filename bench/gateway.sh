@@ -16,27 +16,13 @@ ROUNDS=${ROUNDS:-7}
 DURATION=${DURATION:-3}
 CONNS=${CONNS:-50}
 RATE=${RATE:-8000}
-for tool in wrk nginx haproxy h2load taskset; do
-  command -v $tool >/dev/null || { echo "missing $tool: scripts/setup.sh --bench" >&2; exit 1; }
-done
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$@" && return 0; sleep 0.05; done; echo "no answer: $*" >&2; exit 1; }
+. bench/lib/common.sh  # need_tools bench_init free_port wait_http median start_upstream start_keel rps ...
+need_tools wrk nginx haproxy h2load taskset
+bench_init
 
 # The upstream: nginx answering 200 with a small JSON body.
-up=$(free_port)
-mkdir -p "$work/up" "$work/px"
-cat > "$work/up/nginx.conf" <<NGINX
-worker_processes 1; daemon off; pid $work/up/nginx.pid; error_log $work/up/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$up; location / { default_type application/json; return 200 '{"upstream":"nginx"}'; } } }
-NGINX
-taskset -c 0 nginx -c "$work/up/nginx.conf" -p "$work/up" & pids+=($!)
+start_upstream
+mkdir -p "$work/px"
 
 ngx=$(free_port)
 cat > "$work/px/nginx.conf" <<NGINX
@@ -68,36 +54,29 @@ backend be
 HAP
 taskset -c 1 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
 
-start_keel() {  # $1 = edge auth on|off, $2 = port base
-  KEEL_ACCESS_LOG=false KEEL_LOG_LEVEL=warn KEEL_GATEWAY_EDGE_AUTH="$1" KEEL_GATEWAY_USER_RATE=0 KEEL_GATEWAY_IP_RATE=0 KEEL_BILLING_FREE_REQUESTS_PER_MINUTE=0 \
-    taskset -c 1 "$KEEL" serve --io-threads 1 --services gateway,auth,registry --port-base "$2" \
-    --data-dir "$work/keel" >>"$work/keel.log" 2>&1 &
-  pids+=($!)
-  wait_http "http://127.0.0.1:$2/health"
+keel_gateway() {  # $1 = edge auth on|off, $2 = port base
+  KEEL_GATEWAY_EDGE_AUTH="$1" KEEL_GATEWAY_USER_RATE=0 KEEL_GATEWAY_IP_RATE=0 KEEL_BILLING_FREE_REQUESTS_PER_MINUTE=0 \
+    start_keel "$2" --data-dir "$work/keel"
 }
 kb=$(/usr/bin/python3 bench/lib/free_base.py 20)
 kb2=$((kb + 10))
-start_keel true "$kb"
-start_keel false "$kb2"
+keel_gateway true "$kb"
+keel_gateway false "$kb2"
 svc=$("$KEEL" token create --service bench --data-dir "$work/keel")
-curl -sf -X PUT "http://127.0.0.1:$((kb + 3))/v1/registry/modules/bench/instances/nginx" -H "Authorization: Bearer $svc" \
-  -H 'Content-Type: application/json' -d "{\"url\":\"http://127.0.0.1:$up\",\"routes\":[\"/bench\"],\"ttl_seconds\":3600}" >/dev/null
-token=$(curl -sf -X POST "http://127.0.0.1:$((kb + 1))/v1/auth/register" -H 'Content-Type: application/json' \
-  -d '{"email":"bench@example.com","password":"correct horse battery"}' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+register_upstream "http://127.0.0.1:$((kb + 3))" "$svc"
+token=$(register_user "http://127.0.0.1:$((kb + 1))")
 auth=(-H "Authorization: Bearer $token")
 sleep 1.2  # the gateways follow the registry
 for u in "http://127.0.0.1:$ngx/bench" "http://127.0.0.1:$hap/bench"; do wait_http "$u"; done
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$kb/bench")" = 200 ] || { echo "keel gateway not routing" >&2; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$kb2/bench")" = 200 ] || { echo "keel gateway (no auth) not routing" >&2; exit 1; }
 
-rps() { taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 p99() {  # fixed-rate latency: 10 clients x RATE/10 req/s for DURATION s; prints p99 in ms
   rm -f "$work/h2.log"
   taskset -c 0 h2load --h1 -c 10 -D "$DURATION" --rps $((RATE / 10)) --log-file "$work/h2.log" "$@" >/dev/null 2>&1
   /usr/bin/python3 bench/lib/p99.py "$work/h2.log"
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # measure FN: ROUNDS rounds of FN (rps or p99) on the four targets in turn, the same requests to each; prints
 # every round and leaves the medians in m_ngx m_hap m_on m_off.
 measure() {

@@ -9,7 +9,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libtoml11-dev
   libgtest-dev googletest
   python3 python3-pytest python3-requests python3-jwt python3-cryptography
-  postgresql curl
+  postgresql curl iproute2
 )
 if [ "${1:-}" = "--bench" ]; then packages+=(wrk nginx haproxy nghttp2-client util-linux procps python3-numpy); fi
 

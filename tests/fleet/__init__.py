@@ -1,0 +1,1 @@
+"""Fleet tests: keel processes in Linux network namespaces (see fleetlib.py)."""
