@@ -85,10 +85,10 @@ SharedBudgets::Outcome SharedBudgets::take(const std::string& key, const Budget&
     ++l.missed;
     if (unavailable_.load(std::memory_order_relaxed)) return Outcome::Unavailable;
     if (l.refused) return Outcome::Refused;
+    // The loop leases at once instead of at its next period.
+    if (!urgent_.exchange(true, std::memory_order_acq_rel))
+      if (auto timer = loop_timer_.lock()) net::post(timer->get_executor(), [timer] { timer->cancel(); });
   }
-  // The loop leases at once instead of at its next period.
-  if (!urgent_.exchange(true, std::memory_order_acq_rel))
-    if (auto timer = loop_timer_) net::post(timer->get_executor(), [timer] { timer->cancel(); });
   return Outcome::Empty;
 }
 
@@ -97,18 +97,18 @@ net::awaitable<void> SharedBudgets::next_round(std::chrono::steady_clock::time_p
   auto timer = std::make_shared<net::steady_timer>(ex, deadline);
   {
     std::lock_guard lk(mu_);
-    waiters_.push_back({rounds_started_, timer});
+    waiters_.push_back({rounds_started_, timer, timer.get()});
   }
   co_await timer->async_wait(net::as_tuple(net::use_awaitable));
   std::lock_guard lk(mu_);
-  std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == timer; });
+  std::erase_if(waiters_, [&](const Waiter& w) { return w.id == timer.get(); });
 }
 
 void SharedBudgets::wake_waiters(uint64_t finished) {
   std::lock_guard lk(mu_);
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (it->after < finished) {
-      net::post(it->timer->get_executor(), [timer = it->timer] { timer->cancel(); });
+      if (auto timer = it->timer.lock()) net::post(timer->get_executor(), [timer] { timer->cancel(); });
       it = waiters_.erase(it);
     } else {
       ++it;
@@ -118,12 +118,16 @@ void SharedBudgets::wake_waiters(uint64_t finished) {
 
 net::awaitable<void> SharedBudgets::run() {
   const auto ex = co_await net::this_coro::executor;
-  loop_timer_ = std::make_shared<net::steady_timer>(ex);
+  const auto timer = std::make_shared<net::steady_timer>(ex);
+  {
+    std::lock_guard lk(mu_);
+    loop_timer_ = timer;
+  }
   auto last_cleanup = std::chrono::steady_clock::now();
   for (;;) {
     if (!urgent_.load(std::memory_order_acquire)) {
-      loop_timer_->expires_after(period_);
-      co_await loop_timer_->async_wait(net::as_tuple(net::use_awaitable));
+      timer->expires_after(period_);
+      co_await timer->async_wait(net::as_tuple(net::use_awaitable));
     }
     urgent_.store(false, std::memory_order_release);
 

@@ -75,7 +75,8 @@ class SharedBudgets {
   };
   struct Waiter {
     uint64_t after;  // rounds started when it began waiting: any later round's end wakes it
-    std::shared_ptr<boost::asio::steady_timer> timer;
+    std::weak_ptr<boost::asio::steady_timer> timer;  // owned by the waiting request's frame
+    const void* id;
   };
   bool round();  // false when the database could not be reached
   void wake_waiters(uint64_t finished);
@@ -88,7 +89,9 @@ class SharedBudgets {
   uint64_t rounds_started_ = 0;
   std::atomic<bool> unavailable_{false};
   std::atomic<bool> urgent_{false};
-  std::shared_ptr<boost::asio::steady_timer> loop_timer_;  // cancelled by take() when a lease ran out
+  // The loop's timer, cancelled by take() when a lease ran out; owned by the loop's frame, so it goes with
+  // its io_context (this object may outlive both).
+  std::weak_ptr<boost::asio::steady_timer> loop_timer_;
 };
 
 }  // namespace keel::gateway
