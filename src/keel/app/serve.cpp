@@ -22,6 +22,7 @@
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
 #include "keel/db/migrations.hpp"
+#include "keel/events/sequencer.hpp"
 #include "keel/gateway/gateway.hpp"
 #include "keel/gateway/routes.hpp"
 #include "keel/http/router.hpp"
@@ -110,6 +111,13 @@ int serve(const Config& config) {
   const SelfRegistration self_registration = SelfRegistration::from(config);
   const auto started = std::chrono::steady_clock::now();
   auto db = open_and_migrate(config);
+  // On PostgreSQL every process numbers committed events (events/sequencer.hpp): its own at once, other
+  // processes' left behind (one that died) within a period.
+  std::unique_ptr<events::Sequencer> sequencer;
+  if (db->dialect() == db::Dialect::Postgres) {
+    sequencer = std::make_unique<events::Sequencer>(*db, std::chrono::milliseconds(100));
+    events::set_sequencer(sequencer.get());
+  }
 
   http::ServerOptions opt;
   opt.listen = config.listen;
@@ -178,6 +186,7 @@ int serve(const Config& config) {
   gateway::rebuild_routes();
   verifier.load_sync();
   boost::asio::co_spawn(server.main_context(), registry_index.run(), boost::asio::detached);
+  if (sequencer) boost::asio::co_spawn(server.main_context(), sequencer->run(), boost::asio::detached);
   std::atomic<bool> stopping{false};
   boost::asio::co_spawn(server.main_context(),
                         heartbeat_own(*db, own_instances, stopping, self_registration.heartbeat),
@@ -211,6 +220,7 @@ int serve(const Config& config) {
   } catch (const std::exception& e) {
     log::warn("could not deregister", {{"error", e.what()}});
   }
+  events::set_sequencer(nullptr);
   db->close();
   log::info("keel stopped");
   return 0;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -88,7 +89,23 @@ class Session {
   }
   // Several statements, no parameters (migrations).
   virtual void exec_script(std::string_view sql) = 0;
+
+  // Runs `fn` once the transaction this call is part of has committed (after the call, for a read); never
+  // when it rolls back. For what must follow a commit, such as waking whoever reads what it wrote; `fn`
+  // runs on the database's thread and must be quick and not throw.
+  void after_commit(std::function<void()> fn) { commit_hooks_.push_back(std::move(fn)); }
+  // For the backends: the hooks registered since the last take or drop.
+  std::vector<std::function<void()>> take_commit_hooks() { return std::exchange(commit_hooks_, {}); }
+  void drop_commit_hooks() { commit_hooks_.clear(); }
+
+ private:
+  std::vector<std::function<void()>> commit_hooks_;
 };
+
+// Runs hooks taken from a committed session.
+inline void run_commit_hooks(std::vector<std::function<void()>> hooks) {
+  for (auto& h : hooks) h();
+}
 
 enum class Access { Read, Write };
 
@@ -161,7 +178,7 @@ class Database {
 
 // keel's transaction-scoped advisory locks on PostgreSQL: processes sharing one database take them to do one
 // thing at a time (SQLite has one writer anyway, so there they cost nothing).
-enum class LockKey : int64_t { Migrations = 7336001, Outbox = 7336002, SigningKeys = 7336003 };
+enum class LockKey : int64_t { Migrations = 7336001, Sequencer = 7336002, SigningKeys = 7336003 };
 void lock_for_transaction(Session& s, LockKey key);
 
 // Opens the configured backend (creating the SQLite file and its directory when missing).

@@ -1,8 +1,10 @@
 #pragma once
 // The transactional outbox: a module appends the event that describes a change inside the same transaction
 // as the change, so no event is lost and none describes something that did not happen.
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <string>
 
 #include "keel/db/database.hpp"
@@ -23,8 +25,11 @@ struct Appended {
   std::string time;
 };
 
-// Inserts the event. On PostgreSQL the transaction then holds a lock until it ends, so events commit in seq
-// order and a reader following `after` can never pass an event that commits later (SQLite has one writer).
+// Inserts the event. On SQLite it is numbered (seq) at once; on PostgreSQL after the transaction commits,
+// by the sequencer (sequencer.hpp), and `seq` is 0 here.
 Appended append(db::Session& s, const NewEvent& e);
+// The committed event's number, once the sequencer has given it; 0 if it has not by `deadline`.
+boost::asio::awaitable<int64_t> number_of(db::Database& db, const std::string& id,
+                                          std::chrono::steady_clock::time_point deadline);
 
 }  // namespace keel::events

@@ -192,12 +192,16 @@ void install(ModuleContext& ctx) {
         v.fail(std::string(kv.key()), "is not a CloudEvents attribute keel stores");
     v.check();
     e.traceparent = req.trace.traceparent();
-    const Appended a = co_await ev->db->write([&](db::Session& s) { return append(s, e); });
+    Appended a = co_await ev->db->write([&](db::Session& s) { return append(s, e); });
+    // Committed; on PostgreSQL its number comes from the sequencer's next round (milliseconds). Past the
+    // deadline the answer says null: the event is stored and gets its number later.
+    if (a.seq == 0)
+      a.seq = co_await number_of(*ev->db, a.id, std::chrono::steady_clock::now() + std::chrono::seconds(5));
     int64_t cur = ev->latest.load();
     while (a.seq > cur && !ev->latest.compare_exchange_weak(cur, a.seq)) {
     }
     json::object out{{"id", a.id},
-                     {"seq", a.seq},
+                     {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
                      {"specversion", "1.0"},
                      {"type", e.type},
                      {"source", e.source},

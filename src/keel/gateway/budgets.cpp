@@ -1,10 +1,6 @@
 #include "keel/gateway/budgets.hpp"
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cmath>
 
 #include "keel/core/log.hpp"
@@ -85,62 +81,29 @@ SharedBudgets::Outcome SharedBudgets::take(const std::string& key, const Budget&
     ++l.missed;
     if (unavailable_.load(std::memory_order_relaxed)) return Outcome::Unavailable;
     if (l.refused) return Outcome::Refused;
-    // The loop leases at once instead of at its next period.
-    if (!urgent_.exchange(true, std::memory_order_acq_rel))
-      if (auto timer = loop_timer_.lock()) net::post(timer->get_executor(), [timer] { timer->cancel(); });
   }
+  rounds_.wake();  // the loop leases at once instead of at its next period
   return Outcome::Empty;
 }
 
 net::awaitable<void> SharedBudgets::next_round(std::chrono::steady_clock::time_point deadline) {
-  const auto ex = co_await net::this_coro::executor;
-  auto timer = std::make_shared<net::steady_timer>(ex, deadline);
-  {
-    std::lock_guard lk(mu_);
-    waiters_.push_back({rounds_started_, timer, timer.get()});
-  }
-  co_await timer->async_wait(net::as_tuple(net::use_awaitable));
-  std::lock_guard lk(mu_);
-  std::erase_if(waiters_, [&](const Waiter& w) { return w.id == timer.get(); });
-}
-
-void SharedBudgets::wake_waiters(uint64_t finished) {
-  std::lock_guard lk(mu_);
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (it->after < finished) {
-      if (auto timer = it->timer.lock()) net::post(timer->get_executor(), [timer] { timer->cancel(); });
-      it = waiters_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  return rounds_.next(deadline);
 }
 
 net::awaitable<void> SharedBudgets::run() {
-  const auto ex = co_await net::this_coro::executor;
-  const auto timer = std::make_shared<net::steady_timer>(ex);
-  {
-    std::lock_guard lk(mu_);
-    loop_timer_ = timer;
-  }
   auto last_cleanup = std::chrono::steady_clock::now();
   for (;;) {
-    if (!urgent_.load(std::memory_order_acquire)) {
-      timer->expires_after(period_);
-      co_await timer->async_wait(net::as_tuple(net::use_awaitable));
-    }
-    urgent_.store(false, std::memory_order_release);
+    co_await rounds_.sleep(period_);
 
     // Which keys to lease for: those that ran out or will within a period (ask for two periods of their
     // demand), and idle ones, whose unspent units go back for other gateways.
     std::vector<LeaseRequest> requests;
     std::vector<std::string> forget;
-    uint64_t round = 0;
+    const uint64_t round = rounds_.begin();
     const auto now = std::chrono::steady_clock::now();
     const double now_unix = unix_now();
     {
       std::lock_guard lk(mu_);
-      round = ++rounds_started_;
       for (auto it = leases_.begin(); it != leases_.end();) {
         Lease& l = it->second;
         const int64_t demand = l.spent + l.missed;
@@ -187,7 +150,7 @@ net::awaitable<void> SharedBudgets::run() {
       }
     }
     if (reached && unavailable_.exchange(false)) log::info("gateway budgets leased again");
-    wake_waiters(round);
+    rounds_.end(round);
     if (reached && now - last_cleanup > std::chrono::seconds(60)) {
       last_cleanup = now;
       try {

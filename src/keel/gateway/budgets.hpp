@@ -8,7 +8,6 @@
 // rather than being refused. README, "Limits across a fleet", gives the accuracy this guarantees.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -17,9 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace boost::asio {
-class io_context;
-}
+#include "keel/core/rounds.hpp"
 
 namespace keel::db {
 class Database;
@@ -73,25 +70,13 @@ class SharedBudgets {
     bool refused = false;   // the last round asked and got nothing
     std::chrono::steady_clock::time_point used;
   };
-  struct Waiter {
-    uint64_t after;  // rounds started when it began waiting: any later round's end wakes it
-    std::weak_ptr<boost::asio::steady_timer> timer;  // owned by the waiting request's frame
-    const void* id;
-  };
-  bool round();  // false when the database could not be reached
-  void wake_waiters(uint64_t finished);
 
   db::Database& db_;
   const std::chrono::milliseconds period_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Lease> leases_;
-  std::vector<Waiter> waiters_;
-  uint64_t rounds_started_ = 0;
+  Rounds rounds_;
   std::atomic<bool> unavailable_{false};
-  std::atomic<bool> urgent_{false};
-  // The loop's timer, cancelled by take() when a lease ran out; owned by the loop's frame, so it goes with
-  // its io_context (this object may outlive both).
-  std::weak_ptr<boost::asio::steady_timer> loop_timer_;
 };
 
 }  // namespace keel::gateway

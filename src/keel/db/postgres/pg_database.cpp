@@ -251,6 +251,7 @@ class PostgresDatabase final : public Database {
       bool committing = false;
       try {
         conn->ensure_connected();
+        conn->drop_commit_hooks();
         if (access == Access::Read) {
           fn(*conn);
         } else {
@@ -271,6 +272,7 @@ class PostgresDatabase final : public Database {
           }
         }
         reachable();
+        run_commit_hooks(conn->take_commit_hooks());
         return;
       } catch (const DbError& e) {
         if (e.kind() != DbError::Kind::Unavailable || conn->healthy()) {

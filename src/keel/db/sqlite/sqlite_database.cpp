@@ -216,7 +216,9 @@ class SqliteDatabase final : public Database {
       std::unique_ptr<Connection>& c;
       ~Return() { self->return_reader(std::move(c)); }
     } ret{this, conn};
+    conn->drop_commit_hooks();
     fn(*conn);
+    run_commit_hooks(conn->take_commit_hooks());
   }
 
   void close() override {
@@ -237,6 +239,7 @@ class SqliteDatabase final : public Database {
     const std::function<void(Session&)>* fn;
     std::exception_ptr error;
     bool done = false;
+    std::vector<std::function<void()>> hooks;  // its after_commit calls, run once the batch commits
   };
 
   void write_loop() {
@@ -275,11 +278,14 @@ class SqliteDatabase final : public Database {
       for (WriteJob* j : batch) j->error = std::current_exception();
       return;
     }
+    writer_->drop_commit_hooks();
     if (batch.size() == 1) {
       try {
         (*batch[0]->fn)(*writer_);
+        batch[0]->hooks = writer_->take_commit_hooks();
       } catch (...) {
         batch[0]->error = std::current_exception();
+        writer_->drop_commit_hooks();
         rollback();
         return;
       }
@@ -289,8 +295,10 @@ class SqliteDatabase final : public Database {
           writer_->exec_script("SAVEPOINT job");
           (*j->fn)(*writer_);
           writer_->exec_script("RELEASE job");
+          j->hooks = writer_->take_commit_hooks();
         } catch (...) {
           j->error = std::current_exception();
+          writer_->drop_commit_hooks();
           try {
             writer_->exec_script("ROLLBACK TO job; RELEASE job");
           } catch (const DbError&) {
@@ -311,7 +319,10 @@ class SqliteDatabase final : public Database {
       for (WriteJob* j : batch)
         if (!j->error) j->error = std::current_exception();
       rollback();
+      return;
     }
+    for (WriteJob* j : batch)
+      if (!j->error) run_commit_hooks(std::move(j->hooks));
   }
 
   std::unique_ptr<Connection> take_reader() {

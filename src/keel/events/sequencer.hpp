@@ -1,0 +1,55 @@
+#pragma once
+// Event numbers on PostgreSQL. Writers insert events without a number, concurrently: no lock that every
+// writer of the fleet shares. After they commit, one sequencer at a time (any process's, under a try-lock)
+// numbers the committed, unnumbered events in id order from a counter, in one statement. Readers only see
+// numbered events, and each round's numbers are above every earlier round's, so a reader following `after`
+// never misses an event and never sees one twice, across processes and crashes: an event committed by a
+// process that then died is numbered by the next round of any other. The cost is the wait for a round:
+// a process's own commits wake its sequencer at once; others' are found within `period`.
+// SQLite has one writer, which numbers events as it inserts them; no sequencer runs there.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "keel/core/rounds.hpp"
+
+namespace keel::db {
+class Database;
+class Session;
+}  // namespace keel::db
+
+namespace keel::events {
+
+// Numbers the committed, unnumbered events (at most `limit`) unless another sequencer is at it.
+struct Numbered {
+  bool busy = false;  // another process holds the sequencer's lock
+  int64_t count = 0;  // events numbered
+  int64_t last = 0;   // the highest number given (0 with none)
+};
+Numbered number_events(db::Session& s, int64_t limit);
+
+class Sequencer {
+ public:
+  Sequencer(db::Database& db, std::chrono::milliseconds period);
+  // A transaction that appended events committed (any thread): number them soon.
+  void wake() { rounds_.wake(); }
+  // Until its io_context stops.
+  boost::asio::awaitable<void> run();
+  // Until a round that begins after this call has ended (or `deadline`).
+  boost::asio::awaitable<void> next_round(std::chrono::steady_clock::time_point deadline) {
+    return rounds_.next(deadline);
+  }
+
+ private:
+  db::Database& db_;
+  const std::chrono::milliseconds period_;
+  Rounds rounds_;
+};
+
+// The process's sequencer, woken by append()'s commits; none on SQLite.
+void set_sequencer(Sequencer* sequencer);
+Sequencer* sequencer();
+
+}  // namespace keel::events
