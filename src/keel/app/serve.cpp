@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -210,6 +211,11 @@ int serve(const Config& config) {
                              {"config", config.config_file.string()},
                              {"startup_ms", static_cast<int64_t>(startup_ms + 0.5)}});
   server.run();
+  // Draining is done; what is left (flush, deregister, close) is short. A second SIGTERM (a supervisor
+  // repeating itself) must not cut it off by the default action once the signal set is gone: it is ignored
+  // from here to exit. A second SIGINT still ends the process at once, as a user at a terminal expects.
+  signals.clear();
+  std::signal(SIGTERM, SIG_IGN);
   stopping = true;
   gateway::flush_metering();  // requests served since the last flush are counted, once
   try {
