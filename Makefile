@@ -26,6 +26,7 @@ bench: build
 	@bench/events.sh
 	@bench/memory.sh
 	@bench/fleet.sh
+	@bench/postgres.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -37,10 +37,17 @@ std::string tags_json(const std::vector<std::string>& tags) {
   return json::serialize(a);
 }
 
+// One statement for all of a memory's tags: one round trip, not one a tag.
 void insert_tags(db::Session& s, const std::string& id, const std::string& user_id,
                  const std::vector<std::string>& tags) {
-  for (const auto& t : tags)
-    s.query("INSERT INTO memory_tags (memory_id, user_id, tag) VALUES ($1, $2, $3)", {id, user_id, t});
+  if (tags.empty()) return;
+  std::string sql = "INSERT INTO memory_tags (memory_id, user_id, tag) VALUES ";
+  std::vector<db::Value> params{id, user_id};
+  for (const auto& t : tags) {
+    params.emplace_back(t);
+    sql += (params.size() == 3 ? "($1, $2, $" : ", ($1, $2, $") + std::to_string(params.size()) + ")";
+  }
+  s.query(sql, params);
 }
 
 // Creates the space on first use and takes its next vector_seq. The UPDATE holds the space's row lock until
