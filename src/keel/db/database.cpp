@@ -24,7 +24,7 @@ Error to_http_error(const DbError& e) {
 
 void lock_for_transaction(Session& s, LockKey key) {
   if (s.dialect() == Dialect::Postgres)
-    s.query("SELECT pg_advisory_xact_lock($1)", {static_cast<int64_t>(key)});
+    s.defer("SELECT pg_advisory_xact_lock($1)", {static_cast<int64_t>(key)});  // with the next statement
 }
 
 const std::string& Row::text(size_t i) const {

@@ -89,6 +89,10 @@ class Session {
   }
   // Several statements, no parameters (migrations).
   virtual void exec_script(std::string_view sql) = 0;
+  // A statement whose result the caller does not need: PostgreSQL sends it with the transaction's next
+  // statement or its COMMIT, in the same round trip; SQLite (in process) runs it at once. Its failure fails
+  // the transaction, surfacing from that later statement or the commit.
+  virtual void defer(std::string_view sql, const std::vector<Value>& params) { query(sql, params); }
 
   // Runs `fn` once the transaction this call is part of has committed (after the call, for a read); never
   // when it rolls back. For what must follow a commit, such as waking whoever reads what it wrote; `fn`

@@ -24,25 +24,13 @@ Appended append(db::Session& s, const NewEvent& e) {
     out.seq = s.query(std::string(kInsert) + " RETURNING seq", values).rows.at(0).int64(0);
     return out;
   }
-  // Numbered after commit by the sequencer (sequencer.hpp), which the commit wakes.
-  s.query(kInsert, values);
+  // Numbered after commit by the sequencer (sequencer.hpp), which the commit wakes. Nothing is read back,
+  // so the insert goes out with the transaction's next statement or its COMMIT.
+  s.defer(kInsert, values);
   s.after_commit([] {
     if (Sequencer* q = sequencer()) q->wake();
   });
   return out;
-}
-
-boost::asio::awaitable<int64_t> number_of(db::Database& db, const std::string& id,
-                                          std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    const int64_t seq = co_await db.read([&](db::Session& s) {
-      auto r = s.query("SELECT seq FROM observability_events WHERE id = $1", {id});
-      return r.empty() || r.rows[0].is_null(0) ? int64_t{0} : r.rows[0].int64(0);
-    });
-    Sequencer* q = sequencer();
-    if (seq != 0 || !q || std::chrono::steady_clock::now() >= deadline) co_return seq;
-    co_await q->next_round(deadline);
-  }
 }
 
 }  // namespace keel::events

@@ -1,10 +1,8 @@
 #pragma once
 // The transactional outbox: a module appends the event that describes a change inside the same transaction
 // as the change, so no event is lost and none describes something that did not happen.
-#include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
-#include <chrono>
 #include <string>
 
 #include "keel/db/database.hpp"
@@ -28,8 +26,5 @@ struct Appended {
 // Inserts the event. On SQLite it is numbered (seq) at once; on PostgreSQL after the transaction commits,
 // by the sequencer (sequencer.hpp), and `seq` is 0 here.
 Appended append(db::Session& s, const NewEvent& e);
-// The committed event's number, once the sequencer has given it; 0 if it has not by `deadline`.
-boost::asio::awaitable<int64_t> number_of(db::Database& db, const std::string& id,
-                                          std::chrono::steady_clock::time_point deadline);
 
 }  // namespace keel::events

@@ -15,6 +15,7 @@
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/events/outbox.hpp"
+#include "keel/events/sequencer.hpp"
 #include "keel/http/duration.hpp"
 #include "keel/http/json_body.hpp"
 #include "keel/http/router.hpp"
@@ -195,8 +196,8 @@ void install(ModuleContext& ctx) {
     Appended a = co_await ev->db->write([&](db::Session& s) { return append(s, e); });
     // Committed; on PostgreSQL its number comes from the sequencer's next round (milliseconds). Past the
     // deadline the answer says null: the event is stored and gets its number later.
-    if (a.seq == 0)
-      a.seq = co_await number_of(*ev->db, a.id, std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    if (Sequencer* q = sequencer(); a.seq == 0 && q)
+      a.seq = co_await q->number_of(a.id, std::chrono::steady_clock::now() + std::chrono::seconds(5));
     int64_t cur = ev->latest.load();
     while (a.seq > cur && !ev->latest.compare_exchange_weak(cur, a.seq)) {
     }

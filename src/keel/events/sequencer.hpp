@@ -11,7 +11,11 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "keel/core/rounds.hpp"
 
@@ -22,13 +26,9 @@ class Session;
 
 namespace keel::events {
 
-// Numbers the committed, unnumbered events (at most `limit`) unless another sequencer is at it.
-struct Numbered {
-  bool busy = false;  // another process holds the sequencer's lock
-  int64_t count = 0;  // events numbered
-  int64_t last = 0;   // the highest number given (0 with none)
-};
-Numbered number_events(db::Session& s, int64_t limit);
+// Numbers the committed, unnumbered events (at most `limit`), after any other sequencer's round has ended;
+// returns each numbered event's (id, seq), in order.
+std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, int64_t limit);
 
 class Sequencer {
  public:
@@ -37,15 +37,17 @@ class Sequencer {
   void wake() { rounds_.wake(); }
   // Until its io_context stops.
   boost::asio::awaitable<void> run();
-  // Until a round that begins after this call has ended (or `deadline`).
-  boost::asio::awaitable<void> next_round(std::chrono::steady_clock::time_point deadline) {
-    return rounds_.next(deadline);
-  }
+  // The number of a committed event: from this process's rounds as they number it, else read (another
+  // process numbered it); 0 if it has none by `deadline`.
+  boost::asio::awaitable<int64_t> number_of(const std::string& id,
+                                            std::chrono::steady_clock::time_point deadline);
 
  private:
   db::Database& db_;
   const std::chrono::milliseconds period_;
   Rounds rounds_;
+  std::mutex mu_;
+  std::unordered_map<std::string, int64_t> wanted_;  // ids awaited by number_of() -> seq once numbered
 };
 
 // The process's sequencer, woken by append()'s commits; none on SQLite.

@@ -37,7 +37,7 @@ std::string tags_json(const std::vector<std::string>& tags) {
   return json::serialize(a);
 }
 
-// One statement for all of a memory's tags: one round trip, not one a tag.
+// One statement for all of a memory's tags, sent with the transaction's next statement.
 void insert_tags(db::Session& s, const std::string& id, const std::string& user_id,
                  const std::vector<std::string>& tags) {
   if (tags.empty()) return;
@@ -47,7 +47,7 @@ void insert_tags(db::Session& s, const std::string& id, const std::string& user_
     params.emplace_back(t);
     sql += (params.size() == 3 ? "($1, $2, $" : ", ($1, $2, $") + std::to_string(params.size()) + ")";
   }
-  s.query(sql, params);
+  s.defer(sql, params);
 }
 
 // Creates the space on first use and takes its next vector_seq. The UPDATE holds the space's row lock until

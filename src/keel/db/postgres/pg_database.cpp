@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <unordered_map>
 
@@ -69,42 +70,150 @@ class Connection final : public Session {
   }
 
   Result query(std::string_view sql, const std::vector<Value>& params) override {
-    std::vector<std::string> storage(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    std::vector<int> lengths(params.size(), 0), formats(params.size(), 0);
+    Bound b = bind(sql, params);
+    if (!begin_pending_ && deferred_.empty())
+      return take(PQexecPrepared(conn_, b.name.c_str(), static_cast<int>(b.values.size()), b.values.data(),
+                                 b.lengths.data(), b.formats.data(), 0));
+    return pipeline(&b, false);
+  }
+
+  // Sent with the transaction's next statement or its COMMIT, in one round trip with them.
+  void defer(std::string_view sql, const std::vector<Value>& params) override {
+    deferred_.push_back(bind(sql, params));
+  }
+
+  void exec_script(std::string_view sql) override {
+    if (begin_pending_ || !deferred_.empty()) pipeline(nullptr, false);
+    take(PQexec(conn_, std::string(sql).c_str()));
+  }
+
+  // A transaction whose BEGIN goes out with its first statement instead of a round trip of its own.
+  void begin() {
+    deferred_.clear();
+    begin_pending_ = true;
+  }
+  // COMMIT, with whatever is deferred; nothing at all when the transaction never sent a statement.
+  void commit() {
+    if (begin_pending_ && deferred_.empty()) {
+      begin_pending_ = false;
+      return;
+    }
+    pipeline(nullptr, true);
+  }
+  void rollback() {
+    deferred_.clear();
+    if (begin_pending_) {
+      begin_pending_ = false;  // nothing was sent: nothing to undo
+      return;
+    }
+    take(PQexec(conn_, "ROLLBACK"));
+  }
+
+ private:
+  // A statement's parameters as libpq takes them, owning their text (and bytes, sent as binary).
+  struct Bound {
+    std::string name;
+    std::vector<std::string> storage;
+    std::vector<const char*> values;
+    std::vector<int> lengths, formats;
+  };
+  Bound bind(std::string_view sql, const std::vector<Value>& params) {
+    Bound b;
+    b.name = prepared(sql, static_cast<int>(params.size()));
+    b.storage.resize(params.size());
+    b.values.assign(params.size(), nullptr);
+    b.lengths.assign(params.size(), 0);
+    b.formats.assign(params.size(), 0);
     for (size_t i = 0; i < params.size(); ++i) {
       std::visit(
           [&](const auto& x) {
             using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, std::nullptr_t>)
+            if constexpr (std::is_same_v<T, std::nullptr_t>) {
               return;
-            else if constexpr (std::is_same_v<T, int64_t>)
-              storage[i] = std::to_string(x);
-            else if constexpr (std::is_same_v<T, double>) {
+            } else if constexpr (std::is_same_v<T, int64_t>) {
+              b.storage[i] = std::to_string(x);
+            } else if constexpr (std::is_same_v<T, double>) {
               char buf[32];
               std::snprintf(buf, sizeof buf, "%.17g", x);
-              storage[i] = buf;
+              b.storage[i] = buf;
             } else if constexpr (std::is_same_v<T, bool>) {
-              storage[i] = x ? "true" : "false";
+              b.storage[i] = x ? "true" : "false";
             } else if constexpr (std::is_same_v<T, Blob>) {
-              values[i] = x.bytes.data();  // sent as binary: bytea needs no escaping
-              lengths[i] = static_cast<int>(x.bytes.size());
-              formats[i] = 1;
-              return;
+              b.storage[i] = x.bytes;  // sent as binary: bytea needs no escaping
+              b.lengths[i] = static_cast<int>(x.bytes.size());
+              b.formats[i] = 1;
             } else {
-              storage[i] = x;
+              b.storage[i] = x;
             }
-            values[i] = storage[i].c_str();
           },
           params[i]);
+      if (!std::holds_alternative<std::nullptr_t>(params[i])) b.values[i] = b.storage[i].data();
     }
-    const std::string& name = prepared(sql, static_cast<int>(params.size()));
-    PGresult* res = PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(),
-                                   lengths.data(), formats.data(), 0);
-    return take(res);
+    return b;
   }
 
-  void exec_script(std::string_view sql) override { take(PQexec(conn_, std::string(sql).c_str())); }
+  // One round trip in libpq's pipeline mode: a pending BEGIN, the deferred statements, then `last` (its
+  // result is returned) and/or COMMIT. Statements after a failed one are skipped by the server; the first
+  // failure is thrown once every result has been read.
+  Result pipeline(const Bound* last, bool commit) {
+    if (PQenterPipelineMode(conn_) != 1) throw DbError(DbError::Kind::Unavailable, "PostgreSQL: pipeline");
+    struct Exit {
+      PGconn* c;
+      ~Exit() { PQexitPipelineMode(c); }
+    } exit{conn_};
+    size_t sent = 0;
+    bool ok = true;
+    const auto send = [&](const Bound& b) {
+      ok = ok && PQsendQueryPrepared(conn_, b.name.c_str(), static_cast<int>(b.values.size()),
+                                     b.values.data(), b.lengths.data(), b.formats.data(), 0) == 1;
+      ++sent;
+    };
+    const auto send_simple = [&](const char* sql) {
+      ok = ok && PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+      ++sent;
+    };
+    if (begin_pending_) send_simple("BEGIN");
+    begin_pending_ = false;
+    for (const auto& d : deferred_) send(d);
+    deferred_.clear();
+    if (last) send(*last);
+    if (commit) send_simple("COMMIT");
+    ok = ok && PQpipelineSync(conn_) == 1;
+    if (!ok) take(nullptr);  // the connection broke while sending: Unavailable
+    // Every statement's result, then the sync's; the result of `last` is kept, the first error thrown.
+    std::optional<DbError> failure;
+    Result out;
+    const size_t last_index = last ? sent - (commit ? 2 : 1) : SIZE_MAX;
+    for (size_t i = 0; i < sent; ++i) {
+      PGresult* res = PQgetResult(conn_);
+      if (!res) {
+        if (!failure) failure = DbError(DbError::Kind::Unavailable, "PostgreSQL: the connection broke");
+        break;
+      }
+      const bool aborted = PQresultStatus(res) == PGRES_PIPELINE_ABORTED;
+      try {
+        if (aborted) {
+          PQclear(res);
+        } else if (i == last_index) {
+          out = take(res);
+        } else {
+          take(res);
+        }
+      } catch (const DbError& e) {
+        if (!failure) failure = e;
+      }
+      while (PGresult* extra = PQgetResult(conn_)) PQclear(extra);  // the NULL that ends each result
+    }
+    for (;;) {  // up to the sync
+      PGresult* res = PQgetResult(conn_);
+      if (!res) break;
+      const bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+      PQclear(res);
+      if (sync) break;
+    }
+    if (failure) throw *failure;
+    return out;
+  }
 
  private:
   // The named statement for `sql` on this connection, prepared on first use: PostgreSQL then parses and
@@ -208,6 +317,8 @@ class Connection final : public Session {
   };
   std::unordered_map<std::string, std::string, Hash, std::equal_to<>> statements_;  // SQL -> name
   uint64_t statement_serial_ = 0;
+  bool begin_pending_ = false;  // in a transaction whose BEGIN is not sent yet
+  std::vector<Bound> deferred_;
 };
 
 class PostgresDatabase final : public Database {
@@ -255,15 +366,15 @@ class PostgresDatabase final : public Database {
         if (access == Access::Read) {
           fn(*conn);
         } else {
-          conn->exec_script("BEGIN");
+          conn->begin();
           try {
             fn(*conn);
             committing = true;
-            conn->exec_script("COMMIT");
+            conn->commit();
           } catch (...) {
             if (conn->healthy()) {
               try {
-                conn->exec_script("ROLLBACK");
+                conn->rollback();
               } catch (const DbError&) {
                 // The connection broke during rollback; it is reset on its next use.
               }
