@@ -146,6 +146,10 @@ void install(ModuleContext& ctx) {
     const auto ex = co_await net::this_coro::executor;
     net::steady_timer timer(ex);
     db::Result rows;
+    // On PostgreSQL events are numbered just after they commit: a read first lets the sequencer catch up,
+    // so it sees every event committed before it was asked (read-your-writes for the event log).
+    if (Sequencer* seq = sequencer())
+      co_await seq->catch_up(std::chrono::steady_clock::now() + std::chrono::seconds(2));
     for (;;) {
       rows = co_await ev->db->read([&](db::Session& s) { return run_query(s, q); });
       if (!rows.empty() || !wait || std::chrono::steady_clock::now() >= deadline) break;

@@ -33,24 +33,52 @@ std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, int64
   return out;
 }
 
-Sequencer::Sequencer(db::Database& db, std::chrono::milliseconds period) : db_(db), period_(period) {}
+Sequencer::Sequencer(db::Database& db, std::chrono::milliseconds period)
+    : db_(db), period_(period), pool_("keel-seq", 1, 16) {}
 
 boost::asio::awaitable<void> Sequencer::run() {
   constexpr int64_t kBatch = 10000;
+  constexpr size_t kLookup = 100;  // ids a lookup statement
   for (;;) {
     co_await rounds_.sleep(period_);
     const uint64_t round = rounds_.begin();
+    // Ids awaited since before this round: the round tells each its number, whichever process gave it.
+    std::vector<std::string> awaited;
+    {
+      std::lock_guard lk(mu_);
+      for (const auto& [id, seq] : wanted_)
+        if (seq == 0) awaited.push_back(id);
+    }
     try {
-      for (;;) {  // a full batch means more may be waiting
-        const auto numbered = co_await db_.write([&](db::Session& s) { return number_events(s, kBatch); });
-        {
-          std::lock_guard lk(mu_);
-          if (!wanted_.empty())
-            for (const auto& [id, seq] : numbered)
-              if (auto it = wanted_.find(id); it != wanted_.end()) it->second = seq;
-        }
-        if (numbered.size() < static_cast<size_t>(kBatch)) break;
-      }
+      // On a thread and connection of its own: a round never queues behind the requests whose events it
+      // numbers.
+      const auto found = co_await offload(pool_, [&] {
+        return db_.write_sync([&](db::Session& s) {
+          std::vector<std::pair<std::string, int64_t>> out;
+          for (;;) {  // a full batch means more may be waiting
+            auto numbered = number_events(s, kBatch);
+            const bool full = numbered.size() == static_cast<size_t>(kBatch);
+            out.insert(out.end(), numbered.begin(), numbered.end());
+            if (!full) break;
+          }
+          // Awaited events another process numbered.
+          for (size_t from = 0; from < awaited.size(); from += kLookup) {
+            std::string sql = "SELECT id, seq FROM observability_events WHERE seq IS NOT NULL AND id IN (";
+            std::vector<db::Value> params;
+            for (size_t i = from; i < std::min(awaited.size(), from + kLookup); ++i) {
+              params.emplace_back(awaited[i]);
+              sql += (i == from ? "$" : ", $") + std::to_string(params.size());
+            }
+            for (const auto& row : s.query(sql + ")", params).rows)
+              out.emplace_back(row.text(0), row.int64(1));
+          }
+          return out;
+        });
+      });
+      std::lock_guard lk(mu_);
+      if (!wanted_.empty())
+        for (const auto& [id, seq] : found)
+          if (auto it = wanted_.find(id); it != wanted_.end()) it->second = seq;
     } catch (const std::exception& e) {
       log::warn("numbering events failed", {{"error", e.what()}});
     }
@@ -76,16 +104,8 @@ boost::asio::awaitable<int64_t> Sequencer::number_of(const std::string& id,
   int64_t seq = 0;
   while (seq == 0 && std::chrono::steady_clock::now() < deadline) {
     co_await rounds_.next(deadline);
-    {
-      std::lock_guard lk(mu_);
-      seq = wanted_.at(id);
-    }
-    if (seq != 0) break;
-    // Not numbered here: another process's round may have numbered it.
-    seq = co_await db_.read([&](db::Session& s) {
-      auto r = s.query("SELECT seq FROM observability_events WHERE id = $1", {id});
-      return r.empty() || r.rows[0].is_null(0) ? int64_t{0} : r.rows[0].int64(0);
-    });
+    std::lock_guard lk(mu_);
+    seq = wanted_.at(id);
   }
   co_return seq;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "keel/core/rounds.hpp"
+#include "keel/core/worker_pool.hpp"
 
 namespace keel::db {
 class Database;
@@ -37,6 +38,12 @@ class Sequencer {
   void wake() { rounds_.wake(); }
   // Until its io_context stops.
   boost::asio::awaitable<void> run();
+  // Until every event committed before the call is numbered (a round that begins after it has ended), or
+  // `deadline`: a reader then sees what was written before it asked.
+  boost::asio::awaitable<void> catch_up(std::chrono::steady_clock::time_point deadline) {
+    rounds_.wake();
+    return rounds_.next(deadline);
+  }
   // The number of a committed event: from this process's rounds as they number it, else read (another
   // process numbered it); 0 if it has none by `deadline`.
   boost::asio::awaitable<int64_t> number_of(const std::string& id,
@@ -46,6 +53,7 @@ class Sequencer {
   db::Database& db_;
   const std::chrono::milliseconds period_;
   Rounds rounds_;
+  WorkerPool pool_;  // one thread: the rounds' own
   std::mutex mu_;
   std::unordered_map<std::string, int64_t> wanted_;  // ids awaited by number_of() -> seq once numbered
 };
