@@ -21,17 +21,6 @@ CONNS=${CONNS:-50}
 . bench/lib/common.sh  # need_tools bench_init free_port wait_http median start_upstream start_keel closed_loop ...
 need_tools wrk nginx taskset psql curl
 status=0
-wait_binary() {  # build/keel is rebuilt from time to time: wait until it exists and has stopped changing
-  local last="" cur
-  for _ in $(seq 300); do
-    cur=$(stat -c '%s %y' "$KEEL" 2>/dev/null || true)
-    if [ -n "$cur" ] && [ "$cur" = "$last" ] && [ -x "$KEEL" ]; then return 0; fi
-    last=$cur
-    sleep 1
-  done
-  echo "$KEEL did not appear (or kept changing) for 300 s; set KEEL_BIN or build it" >&2
-  exit 1
-}
 
 echo "== parts 1-4: a fleet in network namespaces (router, PostgreSQL, gateways h1 h2, modules h3 h4, clients)"
 if [ "$(id -u)" -ne 0 ]; then

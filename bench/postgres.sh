@@ -65,17 +65,6 @@ for s in $SECTIONS; do
 done
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
-wait_binary() {  # build/keel is rebuilt from time to time: wait until it exists and has stopped changing
-  local last="" cur
-  for _ in $(seq 300); do
-    cur=$(stat -c '%s %y' "$KEEL" 2>/dev/null || true)
-    if [ -n "$cur" ] && [ "$cur" = "$last" ] && [ -x "$KEEL" ]; then return 0; fi
-    last=$cur
-    sleep 1
-  done
-  echo "$KEEL did not appear (or kept changing) for 300 s; set KEEL_BIN or build it" >&2
-  exit 1
-}
 wait_binary
 bench_init
 pgdir=""

@@ -16,6 +16,18 @@ bench_init() {
 }
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 
+wait_binary() {  # build/keel is rebuilt from time to time: wait until it exists and has stopped changing
+  local last="" cur
+  for _ in $(seq 300); do
+    cur=$(stat -c '%s %y' "$KEEL" 2>/dev/null || true)
+    if [ -n "$cur" ] && [ "$cur" = "$last" ] && [ -x "$KEEL" ]; then return 0; fi
+    last=$cur
+    sleep 1
+  done
+  echo "$KEEL did not appear (or kept changing) for 300 s; set KEEL_BIN or build it" >&2
+  exit 1
+}
+
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$@" && return 0; sleep 0.05; done; echo "no answer: $*" >&2; exit 1; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
