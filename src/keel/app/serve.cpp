@@ -216,6 +216,7 @@ int serve(const Config& config) {
   // from here to exit. A second SIGINT still ends the process at once, as a user at a terminal expects.
   signals.clear();
   std::signal(SIGTERM, SIG_IGN);
+  if (sequencer) sequencer->stop();
   stopping = true;
   gateway::flush_metering();  // requests served since the last flush are counted, once
   try {

@@ -38,6 +38,9 @@ class Sequencer {
   void wake() { rounds_.wake(); }
   // Until its io_context stops.
   boost::asio::awaitable<void> run();
+  // Finishes a round under way and stops its thread: call once the io_context has stopped and before it is
+  // destroyed (a round finishing later would resume its coroutine on a destroyed context).
+  void stop() { pool_.stop(); }
   // Until every event committed before the call is numbered (a round that begins after it has ended), or
   // `deadline`: a reader then sees what was written before it asked.
   boost::asio::awaitable<void> catch_up(std::chrono::steady_clock::time_point deadline) {
