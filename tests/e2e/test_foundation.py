@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 import requests
 
 from conftest import KEEL_BIN, MODULES, Keel
@@ -32,6 +33,7 @@ def test_health_on_all_six_ports(keel, backend):
         db = body["checks"]["database"]
         assert db["status"] == "ok"
         assert isinstance(db["latency_ms"], (int, float)) and db["latency_ms"] >= 0
+        assert body["checks"]["writes"] == {"status": "ok"}
         assert requests.get(keel.url(module) + "/health/live", timeout=5).status_code == 200
 
 
@@ -179,3 +181,67 @@ def test_migrate_command_is_idempotent(tmp_path, database_url):
     assert "applied 0001_init" in first.stdout
     second = subprocess.run(args, capture_output=True, text=True, timeout=30)
     assert second.returncode == 0 and "applied" not in second.stdout.replace("schema version", "")
+
+
+def test_health_turns_503_when_the_disk_fills_and_back_when_it_has_room(keel_factory, backend):
+    """A data directory on a small tmpfs this test mounts: filling it turns /health to 503 "disk full" on every
+    module within about a second while reads go on; freeing it brings 200 back within about a second, and
+    writes succeed again without a restart."""
+    import os
+    if backend != "sqlite":
+        pytest.skip("the data directory holds the database on SQLite")
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tempfile.mkdtemp(prefix="keel-tmpfs-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt], check=True)
+    k = None
+    try:
+        os.makedirs(mnt + "/data")
+        k = keel_factory(data_dir=mnt + "/data")
+        k.start()
+        reg = requests.post(k.url("auth") + "/v1/auth/register", timeout=30,
+                            json={"email": "full@example.com", "password": "correct horse battery"}).json()
+        auth = {"Authorization": "Bearer " + reg["access_token"]}
+        assert requests.post(k.url("memory") + "/v1/memories", json={"content": "before"}, headers=auth,
+                             timeout=10).status_code == 201
+        filler = pathlib.Path(mnt) / "filler"
+        with open(filler, "wb") as f:  # every byte the file system has left
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+            except OSError:
+                pass
+        full_at = time.time()
+        failed_after = None
+        while time.time() - full_at < 5:
+            statuses = [requests.get(k.url(m) + "/health", timeout=5) for m in MODULES]
+            if all(r.status_code == 503 for r in statuses):
+                failed_after = time.time() - full_at
+                break
+            time.sleep(0.05)
+        assert failed_after is not None, [r.text for r in statuses]
+        body = statuses[0].json()
+        assert body["status"] == "fail" and body["checks"]["writes"] == {"status": "fail", "reason": "disk full"}
+        assert body["checks"]["database"]["status"] == "ok"  # reads go on
+        r = requests.post(k.url("memory") + "/v1/memories", json={"content": "x" * 60000}, headers=auth, timeout=10)
+        assert r.status_code == 503 and r.headers["Content-Type"].startswith("application/problem+json")
+        assert requests.get(k.url("memory") + "/v1/memories", headers=auth, timeout=10).status_code == 200
+        filler.unlink()
+        freed_at = time.time()
+        ok_after = None
+        while time.time() - freed_at < 5:
+            if all(requests.get(k.url(m) + "/health", timeout=5).status_code == 200 for m in MODULES):
+                ok_after = time.time() - freed_at
+                break
+            time.sleep(0.05)
+        assert ok_after is not None
+        print(f"health: 503 {failed_after:.2f} s after the disk filled, 200 {ok_after:.2f} s after it had room")
+        assert failed_after < 1.5 and ok_after < 1.5
+        assert requests.post(k.url("memory") + "/v1/memories", json={"content": "after"}, headers=auth,
+                             timeout=10).status_code == 201
+    finally:
+        if k:
+            k.stop()
+        subprocess.run(["umount", "-l", mnt], check=False)
+        os.rmdir(mnt)

@@ -1,6 +1,8 @@
 #pragma once
-// The database check behind every module's /health: probed in the background once a second, so a health
-// request costs a cached read rather than a database round trip.
+// The database checks behind every module's /health, probed in the background (so a health request costs a
+// cached read): a read (`SELECT 1`), and the write path: a small write, room on SQLite's file system, and the
+// failures of real writes, every half second. A write that failed since the last passing write probe turns
+// /health to 503 with its reason; the next passing probe turns it back.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <mutex>
@@ -11,11 +13,12 @@
 namespace keel {
 namespace db {
 class Database;
-}
+class Session;
+}  // namespace db
 
 class HealthProbe {
  public:
-  explicit HealthProbe(db::Database& db) : db_(db) {}
+  explicit HealthProbe(db::Database& db);
   // One probe on the calling thread (at start, before serving).
   void probe_sync();
   // Probes every `period` until the io_context stops.
@@ -24,6 +27,7 @@ class HealthProbe {
   struct State {
     bool ok = false;
     double latency_ms = 0;
+    std::string write_failure;  // empty while writes succeed, else the reason ("disk full", ...)
     std::chrono::steady_clock::time_point checked;
     uint64_t generation = 0;
   };
@@ -31,7 +35,11 @@ class HealthProbe {
 
  private:
   void record(bool ok, double latency_ms);
+  // The write probe; throws what the write path threw.
+  void probe_writes(db::Session& s);
+  void check_room() const;
   db::Database& db_;
+  const std::string id_;  // this process's row in health_writes
   mutable std::mutex mu_;
   State state_;
 };

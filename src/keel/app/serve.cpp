@@ -192,7 +192,7 @@ int serve(const Config& config) {
   boost::asio::co_spawn(server.main_context(),
                         heartbeat_own(*db, own_instances, stopping, self_registration.heartbeat),
                         boost::asio::detached);
-  boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::seconds(1)), boost::asio::detached);
+  boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::milliseconds(500)), boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);
   boost::asio::signal_set signals(server.main_context(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {

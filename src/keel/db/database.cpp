@@ -22,6 +22,29 @@ Error to_http_error(const DbError& e) {
   }
 }
 
+std::optional<Database::WriteFailure> Database::last_write_failure() const {
+  std::lock_guard lk(write_failure_mu_);
+  if (write_failure_ && write_failure_->at <= write_probe_passed_) return std::nullopt;
+  return write_failure_;
+}
+
+void Database::note_write_probe_passed() {
+  std::lock_guard lk(write_failure_mu_);
+  write_probe_passed_ = std::chrono::steady_clock::now();
+}
+
+void Database::note_write_failure(const DbError& e) {
+  if (e.kind() != DbError::Kind::Unavailable) return;
+  const std::string what = e.what();
+  const auto has = [&](const char* s) { return what.find(s) != std::string::npos; };
+  const char* reason = has("full") || has("No space") || has("space left")      ? "disk full"
+                       : has("read-only") || has("readonly") || has("READONLY") ? "read-only"
+                       : has("I/O") || has("disk I/O")                          ? "i/o error"
+                                                                                : "unavailable";
+  std::lock_guard lk(write_failure_mu_);
+  write_failure_ = WriteFailure{std::chrono::steady_clock::now(), reason};
+}
+
 void lock_for_transaction(Session& s, LockKey key) {
   if (s.dialect() == Dialect::Postgres)
     s.defer("SELECT pg_advisory_xact_lock($1)", {static_cast<int64_t>(key)});  // with the next statement

@@ -7,6 +7,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -125,6 +126,19 @@ class Database {
   virtual void close() = 0;
 
   WorkerPool& pool() { return *pool_; }
+  // The write path as writes found it: the last write that failed because the database could not store it
+  // (a full disk, a read-only or failing file system, a server that refuses or cannot be reached), for
+  // /health. Constraint violations and busy retries are the caller's business and do not count.
+  struct WriteFailure {
+    std::chrono::steady_clock::time_point at;
+    std::string reason;  // "disk full", "read-only", "i/o error" or "unavailable": no driver text
+  };
+  // The last failure, unless a write probe (health.hpp) has succeeded since.
+  std::optional<WriteFailure> last_write_failure() const;
+  void note_write_failure(const DbError& e);
+  void note_write_probe_passed();
+  // A directory whose file system holds the data (SQLite's), for a free-space probe; empty for a server.
+  virtual std::string storage_dir() const { return {}; }
   // A call queued this long for a worker fails (503) instead of starting: its client has waited its budget.
   void set_queue_timeout(std::chrono::milliseconds t) { queue_timeout_ = t; }
 
@@ -149,6 +163,9 @@ class Database {
  protected:
   std::unique_ptr<WorkerPool> pool_;
   std::chrono::milliseconds queue_timeout_{5000};
+  mutable std::mutex write_failure_mu_;
+  std::optional<WriteFailure> write_failure_;
+  std::chrono::steady_clock::time_point write_probe_passed_{};
 
  private:
   template <class F>
@@ -170,12 +187,17 @@ class Database {
   template <class F>
   auto run_sync(Access access, F&& fn) -> std::invoke_result_t<F&, Session&> {
     using R = std::invoke_result_t<F&, Session&>;
-    if constexpr (std::is_void_v<R>) {
-      with_session(access, [&](Session& s) { fn(s); });
-    } else {
-      std::optional<R> out;
-      with_session(access, [&](Session& s) { out.emplace(fn(s)); });
-      return std::move(*out);
+    try {
+      if constexpr (std::is_void_v<R>) {
+        with_session(access, [&](Session& s) { fn(s); });
+      } else {
+        std::optional<R> out;
+        with_session(access, [&](Session& s) { out.emplace(fn(s)); });
+        return std::move(*out);
+      }
+    } catch (const DbError& e) {
+      if (access == Access::Write) note_write_failure(e);
+      throw;
     }
   }
 };

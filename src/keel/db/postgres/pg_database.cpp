@@ -41,8 +41,11 @@ DbError::Kind kind_of_sqlstate(const char* state) {
   if (!state) return DbError::Kind::Unavailable;
   if (std::strcmp(state, "23505") == 0) return DbError::Kind::UniqueViolation;
   if (std::strcmp(state, "23503") == 0) return DbError::Kind::ForeignKeyViolation;
+  // Connection failures, a server shutting down or starting, insufficient resources (53100: disk full) and
+  // a server that refuses writes (25006: read-only, e.g. a standby): the database cannot serve, 503.
   if (std::strncmp(state, "08", 2) == 0 || std::strcmp(state, "57P01") == 0 ||
-      std::strcmp(state, "57P03") == 0)
+      std::strcmp(state, "57P03") == 0 || std::strncmp(state, "53", 2) == 0 ||
+      std::strcmp(state, "25006") == 0)
     return DbError::Kind::Unavailable;
   // Serialization failures, deadlocks, lock timeouts and statement timeouts (57014): try again later.
   if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0 ||

@@ -195,6 +195,7 @@ class SqliteDatabase final : public Database {
 
   Dialect dialect() const override { return Dialect::Sqlite; }
   std::string describe() const override { return opt_.path.string(); }
+  std::string storage_dir() const override { return opt_.path.parent_path().string(); }
 
   void with_session(Access access, const std::function<void(Session&)>& fn) override {
     if (access == Access::Write) {

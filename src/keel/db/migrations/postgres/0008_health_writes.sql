@@ -1,0 +1,8 @@
+-- /health's write probe: each process rewrites its own row every half second, so a database that can no
+-- longer store anything shows on /health even while no client writes.
+CREATE TABLE health_writes (
+  id          text PRIMARY KEY,
+  checked_at  timestamptz NOT NULL,
+  created_at  timestamptz NOT NULL,
+  updated_at  timestamptz NOT NULL
+);
