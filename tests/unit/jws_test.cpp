@@ -134,6 +134,18 @@ TEST_F(VerifierTest, AcceptsItsOwnTokens) {
   expect_rejected(token, "revoked session");
 }
 
+TEST_F(VerifierTest, ExpiredTokensLeaveTheCache) {
+  const std::string short_lived = issuer_->sign({"u1", "s1", {"user"}, now() + 5, {}});
+  const std::string long_lived = issuer_->sign({"u2", "s2", {"user"}, now() + 600, {}});
+  verifier_->verify(short_lived);
+  verifier_->verify(long_lived);
+  EXPECT_EQ(verifier_->cached(), 2u);
+  EXPECT_EQ(verifier_->forget_expired(now()), 0u);
+  EXPECT_EQ(verifier_->forget_expired(now() + 10), 1u);
+  EXPECT_EQ(verifier_->cached(), 1u);
+  EXPECT_EQ(verifier_->verify(long_lived).user_id, "u2");
+}
+
 TEST_F(VerifierTest, RefusesBadClaims) {
   auto with = [&](const char* key, json::value v) {
     auto c = good_claims();

@@ -111,6 +111,7 @@ boost::asio::awaitable<void> TokenVerifier::run() {
     const auto start = std::chrono::system_clock::now();
     const std::string since = format_rfc3339(last_poll_ - kPollOverlap);
     const bool keys_too = tick % 20 == 0;
+    if (tick % 40 == 0) forget_expired(unix_now());
     try {
       co_await db_.read([&](db::Session& s) {
         load_revocations(s, since);
@@ -121,6 +122,16 @@ boost::asio::awaitable<void> TokenVerifier::run() {
       log::warn("token verifier refresh failed", {{"error", e.what()}});
     }
   }
+}
+
+size_t TokenVerifier::forget_expired(int64_t now) {
+  std::lock_guard lk(cache_mu_);
+  return std::erase_if(cache_, [now](const auto& entry) { return entry.second->expires_at <= now; });
+}
+
+size_t TokenVerifier::cached() const {
+  std::lock_guard lk(cache_mu_);
+  return cache_.size();
 }
 
 void TokenVerifier::revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until) {

@@ -58,6 +58,11 @@ class TokenVerifier {
   void revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until);
   const VerifierSettings& settings() const { return settings_; }
 
+  // Drops cached verifications of tokens expired at `now` (unix seconds); how many went. The refresh loop
+  // calls it every 10 s, so the cache holds live tokens only, not every token issued since the last clear.
+  size_t forget_expired(int64_t now);
+  size_t cached() const;
+
  private:
   void load_keys(db::Session& s);
   void load_revocations(db::Session& s, const std::string& since);
