@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -28,6 +28,7 @@
 #include "keel/gateway/routes.hpp"
 #include "keel/http/router.hpp"
 #include "keel/http/server.hpp"
+#include "keel/module/idempotency.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
 
@@ -93,6 +94,21 @@ boost::asio::awaitable<void> heartbeat_own(db::Database& db, const std::vector<r
       });
     } catch (const std::exception& e) {
       log::warn("registry heartbeat failed", {{"error", e.what()}});
+    }
+  }
+}
+
+// Rows that only matter for a while: idempotent answers past their 24 h. Once a minute.
+boost::asio::awaitable<void> housekeeping(db::Database& db) {
+  const auto ex = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(ex);
+  for (;;) {
+    timer.expires_after(std::chrono::minutes(1));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    try {
+      co_await db.write([](db::Session& s) { module::forget_idempotent_answers(s); });
+    } catch (const std::exception& e) {
+      log::warn("housekeeping failed", {{"error", e.what()}});
     }
   }
 }
@@ -192,8 +208,10 @@ int serve(const Config& config) {
   boost::asio::co_spawn(server.main_context(),
                         heartbeat_own(*db, own_instances, stopping, self_registration.heartbeat),
                         boost::asio::detached);
-  boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::milliseconds(500)), boost::asio::detached);
+  boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::milliseconds(500)),
+                        boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);
+  boost::asio::co_spawn(server.main_context(), housekeeping(*db), boost::asio::detached);
   boost::asio::signal_set signals(server.main_context(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;

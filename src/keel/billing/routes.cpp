@@ -74,6 +74,25 @@ const std::regex kName("[a-z][a-z0-9._-]{0,62}");
 
 }  // namespace
 
+namespace {
+// The contract's Idempotency-Key header stands for the body's idempotency_key: either one, or both equal.
+void key_from_header(const Request& req, json::object& body) {
+  const std::string_view header = req.header("Idempotency-Key");
+  if (header.empty()) return;
+  auto it = body.find("idempotency_key");
+  if (it == body.end() || it->value().is_null())
+    body["idempotency_key"] = std::string(header);
+  else if (!it->value().is_string() || it->value().as_string() != header)
+    throw Error::validation({{"idempotency_key", "differs from the Idempotency-Key header"}});
+}
+
+// A post whose key was seen before answers with the original, marked as a replay.
+Response replayed_unless(bool created, Response r) {
+  if (!created) r.headers.emplace_back("Idempotent-Replayed", "true");
+  return r;
+}
+}  // namespace
+
 void install(ModuleContext& ctx) {
   auto b = std::make_shared<Billing>(Billing{&ctx.db, &ctx.verifier});
   auto& r = ctx.router;
@@ -131,6 +150,7 @@ void install(ModuleContext& ctx) {
     const auth::Principal who = b->verifier->authenticate(req);
     if (!who.is_service()) throw Error::forbidden("usage is posted with a service token");
     auto body = http::parse_json_object(req);
+    key_from_header(req, body);
     http::Validator v(body);
     const std::string user_id = v.required_string("user_id", 1, 64);
     const std::string module = v.required_string("module", 1, 63);
@@ -173,7 +193,7 @@ void install(ModuleContext& ctx) {
       created = false;  // a concurrent post with the same key won
     }
     if (!created) existing = co_await b->db->read(find);
-    co_return Response::json(created ? 201 : 200, usage_json(existing.rows.at(0)));
+    co_return replayed_unless(created, Response::json(created ? 201 : 200, usage_json(existing.rows.at(0))));
   });
 
   r.add(Method::Post, "/v1/billing/accounts/{id}/credits", [b](Request& req) -> Awaitable {
@@ -182,6 +202,7 @@ void install(ModuleContext& ctx) {
     const std::string account_id = req.param("id");
     if (!is_uuid(account_id)) throw Error::not_found("no such billing account");
     auto body = http::parse_json_object(req);
+    key_from_header(req, body);
     http::Validator v(body);
     if (!body.contains("amount")) v.fail("amount", "is required");
     const int64_t amount = v.optional_int("amount", 1, int64_t{1} << 50).value_or(0);
@@ -206,7 +227,7 @@ void install(ModuleContext& ctx) {
       created = false;
     }
     if (!created) entry = co_await b->db->read(find);
-    co_return Response::json(created ? 201 : 200, entry_json(entry.rows.at(0)));
+    co_return replayed_unless(created, Response::json(created ? 201 : 200, entry_json(entry.rows.at(0))));
   });
 }
 

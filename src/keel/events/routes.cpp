@@ -19,6 +19,7 @@
 #include "keel/http/duration.hpp"
 #include "keel/http/json_body.hpp"
 #include "keel/http/router.hpp"
+#include "keel/module/idempotency.hpp"
 
 namespace keel::events {
 
@@ -197,25 +198,40 @@ void install(ModuleContext& ctx) {
         v.fail(std::string(kv.key()), "is not a CloudEvents attribute keel stores");
     v.check();
     e.traceparent = req.trace.traceparent();
-    Appended a = co_await ev->db->write([&](db::Session& s) { return append(s, e); });
-    // Committed; on PostgreSQL its number comes from the sequencer's next round (milliseconds). Past the
-    // deadline the answer says null: the event is stored and gets its number later.
-    if (Sequencer* q = sequencer(); a.seq == 0 && q)
-      a.seq = co_await q->number_of(a.id, std::chrono::steady_clock::now() + std::chrono::seconds(5));
-    int64_t cur = ev->latest.load();
-    while (a.seq > cur && !ev->latest.compare_exchange_weak(cur, a.seq)) {
+    // With an Idempotency-Key the event and the key's record commit together, and a replay answers as the
+    // first post did. On PostgreSQL the number comes after commit (the sequencer's next round, milliseconds),
+    // so the stored answer may lack it: it is filled in on the way out, first time or replayed.
+    Appended a;
+    Response answer = co_await module::create_once(
+        *ev->db, module::Idempotency::of(req, "events:" + who.subject), [&](db::Session& s) {
+          a = append(s, e);
+          return Response::json(
+              201,
+              json::object{{"id", a.id},
+                           {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
+                           {"specversion", "1.0"},
+                           {"type", e.type},
+                           {"source", e.source},
+                           {"subject", e.subject.empty() ? json::value(nullptr) : json::value(e.subject)},
+                           {"time", a.time},
+                           {"datacontenttype", "application/json"},
+                           {"data", e.data},
+                           {"traceparent", e.traceparent}});
+        });
+    json::object out = json::parse(answer.body).as_object();
+    if (Sequencer* q = sequencer(); out["seq"].is_null() && q) {
+      const int64_t seq = co_await q->number_of(std::string(out["id"].as_string()),
+                                                std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      if (seq != 0) out["seq"] = seq;
     }
-    json::object out{{"id", a.id},
-                     {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
-                     {"specversion", "1.0"},
-                     {"type", e.type},
-                     {"source", e.source},
-                     {"subject", e.subject.empty() ? json::value(nullptr) : json::value(e.subject)},
-                     {"time", a.time},
-                     {"datacontenttype", "application/json"},
-                     {"data", e.data},
-                     {"traceparent", e.traceparent}};
-    co_return Response::json(201, out);
+    if (out["seq"].is_int64()) {
+      const int64_t seq = out["seq"].as_int64();
+      int64_t cur = ev->latest.load();
+      while (seq > cur && !ev->latest.compare_exchange_weak(cur, seq)) {
+      }
+    }
+    answer.body = json::serialize(out);
+    co_return answer;
   });
 }
 

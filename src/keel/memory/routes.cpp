@@ -27,6 +27,7 @@
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
 #include "keel/memory/store.hpp"
+#include "keel/module/idempotency.hpp"
 
 namespace keel::memory {
 
@@ -587,8 +588,9 @@ void install(ModuleContext& ctx) {
     nm.user_id = user_id;
     nm.now = now_rfc3339();
     nm.traceparent = req.trace.traceparent();
-    auto row = co_await m->db->write([&](db::Session& s) { return insert_memory(s, nm); });
-    co_return memory_response(201, row);
+    co_return co_await module::create_once(
+        *m->db, module::Idempotency::of(req, "memory:" + user_id),
+        [&](db::Session& s) { return memory_response(201, insert_memory(s, nm)); });
   });
 
   r.add(Method::Get, "/v1/memories", [m](Request& req) -> Awaitable {
