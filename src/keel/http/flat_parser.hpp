@@ -69,6 +69,9 @@ class FlatParser final : public boost::beast::http::basic_parser<isRequest> {
 
   explicit FlatParser(FlatMessage& m) : m_(m) { m_.clear(); }
   FlatMessage& message() { return m_; }
+  // A request refused for a Transfer-Encoding other than exactly `chunked` naming a coding keel does not
+  // implement (501); other framing errors are 400.
+  bool unsupported_coding() const { return unsupported_coding_; }
 
  private:
   void on_request_impl(boost::beast::http::verb method, string_view method_str, string_view target,
@@ -87,7 +90,38 @@ class FlatParser final : public boost::beast::http::basic_parser<isRequest> {
     const FlatMessage::Span n = m_.keep(name);
     m_.fields.push_back({id, n, m_.keep(value)});
   }
-  void on_header_impl(error_code&) override {}
+  // RFC 9112: a request's only transfer coding keel takes is `chunked`, alone. Beast reads anything whose
+  // last coding is not chunked as having no body, so `chunked, identity` (or `gzip`, or a folded value)
+  // would send the body's bytes on as another request: request smuggling behind a proxy that reads the
+  // header otherwise. Such a request is refused and its connection closed.
+  void on_header_impl(error_code& ec) override {
+    if constexpr (isRequest) {
+      std::string codings;
+      bool any = false;
+      for (const auto& f : m_.fields) {
+        if (f.id != boost::beast::http::field::transfer_encoding) continue;
+        any = true;
+        codings += codings.empty() ? "" : ",";
+        codings.append(m_.view(f.value));
+      }
+      if (!any) return;
+      std::string token;
+      std::vector<std::string> tokens;
+      for (char c : codings + ",") {
+        if (c == ',') {
+          tokens.push_back(token);
+          token.clear();
+        } else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+          token.push_back(ascii_lower(c));
+        }
+      }
+      if (tokens.size() == 1 && tokens[0] == "chunked") return;
+      bool empty = false;
+      for (const auto& tok : tokens) empty = empty || tok.empty();
+      unsupported_coding_ = !empty;
+      ec = boost::beast::http::error::bad_transfer_encoding;
+    }
+  }
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) override {
     if (!length) return;
     if (*length > m_.body.max_size()) {
@@ -108,6 +142,7 @@ class FlatParser final : public boost::beast::http::basic_parser<isRequest> {
   void on_finish_impl(error_code&) override {}
 
   FlatMessage& m_;
+  bool unsupported_coding_ = false;
 };
 
 }  // namespace keel::http

@@ -120,9 +120,13 @@ struct Listener {
   std::shared_ptr<HttpMetrics> metrics;
 };
 
+// How long a keep-alive connection idle at SIGTERM stays open for a request its client may be sending.
+constexpr auto kDrainIdle = std::chrono::seconds(1);
+
 struct Connection {
   tcp::socket* socket;
-  bool busy = false;
+  bool busy = false;     // a request is being handled or answered
+  bool partial = false;  // some of the next request has arrived (the drain answers it rather than close)
   // Checked by the worker's sweeper, which closes the socket once it passes: cheaper than a timer per
   // operation, and precise enough for timeouts measured in seconds.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -203,7 +207,8 @@ struct Server::Impl {
         co_await t.async_wait(use_tuple);
         continue;
       }
-      if (open.load(std::memory_order_relaxed) >= opt.max_connections || draining.load()) {
+      // Draining, a connection the kernel already accepted is still served (begin_drain takes the rest).
+      if (open.load(std::memory_order_relaxed) >= opt.max_connections) {
         boost::system::error_code ignore;
         sock.close(ignore);
         continue;
@@ -335,17 +340,28 @@ struct Server::Impl {
     std::string head;
     FlatMessage hreq;  // the current request, its capacity kept from one request to the next
 
-    for (;;) {
+    for (bool first = true;; first = false) {
       conn.busy = false;
-      if (draining.load(std::memory_order_relaxed)) break;
+      conn.partial = buffer.size() > 0;
+      // Draining: a connection's first request (it was accepted, maybe from the backlog at the signal) and
+      // one whose bytes have arrived are answered, with Connection: close; an idle one ends here.
+      if (draining.load(std::memory_order_relaxed) && !first && !conn.partial) {
+        boost::system::error_code aec;
+        if (socket.available(aec) == 0 || aec) break;
+      }
       FlatParser<true> parser(hreq);
       parser.body_limit(opt.body_limit);
       parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
-      conn.deadline = coarse_steady_now() + opt.header_timeout;
+      // Draining, a request gets a second to arrive whole: one sent before the signal has, or nearly has.
+      conn.deadline = coarse_steady_now() +
+                      (draining.load(std::memory_order_relaxed)
+                           ? std::min<std::chrono::milliseconds>(opt.header_timeout, std::chrono::seconds(1))
+                           : opt.header_timeout);
       boost::system::error_code rec;
       while (!io::parse(buffer, parser, true, rec)) {
         auto [read_error, n] =
             co_await io::async_read_short(socket, io::prepare(buffer), parser.got_some(), use_tuple);
+        if (n > 0) conn.partial = true;
         if (io::received(buffer, parser, read_error, n, rec)) break;
       }
       conn.busy = true;
@@ -356,6 +372,9 @@ struct Server::Impl {
           co_await reject(socket, conn, e, l, rid);
         } else if (rec == bhttp::error::header_limit) {
           const Error e(431, "Request Header Fields Too Large", "the request headers are too large");
+          co_await reject(socket, conn, e, l, rid);
+        } else if (parser.unsupported_coding()) {
+          const Error e(501, "Not Implemented", "the only transfer coding accepted is chunked, alone");
           co_await reject(socket, conn, e, l, rid);
         } else if (rec.category() == kHttpCategory && rec != bhttp::error::end_of_stream &&
                    rec != bhttp::error::partial_message) {
@@ -461,15 +480,28 @@ struct Server::Impl {
     if (draining.exchange(true)) return;
     for (auto& w : workers) {
       net::post(w->ctx, [this, wp = w.get()] {
+        // Connections the kernel has already accepted are taken from the backlog and served (closing the
+        // listener would reset them); then the listener closes and new connections are refused.
         for (auto& [acc, l] : wp->acceptors) {
+          boost::system::error_code ec;
+          acc->non_blocking(true, ec);
+          for (int taken = 0; !ec && taken < 4096; ++taken) {
+            tcp::socket sock(wp->ctx);
+            acc->accept(sock, ec);
+            if (ec) break;
+            boost::system::error_code ignore;
+            sock.set_option(tcp::no_delay(true), ignore);
+            net::co_spawn(wp->ctx, serve(wp, l, std::move(sock)), net::detached);
+          }
           boost::system::error_code ignore;
           acc->close(ignore);
         }
+        // A keep-alive connection idle at the signal gets a second more: a request its client sends meanwhile
+        // (perhaps already on its way) is answered with Connection: close, instead of meeting a closed
+        // socket; then the sweeper closes it. Requests under way are answered as usual.
+        const auto idle_until = std::chrono::steady_clock::now() + kDrainIdle;
         for (Connection* c : wp->connections)
-          if (!c->busy) {
-            boost::system::error_code ignore;
-            c->socket->close(ignore);
-          }
+          if (!c->busy && !c->partial && c->deadline > idle_until) c->deadline = idle_until;
       });
     }
     net::co_spawn(workers[0]->ctx, wait_drained(), net::detached);
