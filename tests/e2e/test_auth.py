@@ -345,9 +345,9 @@ def test_forged_tokens_are_refused(keel):
 
 
 def test_expired_and_revoked_service_tokens(keel):
-    short = keel.cli("token", "create", "--service", "billing", "--ttl", "1").stdout.strip()
+    short = keel.cli("token", "create", "--service", "invoicer", "--ttl", "1").stdout.strip()
     claims = jwt.decode(short, options={"verify_signature": False})
-    assert claims["roles"] == ["service"] and claims["svc"] == "billing" and claims["sub"] == "service:billing"
+    assert claims["roles"] == ["service"] and claims["svc"] == "invoicer" and claims["sub"] == "service:invoicer"
     key = jwks_client_key(keel, short)
     jwt.decode(short, key.key, algorithms=["EdDSA"], audience="keel", issuer="keel", options={"verify_exp": False})
     time.sleep(2.1)
@@ -356,7 +356,7 @@ def test_expired_and_revoked_service_tokens(keel):
     assert_problem(r, 401)
     assert "expired" in r.json()["detail"]
 
-    long = keel.cli("token", "create", "--service", "registry").stdout.strip()
+    long = keel.cli("token", "create", "--service", "indexer").stdout.strip()
     assert_problem(requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(long), timeout=10), 403)
     sid = jwt.decode(long, options={"verify_signature": False})["sid"]
     assert keel.cli("token", "revoke", "--id", sid).returncode == 0
@@ -443,3 +443,9 @@ def test_hostile_inputs_are_4xx_and_store_nothing_broken(keel):
     assert any(s["user_agent"] == "bad  agent" for s in sessions)
     # An absurdly long email at login is the same 401 as any unknown account.
     assert_problem(login(keel, "x" * 3000 + "@example.com", "whatever123"), 401)
+
+
+def test_keels_module_names_take_no_service_token(keel):
+    for name in ("gateway", "auth", "memory", "registry", "billing", "events"):
+        p = keel.cli("token", "create", "--service", name, check=False)
+        assert p.returncode == 2 and p.stdout == "" and "keel's own modules" in p.stderr, (name, p.stderr)

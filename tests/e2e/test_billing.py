@@ -85,8 +85,8 @@ def test_admin_credits_are_idempotent_and_on_the_ledger(keel):
 
 def test_usage_posts_count_once_under_concurrency(keel):
     u = new_user(keel)
-    svc = keel.cli("token", "create", "--service", "memory").stdout.strip()
-    body = {"user_id": u["user"]["id"], "module": "memory", "metric": "writes", "quantity": 3,
+    svc = keel.cli("token", "create", "--service", "notes").stdout.strip()
+    body = {"user_id": u["user"]["id"], "module": "notes", "metric": "writes", "quantity": 3,
             "idempotency_key": f"u-{uuid.uuid4().hex}"}
 
     def post(_):
@@ -102,7 +102,7 @@ def test_usage_posts_count_once_under_concurrency(keel):
                          timeout=10).status_code == 201
     usage = requests.get(keel.url("billing") + "/v1/billing/usage", headers=bearer(u["access_token"]), timeout=10)
     assert usage.status_code == 200, usage.text
-    assert usage.json()["items"] == [{"module": "memory", "metric": "writes", "quantity": 7}]
+    assert usage.json()["items"] == [{"module": "notes", "metric": "writes", "quantity": 7}]
     future = requests.get(keel.url("billing") + "/v1/billing/usage", params={"from": "2999-01-01T00:00:00Z"},
                           headers=bearer(u["access_token"]), timeout=10)
     assert future.json()["items"] == []

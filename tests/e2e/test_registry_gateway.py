@@ -112,6 +112,32 @@ def test_route_prefixes_belong_to_one_module(keel):
     assert put_instance(keel, other, "other", "a", url="http://127.0.0.1:1/", routes=["/v1/other"]).status_code == 200
 
 
+def test_keels_paths_and_names_are_reserved(keel, upstream_factory):
+    ext = service_token(keel, "ext")
+    u = upstream_factory("ext")
+    for reserved in ("/", "/health", "/health/live", "/health/x", "/metrics", "/openapi.json", "/.well-known/jwks.json",
+                     "/admin", "/admin/users", "/v1/stream", "/v1/stream/tickets", "/v1"):
+        r = put_instance(keel, ext, "ext", "a", url=u.url, routes=[reserved])
+        assert r.status_code == 409, (reserved, r.text)
+    for unnormalized in ("//", "/v1/ext/", "/v1//ext", "/v1/./ext", "/v1/../health", "/v1/%65xt", "/v1/ext/.."):
+        r = put_instance(keel, ext, "ext", "a", url=u.url, routes=[unnormalized])
+        assert r.status_code == 422, (unnormalized, r.text)
+    # Nothing was claimed: /health/x is keel's 404, not the third party's.
+    assert requests.get(keel.url("gateway") + "/health/x", timeout=10).status_code == 404
+    assert u.hits == 0
+    # keel's module names are keel's, whoever asks (an admin included).
+    email = f"adm-{uuid.uuid4().hex[:6]}@example.com"
+    keel.cli("user", "create", "--email", email, "--password-stdin", "--admin", input="correct horse battery\n")
+    admin = requests.post(keel.url("auth") + "/v1/auth/login", timeout=30,
+                          json={"email": email, "password": "correct horse battery"}).json()["access_token"]
+    for name in ("gateway", "auth", "memory", "registry", "billing", "events"):
+        r = put_instance(keel, admin, name, "impostor", url=u.url)
+        assert r.status_code == 403, (name, r.text)
+    listed = requests.get(keel.url("registry") + "/v1/registry/modules/auth/instances", headers=bearer(admin),
+                          timeout=10).json()["items"]
+    assert all(i["instance_id"] != "impostor" for i in listed)
+
+
 def test_gateway_routes_balances_and_passes_identity(keel, upstream_factory):
     a, b = upstream_factory("a"), upstream_factory("b")
     ext = service_token(keel, "ext")

@@ -54,6 +54,11 @@ const std::vector<ModuleSpec>& module_table();
 // Expands and checks a --services list: "all" (or nothing) is every module, in table order. Throws
 // ConfigError naming an unknown module.
 std::vector<const ModuleSpec*> select_modules(const std::vector<std::string>& names);
+// True for the name of one of keel's own modules (reserved: CONTRACT.md, "Safety rules").
+bool keel_owner_name(std::string_view name);
+// Paths no registration may claim, at, below or above them: `/`, health, metrics, the OpenAPI document,
+// `/.well-known`, `/admin`, `/v1/stream` (keel's modules' own prefixes are in the table).
+const std::vector<std::string>& reserved_paths();
 // The keel module that owns `prefix` (or a prefix above it), if any.
 const ModuleSpec* keel_owner_of(std::string_view prefix);
 // True when `path` is `prefix` or below it ("/v1/auth" covers "/v1/auth/me", not "/v1/authx").

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <regex>
 
+#include "keel/app/modules.hpp"
 #include "keel/auth/keys.hpp"
 #include "keel/auth/service.hpp"
 #include "keel/core/error.hpp"
@@ -66,6 +67,14 @@ int token_create_command(const Config& config, const std::string& service, long 
   static const std::regex name("[a-z][a-z0-9-]{0,62}");
   if (!std::regex_match(service, name)) {
     std::cerr << "keel: --service: a module name matches [a-z][a-z0-9-]{0,62}\n";
+    return 2;
+  }
+  // keel's own module names are keel's: a token bound to one could register an instance of it, and the
+  // gateway would hand it users' Authorization headers (or login bodies, for auth).
+  if (keel_owner_name(service)) {
+    std::cerr << "keel: --service: '" << service
+              << "' is one of keel's own modules, whose instances only keel's processes register; name the "
+                 "third-party module this token is for\n";
     return 2;
   }
   Offline o(config);

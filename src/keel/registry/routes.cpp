@@ -59,6 +59,11 @@ void check_names(const std::string& module, const std::string& instance_id) {
 
 // Writes need the admin role or a service token bound to this module.
 void require_writer(const auth::Principal& who, const std::string& module) {
+  // keel's processes register their own modules in the database; over HTTP those names are nobody's, so
+  // nobody can stand in for auth or memory and receive users' tokens and passwords through the gateway.
+  if (keel_owner_name(module))
+    throw Error::forbidden("'" + module +
+                           "' is one of keel's own modules; only keel's processes register it");
   if (who.is_admin()) return;
   if (who.is_service() && who.service == module) return;
   if (who.is_service())
@@ -93,6 +98,23 @@ bool valid_path(const std::string& p) {
   return !p.empty() && p.front() == '/' && p.find_first_of(" ?#\t\r\n") == std::string::npos;
 }
 
+// A route prefix is one normalized path (CONTRACT.md, "Safety rules"): no empty, `.` or `..` segment, no
+// percent-encoding, no trailing slash; the gateway matches it against normalized request paths.
+bool normalized_prefix(const std::string& p) {
+  if (!valid_path(p) || p.find('%') != std::string::npos || p.find('\\') != std::string::npos) return false;
+  if (p == "/") return true;
+  if (p.back() == '/') return false;
+  size_t start = 1;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    const std::string_view seg(p.data() + start, end - start);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 InstanceInput parse_instance(const Request& req, const Settings& settings) {
   InstanceInput in;
   in.module = req.param("name");
@@ -105,7 +127,10 @@ InstanceInput parse_instance(const Request& req, const Settings& settings) {
   in.version = v.optional_string("version", 0, 128).value_or("");
   in.routes = string_list(v, body, "routes", 32);
   for (const auto& r : in.routes)
-    if (!valid_path(r)) v.fail("routes", "route prefixes start with '/' and hold no spaces, '?' or '#'");
+    if (!normalized_prefix(r))
+      v.fail("routes",
+             "a route prefix is one normalized path: it starts with '/' and has no empty, '.' or '..' "
+             "segment, no percent-encoding, no trailing slash, no spaces, '?' or '#'");
   in.health_path = v.optional_string("health_path", 1, 512).value_or("");
   if (!in.health_path.empty() && !valid_path(in.health_path)) v.fail("health_path", "must start with '/'");
   in.tags = string_list(v, body, "tags", 64);
@@ -122,6 +147,12 @@ void check_route_conflicts(db::Session& s, const InstanceInput& in) {
   auto owners = route_owners(s);
   for (const auto& m : module_table())
     for (const auto& r : m.routes) owners.emplace_back(r, std::string(m.name));
+  // keel's own paths: at or below one (or above one, which would catch it) is never anyone's.
+  for (const auto& route : in.routes)
+    for (const auto& reserved : reserved_paths())
+      if (route == reserved ||
+          (reserved != "/" && (path_under(route, reserved) || path_under(reserved, route))))
+        throw Error::conflict("route prefix " + route + " is reserved for keel (" + reserved + ")");
   // At or below another module's prefix would steal its paths; above one ("/v1", "/") would catch
   // everything it does not match, tokens included.
   for (const auto& route : in.routes)
