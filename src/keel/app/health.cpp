@@ -114,8 +114,11 @@ boost::asio::awaitable<void> HealthProbe::run(std::chrono::milliseconds period) 
       });
       bool passed = false;
       try {
-        check_room();
-        co_await db_.write([this](db::Session& s) { probe_writes(s); });
+        // On a database worker: a stalled disk must not stall this I/O thread.
+        co_await db_.write([this](db::Session& s) {
+          check_room();
+          probe_writes(s);
+        });
         passed = true;
       } catch (const db::DbError& e) {
         db_.note_write_failure(e);  // (a failed write is noted by the database layer too: once is enough)

@@ -172,7 +172,8 @@ void install(ModuleContext& ctx) {
     };
     // The same key again is the same record, counted once: 200 with the original.
     db::Result existing = co_await b->db->read(find);
-    if (!existing.empty()) co_return Response::json(200, usage_json(existing.rows[0]));
+    if (!existing.empty())
+      co_return replayed_unless(false, Response::json(200, usage_json(existing.rows[0])));
     bool created = false;
     try {
       existing = co_await b->db->write([&](db::Session& s) {

@@ -29,9 +29,10 @@ MigrationReport migrate(Database& db) {
   for (const auto& m : migrations_for(dialect)) {
     db.write_sync([&](Session& s) {
       // The advisory lock serializes keels that start together against one PostgreSQL.
-      lock_for_transaction(s, LockKey::Migrations);
-      // A migration may rewrite a large table: no statement deadline for it.
+      // A migration may rewrite a large table, and a process starting meanwhile waits for it on the lock: no
+      // statement deadline for either (set first, so the lock's wait has none).
       if (dialect == Dialect::Postgres) s.query("SET LOCAL statement_timeout = 0");
+      lock_for_transaction(s, LockKey::Migrations);
       s.exec_script(create);
       auto done = s.query("SELECT 1 FROM schema_migrations WHERE version = $1", {int64_t{m.version}});
       if (!done.empty()) return;

@@ -202,26 +202,28 @@ void install(ModuleContext& ctx) {
     // first post did. On PostgreSQL the number comes after commit (the sequencer's next round, milliseconds),
     // so the stored answer may lack it: it is filled in on the way out, first time or replayed.
     Appended a;
-    Response answer = co_await module::create_once(
-        *ev->db, module::Idempotency::of(req, "events:" + who.subject), [&](db::Session& s) {
-          a = append(s, e);
-          return Response::json(
-              201,
-              json::object{{"id", a.id},
-                           {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
-                           {"specversion", "1.0"},
-                           {"type", e.type},
-                           {"source", e.source},
-                           {"subject", e.subject.empty() ? json::value(nullptr) : json::value(e.subject)},
-                           {"time", a.time},
-                           {"datacontenttype", "application/json"},
-                           {"data", e.data},
-                           {"traceparent", e.traceparent}});
-        });
+    // Named first: no temporaries inside the co_await (README, "Developing").
+    const auto idempotency = module::Idempotency::of(req, "events:" + who.subject);
+    const std::function<Response(db::Session&)> create = [&](db::Session& s) {
+      a = append(s, e);
+      return Response::json(
+          201, json::object{{"id", a.id},
+                            {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
+                            {"specversion", "1.0"},
+                            {"type", e.type},
+                            {"source", e.source},
+                            {"subject", e.subject.empty() ? json::value(nullptr) : json::value(e.subject)},
+                            {"time", a.time},
+                            {"datacontenttype", "application/json"},
+                            {"data", e.data},
+                            {"traceparent", e.traceparent}});
+    };
+    Response answer = co_await module::create_once(*ev->db, idempotency, create);
     json::object out = json::parse(answer.body).as_object();
     if (Sequencer* q = sequencer(); out["seq"].is_null() && q) {
-      const int64_t seq = co_await q->number_of(std::string(out["id"].as_string()),
-                                                std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      const std::string id(out["id"].as_string());
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      const int64_t seq = co_await q->number_of(id, deadline);
       if (seq != 0) out["seq"] = seq;
     }
     if (out["seq"].is_int64()) {

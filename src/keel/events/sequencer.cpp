@@ -46,8 +46,8 @@ boost::asio::awaitable<void> Sequencer::run() {
     std::vector<std::string> awaited;
     {
       std::lock_guard lk(mu_);
-      for (const auto& [id, seq] : wanted_)
-        if (seq == 0) awaited.push_back(id);
+      for (const auto& [id, w] : wanted_)
+        if (w.seq == 0) awaited.push_back(id);
     }
     try {
       // On a thread and connection of its own: a round never queues behind the requests whose events it
@@ -78,7 +78,7 @@ boost::asio::awaitable<void> Sequencer::run() {
       std::lock_guard lk(mu_);
       if (!wanted_.empty())
         for (const auto& [id, seq] : found)
-          if (auto it = wanted_.find(id); it != wanted_.end()) it->second = seq;
+          if (auto it = wanted_.find(id); it != wanted_.end()) it->second.seq = seq;
     } catch (const std::exception& e) {
       log::warn("numbering events failed", {{"error", e.what()}});
     }
@@ -90,14 +90,15 @@ boost::asio::awaitable<int64_t> Sequencer::number_of(const std::string& id,
                                                      std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard lk(mu_);
-    wanted_.emplace(id, 0);
+    ++wanted_[id].waiters;
   }
   struct Forget {
     Sequencer* self;
     const std::string& id;
     ~Forget() {
       std::lock_guard lk(self->mu_);
-      self->wanted_.erase(id);
+      if (auto it = self->wanted_.find(id); it != self->wanted_.end() && --it->second.waiters == 0)
+        self->wanted_.erase(it);
     }
   } forget{this, id};
   rounds_.wake();
@@ -105,7 +106,7 @@ boost::asio::awaitable<int64_t> Sequencer::number_of(const std::string& id,
   while (seq == 0 && std::chrono::steady_clock::now() < deadline) {
     co_await rounds_.next(deadline);
     std::lock_guard lk(mu_);
-    seq = wanted_.at(id);
+    seq = wanted_[id].seq;
   }
   co_return seq;
 }

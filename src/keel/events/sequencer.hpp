@@ -58,7 +58,11 @@ class Sequencer {
   Rounds rounds_;
   WorkerPool pool_;  // one thread: the rounds' own
   std::mutex mu_;
-  std::unordered_map<std::string, int64_t> wanted_;  // ids awaited by number_of() -> seq once numbered
+  struct Wanted {
+    int64_t seq = 0;  // once numbered
+    int waiters = 0;  // number_of() calls awaiting it (racing retries of one idempotent post)
+  };
+  std::unordered_map<std::string, Wanted> wanted_;
 };
 
 // The process's sequencer, woken by append()'s commits; none on SQLite.

@@ -127,6 +127,9 @@ net::awaitable<void> SharedBudgets::run() {
       }
     }
     bool reached = true;
+    // In key order, as every gateway does: two rounds never wait on each other's row locks in a cycle.
+    std::sort(requests.begin(), requests.end(),
+              [](const LeaseRequest& a, const LeaseRequest& b) { return a.key < b.key; });
     if (!requests.empty()) {
       try {
         const auto granted = co_await db_.write([&](db::Session& s) { return lease(s, requests, now_unix); });
@@ -141,12 +144,16 @@ net::awaitable<void> SharedBudgets::run() {
           if (auto it = leases_.find(key);
               it != leases_.end() && it->second.available == 0 && now - it->second.used > kIdle)
             leases_.erase(it);
-      } catch (const std::exception& e) {
+      } catch (const db::DbError& e) {
         reached = false;
         // Given-back units are lost to this round (the shared row keeps them spent until it refills or its
-        // window ends): under-admission, never over.
-        if (!unavailable_.exchange(true))
+        // window ends): under-admission, never over. Only an unreachable database turns the local shares
+        // on; a busy one (a timeout, a deadlock) leaves requests waiting for the next round.
+        if (e.kind() == db::DbError::Kind::Unavailable && !unavailable_.exchange(true))
           log::warn("gateway budgets cannot be leased: local limits apply", {{"error", e.what()}});
+      } catch (const std::exception& e) {
+        reached = false;
+        log::warn("gateway budgets lease round failed", {{"error", e.what()}});
       }
     }
     if (reached && unavailable_.exchange(false)) log::info("gateway budgets leased again");

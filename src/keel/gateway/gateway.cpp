@@ -292,7 +292,9 @@ Gateway::Verdict Gateway::take_rate(RateLimiter& local, const std::string& key, 
         throw too_many(std::string("request rate limit reached for this ") + what, retry);
       case SharedBudgets::Outcome::Empty:
         if (!last_try) return Verdict::Wait;
-        break;
+        // No lease within lease_wait while the database answers (slowly): refuse rather than admit past
+        // the fleet's budget.
+        throw Error::unavailable("the fleet's request limits could not be checked in time", 1);
       case SharedBudgets::Outcome::Unavailable:
         break;
     }
@@ -321,7 +323,9 @@ Gateway::Verdict Gateway::take_quota(const std::string& user_id, const AccountVi
         throw too_many(detail, 60 - secs % 60);
       case SharedBudgets::Outcome::Empty:
         if (!last_try) return Verdict::Wait;
-        break;
+        // No lease within lease_wait while the database answers (slowly): refuse rather than admit past
+        // the fleet's budget.
+        throw Error::unavailable("the fleet's request limits could not be checked in time", 1);
       case SharedBudgets::Outcome::Unavailable:
         break;
     }

@@ -150,6 +150,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Listener>> listeners;
   std::atomic<int64_t> open{0};
   std::atomic<bool> draining{false};
+  std::atomic<int> drains_pending{0};  // workers that have yet to run their part of the drain
   std::vector<std::unique_ptr<Worker>> workers;
   ~Impl() {
     // Lookups still under way must not answer on a destroyed context.
@@ -317,10 +318,11 @@ struct Server::Impl {
     }
   }
 
-  net::awaitable<void> serve(Worker* w, Listener* l, tcp::socket socket) {
+  // `counted`: the drain counted it in `open` already, before spawning it, so the drain's end cannot miss it.
+  net::awaitable<void> serve(Worker* w, Listener* l, tcp::socket socket, bool counted = false) {
     Connection conn{&socket};
     w->connections.insert(&conn);
-    open.fetch_add(1, std::memory_order_relaxed);
+    if (!counted) open.fetch_add(1, std::memory_order_relaxed);
     struct Leave {
       Impl* self;
       Worker* w;
@@ -478,6 +480,7 @@ struct Server::Impl {
 
   void begin_drain() {
     if (draining.exchange(true)) return;
+    drains_pending.store(static_cast<int>(workers.size()), std::memory_order_release);
     for (auto& w : workers) {
       net::post(w->ctx, [this, wp = w.get()] {
         // Connections the kernel has already accepted are taken from the backlog and served (closing the
@@ -491,7 +494,8 @@ struct Server::Impl {
             if (ec) break;
             boost::system::error_code ignore;
             sock.set_option(tcp::no_delay(true), ignore);
-            net::co_spawn(wp->ctx, serve(wp, l, std::move(sock)), net::detached);
+            open.fetch_add(1, std::memory_order_relaxed);
+            net::co_spawn(wp->ctx, serve(wp, l, std::move(sock), true), net::detached);
           }
           boost::system::error_code ignore;
           acc->close(ignore);
@@ -502,6 +506,7 @@ struct Server::Impl {
         const auto idle_until = std::chrono::steady_clock::now() + kDrainIdle;
         for (Connection* c : wp->connections)
           if (!c->busy && !c->partial && c->deadline > idle_until) c->deadline = idle_until;
+        drains_pending.fetch_sub(1, std::memory_order_acq_rel);
       });
     }
     net::co_spawn(workers[0]->ctx, wait_drained(), net::detached);
@@ -510,7 +515,9 @@ struct Server::Impl {
   net::awaitable<void> wait_drained() {
     const auto deadline = std::chrono::steady_clock::now() + opt.shutdown_grace;
     net::steady_timer t(workers[0]->ctx);
-    while (open.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    // Every worker has taken its backlog (and counted it) before `open` can say the drain is over.
+    while ((drains_pending.load(std::memory_order_acquire) > 0 || open.load() > 0) &&
+           std::chrono::steady_clock::now() < deadline) {
       t.expires_after(std::chrono::milliseconds(10));
       co_await t.async_wait(use_tuple);
     }

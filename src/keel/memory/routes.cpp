@@ -588,9 +588,12 @@ void install(ModuleContext& ctx) {
     nm.user_id = user_id;
     nm.now = now_rfc3339();
     nm.traceparent = req.trace.traceparent();
-    co_return co_await module::create_once(
-        *m->db, module::Idempotency::of(req, "memory:" + user_id),
-        [&](db::Session& s) { return memory_response(201, insert_memory(s, nm)); });
+    // Named first: no temporaries inside the co_await (README, "Developing").
+    const auto idempotency = module::Idempotency::of(req, "memory:" + user_id);
+    const std::function<Response(db::Session&)> create = [&](db::Session& s) {
+      return memory_response(201, insert_memory(s, nm));
+    };
+    co_return co_await module::create_once(*m->db, idempotency, create);
   });
 
   r.add(Method::Get, "/v1/memories", [m](Request& req) -> Awaitable {

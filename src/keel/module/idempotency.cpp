@@ -81,8 +81,9 @@ void Idempotency::store(db::Session& s, const http::Response& answer) const {
       {scope_, key_, request_hash_, int64_t{answer.status}, json::serialize(headers), answer.body, now});
 }
 
-boost::asio::awaitable<http::Response> create_once(db::Database& db, std::optional<Idempotency> idempotency,
-                                                   std::function<http::Response(db::Session&)> create) {
+boost::asio::awaitable<http::Response> create_once(
+    db::Database& db, const std::optional<Idempotency>& idempotency,
+    const std::function<http::Response(db::Session&)>& create) {
   for (int attempt = 0;; ++attempt) {
     try {
       co_return co_await db.write([&](db::Session& s) {

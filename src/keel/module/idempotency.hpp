@@ -36,8 +36,10 @@ class Idempotency {
 // Runs `create` in one write transaction and returns its answer; with a key, replays a stored answer instead,
 // or stores this one. Two requests racing with one key create once: the loser's transaction rolls back on
 // the key and it answers with the winner's.
-boost::asio::awaitable<http::Response> create_once(db::Database& db, std::optional<Idempotency> idempotency,
-                                                   std::function<http::Response(db::Session&)> create);
+// Arguments are named objects of the caller (GCC 12 and temporaries in co_await: README, "Developing").
+boost::asio::awaitable<http::Response> create_once(db::Database& db,
+                                                   const std::optional<Idempotency>& idempotency,
+                                                   const std::function<http::Response(db::Session&)>& create);
 
 // Stored answers older than 24 h go (serve's housekeeping calls it).
 void forget_idempotent_answers(db::Session& s);

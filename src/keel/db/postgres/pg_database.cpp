@@ -66,6 +66,9 @@ class Connection final : public Session {
   bool healthy() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
 
   void ensure_connected() {
+    // A pooled connection the server closed while it sat idle (a restart, a failover, an idle timeout) is
+    // found here, before a transaction starts on it: its socket has the EOF to read.
+    if (conn_ && PQstatus(conn_) == CONNECTION_OK && !PQisBusy(conn_)) PQconsumeInput(conn_);
     if (healthy()) return;
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
@@ -88,6 +91,12 @@ class Connection final : public Session {
   void exec_script(std::string_view sql) override {
     if (begin_pending_ || !deferred_.empty()) pipeline(nullptr, false);
     take(PQexec(conn_, std::string(sql).c_str()));
+  }
+
+  // Forgets what a failed transaction left behind (a BEGIN never sent, statements never sent).
+  void reset_transaction() {
+    begin_pending_ = false;
+    deferred_.clear();
   }
 
   // A transaction whose BEGIN goes out with its first statement instead of a round trip of its own.
@@ -226,7 +235,8 @@ class Connection final : public Session {
   const std::string& prepared(std::string_view sql, int params) {
     constexpr size_t kMaxStatements = 512;
     if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
-    if (statements_.size() >= kMaxStatements) {
+    // Not while statements wait to be sent: their names would go with the rest.
+    if (statements_.size() >= kMaxStatements && deferred_.empty()) {
       take(PQexec(conn_, "DEALLOCATE ALL"));
       statements_.clear();
     }
@@ -238,6 +248,7 @@ class Connection final : public Session {
 
   void connect() {
     statements_.clear();  // a new server session has none of the old one's
+    reset_transaction();
     // The URL's own settings come first (expand_dbname); the deadlines are added after them.
     const std::string connect_timeout = std::to_string(opt_.connect_timeout_s);
     const std::string user_timeout = std::to_string(opt_.tcp_user_timeout_ms);
@@ -365,6 +376,7 @@ class PostgresDatabase final : public Database {
       bool committing = false;
       try {
         conn->ensure_connected();
+        conn->reset_transaction();
         conn->drop_commit_hooks();
         if (access == Access::Read) {
           fn(*conn);
