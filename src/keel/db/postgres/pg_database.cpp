@@ -360,7 +360,7 @@ class PostgresDatabase final : public Database {
     try {
       conn = take();
     } catch (const DbError& e) {
-      if (e.kind() == DbError::Kind::Unavailable) unreachable();
+      if (e.kind() == DbError::Kind::Unavailable && !server_answered(e)) unreachable();
       throw;
     }
     struct Return {
@@ -408,7 +408,7 @@ class PostgresDatabase final : public Database {
         const bool fast = std::chrono::steady_clock::now() - began < std::chrono::milliseconds(200);
         // Never retry a COMMIT whose outcome is unknown.
         if (attempt > 0 || committing || !fast) {
-          unreachable();
+          if (!server_answered(e)) unreachable();
           throw;
         }
       }
@@ -457,6 +457,11 @@ class PostgresDatabase final : public Database {
       open_ -= dropped.size();
       cv_.notify_all();
     }
+  }
+  // A connect that the server refused itself ("too many clients", "starting up", a wrong password: libpq
+  // reports them as FATAL) found the server reachable: no reason to fail everyone else fast.
+  static bool server_answered(const DbError& e) {
+    return std::string_view(e.what()).find("FATAL:") != std::string_view::npos;
   }
   void reachable() {
     if (down_.load(std::memory_order_acquire) && down_.exchange(false, std::memory_order_acq_rel))
