@@ -167,7 +167,7 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}'; }
 # prints "RPS P50_MS P99_MS"; a run with non-2xx answers or socket errors is reported and counted ($work/bad).
 keel_run() {
   local out t=2
-  out=$(mktemp "$work/wrk.XXXXXX")
+  out=$(mktemp -p "$work")  # wrk report
   [ "$2" -lt 2 ] && t=1
   taskset -c 0 wrk -t"$t" -c"$2" -d"$1s" -s "$3" "$4" >"$out" 2>&1 || true
   grep -q '^BENCH ' "$out" || { echo "wrk $3 $4 failed:" >&2; cat "$out" >&2; exit 1; }
@@ -183,7 +183,7 @@ keel_run() {
 raw_run() {
   local secs=$1 clients=$2 db=$3 script=$4 out tps lat failed
   shift 4
-  out=$(mktemp "$work/pgbench.XXXXXX")
+  out=$(mktemp -p "$work")  # pgbench report; its -l logs go in $out.log/
   local -a log=()
   [ "${RAW_LATENCY:-0}" = 1 ] && log=(-l)
   mkdir -p "$out.log"

@@ -276,8 +276,8 @@ Error too_many(const std::string& detail, int64_t retry_after) {
 }
 }  // namespace
 
-Gateway::Verdict Gateway::take_rate(RateLimiter& local, const std::string& key, double rate, double burst,
-                                    const char* what, bool last_try) {
+Gateway::Verdict Gateway::take_rate(RateLimiter& local, std::string_view kind, const std::string& id,
+                                    double rate, double burst, const char* what, bool last_try) {
   if (rate <= 0) return Verdict::Pass;
   const int64_t retry = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(1 / rate)));
   if (budgets_) {
@@ -285,7 +285,9 @@ Gateway::Verdict Gateway::take_rate(RateLimiter& local, const std::string& key, 
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     // The row means nothing once the bucket would have refilled from empty.
     const Budget budget{rate, burst, now + burst / rate + 1};
-    switch (budgets_->take(key, budget)) {
+    // The shared table holds every kind of key: "u:<user>", "ip:<address>" (built only on this path; the
+    // local limiters are one per kind and take the id as it is).
+    switch (budgets_->take(std::string(kind) + id, budget)) {
       case SharedBudgets::Outcome::Granted:
         return Verdict::Pass;
       case SharedBudgets::Outcome::Refused:
@@ -302,7 +304,7 @@ Gateway::Verdict Gateway::take_rate(RateLimiter& local, const std::string& key, 
   // Per process: the whole limit alone, or this gateway's share of the fleet's while its budgets are
   // out of reach.
   const double share = budgets_ ? 1.0 / static_cast<double>(table()->gateways) : 1.0;
-  if (const int wait = local.take(key, share))
+  if (const int wait = local.take(id, share))
     throw too_many(std::string("request rate limit reached for this ") + what, wait);
   return Verdict::Pass;
 }
@@ -350,7 +352,7 @@ Gateway::Verdict Gateway::take_quota(const std::string& user_id, const AccountVi
 bool Gateway::admit(const auth::Principal* who, const AccountView* account, const Target& target,
                     const Request& req, int& stage, bool last_try) {
   if (!who) {
-    if (stage == 0 && take_rate(ip_limit_, "ip:" + req.remote_ip, settings_.ip_rate, settings_.ip_burst,
+    if (stage == 0 && take_rate(ip_limit_, "ip:", req.remote_ip, settings_.ip_rate, settings_.ip_burst,
                                 "address", last_try) == Verdict::Wait)
       return false;
     stage = 1;
@@ -358,7 +360,7 @@ bool Gateway::admit(const auth::Principal* who, const AccountView* account, cons
   }
   // The rate limit first: a request it refuses is neither counted against the plan nor charged.
   if (stage == 0) {
-    if (take_rate(user_limit_, "u:" + who->subject, settings_.user_rate, settings_.user_burst, "user",
+    if (take_rate(user_limit_, "u:", who->subject, settings_.user_rate, settings_.user_burst, "user",
                   last_try) == Verdict::Wait)
       return false;
     stage = 1;

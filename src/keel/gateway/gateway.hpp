@@ -199,8 +199,8 @@ class Gateway {
   // One unit of a shared budget (or of the local limiter without one): Pass, Wait (lease empty), or throws
   // 429 naming `what`.
   enum class Verdict { Pass, Wait };
-  Verdict take_rate(RateLimiter& local, const std::string& key, double rate, double burst, const char* what,
-                    bool last_try);
+  Verdict take_rate(RateLimiter& local, std::string_view kind, const std::string& id, double rate,
+                    double burst, const char* what, bool last_try);
   Verdict take_quota(const std::string& user_id, const AccountView& view, bool last_try);
   boost::asio::awaitable<http::Response> admit_after_lease(http::Request& req, Table table,
                                                            const Target* target, Caller who,
