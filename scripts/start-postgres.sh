@@ -30,7 +30,7 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 # A scratch cluster by default: fsync off makes the test suite faster and loses nothing a test relies on
 # (keel's own durability tests kill keel, not the database server).
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir $durability -c max_connections=300" \
+  -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir $durability -c max_connections=300 ${KEEL_PG_EXTRA_OPTIONS:-}" \
   start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 
 echo "KEEL_TEST_PG_URL=postgresql://postgres@127.0.0.1:$port/postgres"

@@ -12,7 +12,12 @@
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
+#include "keel/db/group_write.hpp"
 #include "keel/db/migrations.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 
 namespace fs = std::filesystem;
 using namespace keel::db;
@@ -187,6 +192,108 @@ TEST_P(DatabaseTest, RecoversWhenTheServerDropsItsConnections) {
   EXPECT_EQ(count(), 0);
   db_->write_sync([](Session& s) { insert_user(s, "after-outage@example.com"); });
   EXPECT_EQ(count(), 1);
+}
+
+TEST_P(DatabaseTest, DeferredStatementsCommitTogetherOrNotAtAll) {
+  // On PostgreSQL a transaction of deferred statements only is one pipeline with no BEGIN or COMMIT (an
+  // implicit transaction): a failure in it must still undo the statements before it.
+  migrate(*db_);
+  const auto insert = [](Session& s, const std::string& email) {
+    const std::string now = keel::now_rfc3339();
+    s.defer(
+        "INSERT INTO users (id, email, email_lower, password_hash, created_at, updated_at) "
+        "VALUES ($1, $2, $2, 'x', $3, $3)",
+        {keel::uuid_v7(), email, now});
+  };
+  db_->write_sync([&](Session& s) {
+    insert(s, "d1@example.com");
+    insert(s, "d2@example.com");
+  });
+  EXPECT_THROW(db_->write_sync([&](Session& s) {
+    insert(s, "d3@example.com");
+    insert(s, "d1@example.com");  // a duplicate: the whole transaction goes
+  }),
+               DbError);
+  auto r = db_->read_sync([](Session& s) { return s.query("SELECT email FROM users ORDER BY email"); });
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0].text(0), "d1@example.com");
+  EXPECT_EQ(r.rows[1].text(0), "d2@example.com");
+}
+
+TEST_P(DatabaseTest, ALastStatementCommitsWithItsTransaction) {
+  migrate(*db_);
+  // Its result comes back, and what the transaction wrote before it is committed with it.
+  auto r = db_->write_sync([](Session& s) {
+    insert_user(s, "l1@example.com");
+    return s.query_last("SELECT COUNT(*) FROM users", {});
+  });
+  EXPECT_EQ(r.rows.at(0).int64(0), 1);
+  // A failing last statement (the duplicate email) rolls back the statements before it, and the connection
+  // is fit for the next transaction.
+  for (int i = 0; i < 10; ++i)
+    EXPECT_THROW(db_->write_sync([](Session& s) {
+      insert_user(s, "l2@example.com");
+      s.query_last(
+          "INSERT INTO users (id, email, email_lower, password_hash, created_at, updated_at) "
+          "VALUES ($1, 'l1@example.com', 'l1@example.com', 'x', $2, $2)",
+          {keel::uuid_v7(), keel::now_rfc3339()});
+    }),
+                 DbError);
+  auto count = db_->read_sync([](Session& s) { return s.query("SELECT COUNT(*) FROM users"); });
+  EXPECT_EQ(count.rows[0].int64(0), 1);
+  db_->write_sync([](Session& s) { insert_user(s, "l3@example.com"); });
+  if (GetParam() == "postgres") {
+    // Nothing may run after it: it would run outside the transaction.
+    EXPECT_THROW(db_->write_sync([](Session& s) {
+      s.query_last("SELECT 1", {});
+      s.query("SELECT 2", {});
+    }),
+                 DbError);
+  }
+}
+
+TEST_P(DatabaseTest, AGroupWriteCommitsEachWriteOnceAndFailsOnlyTheRefusedOne) {
+  migrate(*db_);
+  // Each item is an email; "dup@x.io" is refused (a unique violation) however it is grouped.
+  db_->write_sync([](Session& s) { insert_user(s, "dup@x.io"); });
+  std::atomic<int> groups{0};
+  auto group = std::make_shared<GroupWrite<std::string, std::string>>(
+      *db_, [&](Session& s, const std::vector<std::string>& emails) {
+        ++groups;
+        std::vector<std::string> ids;
+        for (const auto& e : emails) ids.push_back(insert_user(s, e));
+        return ids;
+      });
+  boost::asio::io_context io;
+  constexpr int kWrites = 200;
+  std::vector<std::string> ids(kWrites);
+  std::atomic<int> failed{0}, refused{0};
+  for (int i = 0; i < kWrites; ++i)
+    boost::asio::co_spawn(
+        io,
+        [&, i]() -> boost::asio::awaitable<void> {
+          std::string email = i == 77 ? std::string("dup@x.io") : "w" + std::to_string(i) + "@x.io";
+          try {
+            ids[i] = co_await group->write(email);
+          } catch (const DbError& e) {
+            ++failed;
+            if (e.kind() == DbError::Kind::UniqueViolation) ++refused;
+          }
+        },
+        boost::asio::detached);
+  io.run();
+  EXPECT_EQ(failed.load(), 1);
+  EXPECT_EQ(refused.load(), 1);
+  // Fewer transactions than writes: they were grouped (the refused one's group was then retried one by one).
+  EXPECT_LT(groups.load(), kWrites);
+  auto r = db_->read_sync([](Session& s) { return s.query("SELECT id, email FROM users"); });
+  EXPECT_EQ(r.rows.size(), static_cast<size_t>(kWrites));  // 199 written once, and the first dup@x.io
+  for (int i = 0; i < kWrites; ++i) {
+    if (i == 77) continue;
+    auto row = db_->read_sync([&](Session& s) { return s.query("SELECT email FROM users WHERE id = $1", {ids[i]}); });
+    ASSERT_EQ(row.rows.size(), 1u) << i;
+    EXPECT_EQ(row.rows[0].text(0), "w" + std::to_string(i) + "@x.io");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values("sqlite", "postgres"),

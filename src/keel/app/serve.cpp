@@ -129,10 +129,10 @@ int serve(const Config& config) {
   const auto started = std::chrono::steady_clock::now();
   auto db = open_and_migrate(config);
   // On PostgreSQL every process numbers committed events (events/sequencer.hpp): its own at once, other
-  // processes' left behind (one that died) within a period.
+  // processes' left behind (one that died) within half a second, or at once for a reader catching up.
   std::unique_ptr<events::Sequencer> sequencer;
   if (db->dialect() == db::Dialect::Postgres) {
-    sequencer = std::make_unique<events::Sequencer>(*db, std::chrono::milliseconds(100));
+    sequencer = std::make_unique<events::Sequencer>(*db, std::chrono::milliseconds(500));
     events::set_sequencer(sequencer.get());
   }
 

@@ -27,8 +27,8 @@ Appended append(db::Session& s, const NewEvent& e) {
   // Numbered after commit by the sequencer (sequencer.hpp), which the commit wakes. Nothing is read back,
   // so the insert goes out with the transaction's next statement or its COMMIT.
   s.defer(kInsert, values);
-  s.after_commit([] {
-    if (Sequencer* q = sequencer()) q->wake();
+  s.after_commit([id = out.id] {
+    if (Sequencer* q = sequencer()) q->committed(id);
   });
   return out;
 }

@@ -1,11 +1,14 @@
 #pragma once
 // Event numbers on PostgreSQL. Writers insert events without a number, concurrently: no lock that every
-// writer of the fleet shares. After they commit, one sequencer at a time (any process's, under a try-lock)
-// numbers the committed, unnumbered events in id order from a counter, in one statement. Readers only see
-// numbered events, and each round's numbers are above every earlier round's, so a reader following `after`
-// never misses an event and never sees one twice, across processes and crashes: an event committed by a
-// process that then died is numbered by the next round of any other. The cost is the wait for a round:
-// a process's own commits wake its sequencer at once; others' are found within `period`.
+// writer of the fleet shares. After they commit, one sequencer at a time (any process's, under a lock)
+// numbers committed, unnumbered events from a counter, in one statement. Readers only see numbered events,
+// and each round's numbers are above every earlier round's, so a reader following `after` never misses an
+// event and never sees one twice, across processes and crashes. Which events a round numbers does not
+// matter for that: a process's rounds number the events its own transactions committed (told by their
+// commits, found by primary key), and every `period`, or when a reader asks to catch up, a round also sweeps
+// up every committed event still unnumbered (one that a process committed and then died before numbering,
+// or that was inserted outside keel). Sweeping in every round cost a scan of the unnumbered-events index,
+// whose dead entries grow with the write rate until vacuum: rounds slowed as the log grew.
 // SQLite has one writer, which numbers events as it inserts them; no sequencer runs there.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -27,15 +30,21 @@ class Session;
 
 namespace keel::events {
 
-// Numbers the committed, unnumbered events (at most `limit`), after any other sequencer's round has ended;
-// returns each numbered event's (id, seq), in order.
-std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, int64_t limit);
+// After any other sequencer's round has ended (lock_sequence, once a transaction, first): numbers the
+// committed, unnumbered events (at most `limit`, in id order), or those of `ids` still unnumbered; returns
+// each numbered event's (id, seq), in order. `last`: the transaction's last statement (Session::query_last).
+void lock_sequence(db::Session& s);
+std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, int64_t limit, bool last = false);
+std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, const std::vector<std::string>& ids,
+                                                           bool last = false);
+// The numbers of those of `ids` that have one.
+std::vector<std::pair<std::string, int64_t>> numbers_of(db::Session& s, const std::vector<std::string>& ids);
 
 class Sequencer {
  public:
   Sequencer(db::Database& db, std::chrono::milliseconds period);
-  // A transaction that appended events committed (any thread): number them soon.
-  void wake() { rounds_.wake(); }
+  // A transaction that appended the event `id` committed (any thread): number it soon.
+  void committed(std::string id);
   // Until its io_context stops.
   boost::asio::awaitable<void> run();
   // Finishes a round under way and stops its thread: call once the io_context has stopped and before it is
@@ -44,6 +53,7 @@ class Sequencer {
   // Until every event committed before the call is numbered (a round that begins after it has ended), or
   // `deadline`: a reader then sees what was written before it asked.
   boost::asio::awaitable<void> catch_up(std::chrono::steady_clock::time_point deadline) {
+    sweep_asked_.store(true, std::memory_order_release);
     rounds_.wake();
     return rounds_.next(deadline);
   }
@@ -63,6 +73,8 @@ class Sequencer {
     int waiters = 0;  // number_of() calls awaiting it (racing retries of one idempotent post)
   };
   std::unordered_map<std::string, Wanted> wanted_;
+  std::vector<std::string> fresh_;  // committed here, not yet taken by a round
+  std::atomic<bool> sweep_asked_{true};
 };
 
 // The process's sequencer, woken by append()'s commits; none on SQLite.

@@ -76,6 +76,7 @@ class Connection final : public Session {
   }
 
   Result query(std::string_view sql, const std::vector<Value>& params) override {
+    if (commit_sent_) throw DbError(DbError::Kind::Other, "a statement after the transaction's last");
     Bound b = bind(sql, params);
     if (!begin_pending_ && deferred_.empty())
       return take(PQexecPrepared(conn_, b.name.c_str(), static_cast<int>(b.values.size()), b.values.data(),
@@ -93,9 +94,19 @@ class Connection final : public Session {
     take(PQexec(conn_, std::string(sql).c_str()));
   }
 
+  // The transaction's last statement: COMMIT goes with it, in the same round trip.
+  Result query_last(std::string_view sql, const std::vector<Value>& params) override {
+    if (!in_write_ || commit_sent_) return query(sql, params);
+    Bound b = bind(sql, params);
+    commit_sent_ = true;
+    return pipeline(&b, true);
+  }
+
   // Forgets what a failed transaction left behind (a BEGIN never sent, statements never sent).
   void reset_transaction() {
     begin_pending_ = false;
+    in_write_ = false;
+    commit_sent_ = false;
     deferred_.clear();
   }
 
@@ -103,22 +114,28 @@ class Connection final : public Session {
   void begin() {
     deferred_.clear();
     begin_pending_ = true;
+    in_write_ = true;
+    commit_sent_ = false;
   }
-  // COMMIT, with whatever is deferred; nothing at all when the transaction never sent a statement.
+  // COMMIT, with whatever is deferred; nothing at all when the transaction never sent a statement, or
+  // committed with its last statement.
   void commit() {
-    if (begin_pending_ && deferred_.empty()) {
+    if (commit_sent_ || (begin_pending_ && deferred_.empty())) {
       begin_pending_ = false;
       return;
     }
+    commit_sent_ = true;
     pipeline(nullptr, true);
   }
+  // Whether a COMMIT went out (its outcome may be unknown if the connection broke).
+  bool commit_sent() const { return commit_sent_; }
   void rollback() {
     deferred_.clear();
-    if (begin_pending_) {
-      begin_pending_ = false;  // nothing was sent: nothing to undo
-      return;
-    }
-    take(PQexec(conn_, "ROLLBACK"));
+    begin_pending_ = false;
+    // Nothing to undo when nothing was sent, or the server ended the transaction (an implicit one, or a
+    // COMMIT that ran); a COMMIT skipped after a failed statement leaves it open (and aborted).
+    const PGTransactionStatusType st = PQtransactionStatus(conn_);
+    if (st == PQTRANS_INTRANS || st == PQTRANS_INERROR) take(PQexec(conn_, "ROLLBACK"));
   }
 
  private:
@@ -166,8 +183,11 @@ class Connection final : public Session {
 
   // One round trip in libpq's pipeline mode: a pending BEGIN, the deferred statements, then `last` (its
   // result is returned) and/or COMMIT. Statements after a failed one are skipped by the server; the first
-  // failure is thrown once every result has been read.
+  // failure is thrown once every result has been read. A whole transaction in one pipeline needs neither
+  // BEGIN nor COMMIT: the server runs a pipeline's statements up to its sync as one implicit transaction,
+  // committed at the sync or rolled back on the first failure (two statements fewer to run a group).
   Result pipeline(const Bound* last, bool commit) {
+    const bool implicit = commit && begin_pending_;
     if (PQenterPipelineMode(conn_) != 1) throw DbError(DbError::Kind::Unavailable, "PostgreSQL: pipeline");
     struct Exit {
       PGconn* c;
@@ -184,18 +204,18 @@ class Connection final : public Session {
       ok = ok && PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
       ++sent;
     };
-    if (begin_pending_) send_simple("BEGIN");
+    if (begin_pending_ && !implicit) send_simple("BEGIN");
     begin_pending_ = false;
     for (const auto& d : deferred_) send(d);
     deferred_.clear();
+    const size_t last_index = last ? sent : SIZE_MAX;
     if (last) send(*last);
-    if (commit) send_simple("COMMIT");
+    if (commit && !implicit) send_simple("COMMIT");
     ok = ok && PQpipelineSync(conn_) == 1;
     if (!ok) take(nullptr);  // the connection broke while sending: Unavailable
     // Every statement's result, then the sync's; the result of `last` is kept, the first error thrown.
     std::optional<DbError> failure;
     Result out;
-    const size_t last_index = last ? sent - (commit ? 2 : 1) : SIZE_MAX;
     for (size_t i = 0; i < sent; ++i) {
       PGresult* res = PQgetResult(conn_);
       if (!res) {
@@ -332,6 +352,8 @@ class Connection final : public Session {
   std::unordered_map<std::string, std::string, Hash, std::equal_to<>> statements_;  // SQL -> name
   uint64_t statement_serial_ = 0;
   bool begin_pending_ = false;  // in a transaction whose BEGIN is not sent yet
+  bool in_write_ = false;       // in a write transaction (begin() called)
+  bool commit_sent_ = false;    // its COMMIT (or its implicit end) has gone out
   std::vector<Bound> deferred_;
 };
 
@@ -387,6 +409,7 @@ class PostgresDatabase final : public Database {
             committing = true;
             conn->commit();
           } catch (...) {
+            committing = committing || conn->commit_sent();  // a last statement took COMMIT with it
             if (conn->healthy()) {
               try {
                 conn->rollback();
