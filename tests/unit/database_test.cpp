@@ -18,6 +18,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
 
 namespace fs = std::filesystem;
 using namespace keel::db;
@@ -294,6 +298,126 @@ TEST_P(DatabaseTest, AGroupWriteCommitsEachWriteOnceAndFailsOnlyTheRefusedOne) {
     ASSERT_EQ(row.rows.size(), 1u) << i;
     EXPECT_EQ(row.rows[0].text(0), "w" + std::to_string(i) + "@x.io");
   }
+}
+
+namespace {
+// Runs `body` as a coroutine on an io_context of its own thread (as an I/O thread), to its end.
+void on_io_thread(std::function<boost::asio::awaitable<void>()> body) {
+  boost::asio::io_context io;
+  std::exception_ptr failed;
+  // Stopped when the body ends: a PostgreSQL pipe's reader waits on its connection for as long as it runs.
+  boost::asio::co_spawn(io, body(), [&](std::exception_ptr e) {
+    failed = e;
+    io.stop();
+  });
+  io.run();
+  if (failed) std::rethrow_exception(failed);
+}
+}  // namespace
+
+// On PostgreSQL: how many of this test's database connections are I/O threads' pipes.
+int64_t pipes_of(Database& db) {
+  keel::Config admin_config;
+  admin_config.database = std::getenv("KEEL_TEST_PG_URL");
+  auto admin = open_database(admin_config);
+  const std::string dbname =
+      db.read_sync([](Session& s) { return s.query("SELECT current_database()").rows[0].text(0); });
+  const int64_t n = admin->read_sync([&](Session& s) {
+    return s
+        .query("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'keel-pipe'",
+               {dbname})
+        .rows.at(0)
+        .int64(0);
+  });
+  admin->close();
+  return n;
+}
+
+// Reads until the thread's pipe is up (it connects in the background; reads meanwhile take the pool).
+boost::asio::awaitable<void> until_piped(Database& db, const std::string& dialect) {
+  if (dialect != "postgres") co_return;
+  boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
+  const std::string sql = "SELECT 1";
+  const std::vector<Value> none;
+  for (int i = 0; i < 200 && pipes_of(db) == 0; ++i) {
+    co_await db.query_read(sql, none);
+    t.expires_after(std::chrono::milliseconds(10));
+    co_await t.async_wait(boost::asio::use_awaitable);
+  }
+  EXPECT_EQ(pipes_of(db), 1);
+}
+
+TEST_P(DatabaseTest, ReadsOnAnIoThreadEachGetTheirOwnAnswer) {
+  // On PostgreSQL they share the thread's pipelined connection: hundreds in flight at once, answered in
+  // order, a failing one failing alone.
+  migrate(*db_);
+  constexpr int kReads = 300;
+  std::vector<std::string> answers(kReads);
+  int failures = 0;
+  on_io_thread([&]() -> boost::asio::awaitable<void> {
+    auto ex = co_await boost::asio::this_coro::executor;
+    co_await until_piped(*db_, GetParam());
+    int done = 0;
+    for (int i = 0; i < kReads; ++i)
+      boost::asio::co_spawn(
+          ex,
+          [&, i]() -> boost::asio::awaitable<void> {
+            // Three statement texts, so some reads prepare while others run prepared.
+            const std::string sql = i % 3 == 0   ? "SELECT $1::text || '-a' AS v"
+                                    : i % 3 == 1 ? "SELECT $1::text || '-b' AS v"
+                                                 : "SELECT CAST($1 AS integer) AS v";
+            const std::vector<Value> params{i % 3 == 2 && i % 2 == 0 ? std::string("x") : std::to_string(i)};
+            try {
+              const Result r = co_await db_->query_read(sql, params);
+              answers[i] = r.rows.at(0).text(0);
+            } catch (const DbError&) {
+              ++failures;  // CAST('x' AS integer): on PostgreSQL only (SQLite makes it 0)
+            }
+            ++done;
+          },
+          boost::asio::detached);
+    boost::asio::steady_timer t(ex);
+    while (done < kReads) {
+      t.expires_after(std::chrono::milliseconds(1));
+      co_await t.async_wait(boost::asio::use_awaitable);
+    }
+  });
+  for (int i = 0; i < kReads; ++i) {
+    if (i % 3 == 0) EXPECT_EQ(answers[i], std::to_string(i) + "-a");
+    if (i % 3 == 1) EXPECT_EQ(answers[i], std::to_string(i) + "-b");
+    if (i % 3 == 2 && i % 2 == 1) EXPECT_EQ(answers[i], std::to_string(i));
+  }
+  if (GetParam() == "postgres") EXPECT_EQ(failures, 50);
+}
+
+TEST_P(DatabaseTest, ReadsOnAnIoThreadSurviveTheServerDroppingItsConnections) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "a PostgreSQL outage";
+  migrate(*db_);
+  db_->write_sync([](Session& s) { insert_user(s, "pipe@example.com"); });
+  const std::string dbname =
+      db_->read_sync([](Session& s) { return s.query("SELECT current_database()").rows[0].text(0); });
+  keel::Config admin_config;
+  admin_config.database = std::getenv("KEEL_TEST_PG_URL");
+  auto admin = open_database(admin_config);
+  const std::string sql = "SELECT COUNT(*) FROM users";
+  const std::vector<Value> none;
+  on_io_thread([&]() -> boost::asio::awaitable<void> {
+    auto ex = co_await boost::asio::this_coro::executor;
+    boost::asio::steady_timer t(ex);
+    co_await until_piped(*db_, GetParam());
+    EXPECT_EQ((co_await db_->query_read(sql, none)).rows.at(0).int64(0), 1);
+    // Every connection of this database is killed, the pipe's too, as a server restart would: reads go on.
+    admin->read_sync([&](Session& s) {
+      s.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", {dbname});
+    });
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_EQ((co_await db_->query_read(sql, none)).rows.at(0).int64(0), 1);
+      t.expires_after(std::chrono::milliseconds(10));
+      co_await t.async_wait(boost::asio::use_awaitable);
+    }
+  });
+  EXPECT_EQ(pipes_of(*db_), 1);  // the pipe came back
+  admin->close();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values("sqlite", "postgres"),

@@ -365,9 +365,9 @@ boost::asio::awaitable<void> AuthService::logout_all(const Principal& who, const
 }
 
 boost::asio::awaitable<json::object> AuthService::me(const Principal& who) {
-  auto rows = co_await db_.read([&](db::Session& s) {
-    return s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {who.user_id});
-  });
+  static const std::string sql = std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1";
+  const std::vector<db::Value> params{who.user_id};
+  const db::Result rows = co_await db_.query_read(sql, params);
   if (rows.empty()) throw Error::unauthorized("the user no longer exists");
   co_return user_json(rows.rows[0]);
 }

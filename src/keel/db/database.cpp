@@ -45,6 +45,10 @@ void Database::note_write_failure(const DbError& e) {
   write_failure_ = WriteFailure{std::chrono::steady_clock::now(), reason};
 }
 
+boost::asio::awaitable<Result> Database::query_read(const std::string& sql, const std::vector<Value>& params) {
+  co_return co_await read([&](Session& s) { return s.query(sql, params); });
+}
+
 void lock_for_transaction(Session& s, LockKey key) {
   if (s.dialect() == Dialect::Postgres)
     s.defer("SELECT pg_advisory_xact_lock($1)", {static_cast<int64_t>(key)});  // with the next statement

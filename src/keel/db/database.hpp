@@ -140,6 +140,11 @@ class Database {
   std::optional<WriteFailure> last_write_failure() const;
   void note_write_failure(const DbError& e);
   void note_write_probe_passed();
+  // One read statement, awaited: the same as read() with one query in it. PostgreSQL runs it on the calling
+  // I/O thread's own connection, pipelined with that thread's other such reads (postgres/pg_pipe.hpp),
+  // without a hop to a worker and back; the statement must not write. Named arguments only (GCC 12 and
+  // temporaries in co_await).
+  virtual boost::asio::awaitable<Result> query_read(const std::string& sql, const std::vector<Value>& params);
   // A directory whose file system holds the data (SQLite's), for a free-space probe; empty for a server.
   virtual std::string storage_dir() const { return {}; }
   // A call queued this long for a worker fails (503) instead of starting: its client has waited its budget.

@@ -663,13 +663,10 @@ void install(ModuleContext& ctx) {
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const std::string now = now_rfc3339();
-    auto rows = co_await m->db->read([&](db::Session& s) {
-      std::string sql =
-          std::string("SELECT ") + kColumns + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
-      std::vector<db::Value> params{id, user_id};
-      add_not_expired(now, sql, params);
-      return s.query(sql, params);
-    });
+    std::string sql = std::string("SELECT ") + kColumns + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
+    std::vector<db::Value> params{id, user_id};
+    add_not_expired(now, sql, params);
+    const db::Result rows = co_await m->db->query_read(sql, params);
     if (rows.empty()) throw Error::not_found("no such memory");
     co_return memory_response(200, rows.rows[0]);
   });

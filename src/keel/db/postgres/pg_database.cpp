@@ -3,6 +3,11 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <map>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -12,6 +17,8 @@
 #include <unordered_map>
 
 #include "keel/core/log.hpp"
+#include "keel/db/postgres/pg_pipe.hpp"
+#include "keel/db/postgres/pg_wire.hpp"
 
 namespace keel::db {
 
@@ -22,37 +29,6 @@ std::string redact_url(const std::string& url) {
 }
 
 namespace {
-
-constexpr Oid kByteaOid = 17;
-
-// bytea arrives in text results as \x and two hex digits a byte; Row holds raw bytes on both backends.
-std::string unhex_bytea(const char* p, int len) {
-  auto nibble = [](char c) -> int {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
-  };
-  if (len < 2 || p[0] != '\\' || p[1] != 'x') return std::string(p, static_cast<size_t>(len));
-  std::string out(static_cast<size_t>(len - 2) / 2, '\0');
-  for (size_t i = 0; i < out.size(); ++i)
-    out[i] = static_cast<char>(nibble(p[2 + 2 * i]) << 4 | nibble(p[3 + 2 * i]));
-  return out;
-}
-
-DbError::Kind kind_of_sqlstate(const char* state) {
-  if (!state) return DbError::Kind::Unavailable;
-  if (std::strcmp(state, "23505") == 0) return DbError::Kind::UniqueViolation;
-  if (std::strcmp(state, "23503") == 0) return DbError::Kind::ForeignKeyViolation;
-  // Connection failures, a server shutting down or starting, insufficient resources (53100: disk full) and
-  // a server that refuses writes (25006: read-only, e.g. a standby): the database cannot serve, 503.
-  if (std::strncmp(state, "08", 2) == 0 || std::strcmp(state, "57P01") == 0 ||
-      std::strcmp(state, "57P03") == 0 || std::strncmp(state, "53", 2) == 0 ||
-      std::strcmp(state, "25006") == 0)
-    return DbError::Kind::Unavailable;
-  // Serialization failures, deadlocks, lock timeouts and statement timeouts (57014): try again later.
-  if (std::strcmp(state, "40001") == 0 || std::strcmp(state, "40P01") == 0 ||
-      std::strcmp(state, "55P03") == 0 || std::strcmp(state, "57014") == 0)
-    return DbError::Kind::Busy;
-  return DbError::Kind::Other;
-}
 
 class Connection final : public Session {
  public:
@@ -139,45 +115,9 @@ class Connection final : public Session {
   }
 
  private:
-  // A statement's parameters as libpq takes them, owning their text (and bytes, sent as binary).
-  struct Bound {
-    std::string name;
-    std::vector<std::string> storage;
-    std::vector<const char*> values;
-    std::vector<int> lengths, formats;
-  };
   Bound bind(std::string_view sql, const std::vector<Value>& params) {
-    Bound b;
+    Bound b = bind_params(params);
     b.name = prepared(sql, static_cast<int>(params.size()));
-    b.storage.resize(params.size());
-    b.values.assign(params.size(), nullptr);
-    b.lengths.assign(params.size(), 0);
-    b.formats.assign(params.size(), 0);
-    for (size_t i = 0; i < params.size(); ++i) {
-      std::visit(
-          [&](const auto& x) {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, std::nullptr_t>) {
-              return;
-            } else if constexpr (std::is_same_v<T, int64_t>) {
-              b.storage[i] = std::to_string(x);
-            } else if constexpr (std::is_same_v<T, double>) {
-              char buf[32];
-              std::snprintf(buf, sizeof buf, "%.17g", x);
-              b.storage[i] = buf;
-            } else if constexpr (std::is_same_v<T, bool>) {
-              b.storage[i] = x ? "true" : "false";
-            } else if constexpr (std::is_same_v<T, Blob>) {
-              b.storage[i] = x.bytes;  // sent as binary: bytea needs no escaping
-              b.lengths[i] = static_cast<int>(x.bytes.size());
-              b.formats[i] = 1;
-            } else {
-              b.storage[i] = x;
-            }
-          },
-          params[i]);
-      if (!std::holds_alternative<std::nullptr_t>(params[i])) b.values[i] = b.storage[i].data();
-    }
     return b;
   }
 
@@ -269,79 +209,10 @@ class Connection final : public Session {
   void connect() {
     statements_.clear();  // a new server session has none of the old one's
     reset_transaction();
-    // The URL's own settings come first (expand_dbname); the deadlines are added after them.
-    const std::string connect_timeout = std::to_string(opt_.connect_timeout_s);
-    const std::string user_timeout = std::to_string(opt_.tcp_user_timeout_ms);
-    const std::string idle = std::to_string(opt_.keepalive_idle_s);
-    const std::string interval = std::to_string(opt_.keepalive_interval_s);
-    const std::string count = std::to_string(opt_.keepalive_count);
-    // The server's side of the same: a statement deadline, and a client that vanished mid-transaction (a
-    // partition) loses its locks instead of holding every other writer of the fleet behind them.
-    const std::string options =
-        "-c statement_timeout=" + std::to_string(opt_.statement_timeout_ms) +
-        " -c idle_in_transaction_session_timeout=" + std::to_string(opt_.idle_in_transaction_ms) +
-        " -c tcp_user_timeout=" + user_timeout + " -c tcp_keepalives_idle=" + idle +
-        " -c tcp_keepalives_interval=" + interval + " -c tcp_keepalives_count=" + count;
-    const char* keys[] = {"dbname",           "connect_timeout",
-                          "application_name", "keepalives",
-                          "keepalives_idle",  "keepalives_interval",
-                          "keepalives_count", "tcp_user_timeout",
-                          "options",          nullptr};
-    const char* values[] = {
-        opt_.url.c_str(), connect_timeout.c_str(), "keel",          "1",    idle.c_str(), interval.c_str(),
-        count.c_str(),    user_timeout.c_str(),    options.c_str(), nullptr};
-    conn_ = PQconnectdbParams(keys, values, 1);
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      std::string msg = PQerrorMessage(conn_);
-      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-      PQfinish(conn_);
-      conn_ = nullptr;
-      throw DbError(DbError::Kind::Unavailable, "PostgreSQL: " + msg);
-    }
-    // Notices (e.g. "text-search query doesn't contain lexemes") would go to stderr, outside the JSON log.
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
-    take(PQexec(conn_, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'"));
+    conn_ = connect_postgres(opt_);
   }
 
-  Result take(PGresult* res) {
-    struct Clear {
-      PGresult* r;
-      ~Clear() { PQclear(r); }
-    } clear{res};
-    const ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-      const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-      std::string msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn_);
-      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-      DbError::Kind kind = kind_of_sqlstate(state);
-      if (PQstatus(conn_) != CONNECTION_OK) kind = DbError::Kind::Unavailable;
-      throw DbError(kind, "PostgreSQL: " + msg);
-    }
-    Result result;
-    const int cols = PQnfields(res);
-    auto names = std::make_shared<std::vector<std::string>>();
-    for (int c = 0; c < cols; ++c) names->emplace_back(PQfname(res, c));
-    result.columns = names;
-    const int rows = PQntuples(res);
-    result.rows.reserve(rows);
-    for (int r = 0; r < rows; ++r) {
-      std::vector<std::optional<std::string>> values;
-      values.reserve(cols);
-      for (int c = 0; c < cols; ++c) {
-        if (PQgetisnull(res, r, c))
-          values.emplace_back(std::nullopt);
-        else if (PQftype(res, c) == kByteaOid)
-          values.emplace_back(unhex_bytea(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
-        else
-          values.emplace_back(std::string(PQgetvalue(res, r, c), PQgetlength(res, r, c)));
-      }
-      result.rows.emplace_back(names, std::move(values));
-    }
-    const char* affected = PQcmdTuples(res);
-    result.affected = (affected && *affected) ? std::atoll(affected) : rows;
-    return result;
-  }
+  Result take(PGresult* res) { return to_result(res, conn_); }
 
   PostgresOptions opt_;
   PGconn* conn_ = nullptr;
@@ -439,11 +310,35 @@ class PostgresDatabase final : public Database {
   }
 
   void close() override {
+    {
+      std::lock_guard lk(pipes_mu_);
+      pipes_closed_ = true;
+    }
     if (pool_) pool_->stop();
     std::lock_guard lk(mu_);
     closed_ = true;
     idle_.clear();
     cv_.notify_all();
+  }
+
+  boost::asio::awaitable<Result> query_read(const std::string& sql, const std::vector<Value>& params) override {
+    if (!down_.load(std::memory_order_acquire)) {
+      const auto ex = co_await boost::asio::this_coro::executor;
+      if (std::shared_ptr<Pipe> pipe = pipe_for(ex)) {
+        const auto began = std::chrono::steady_clock::now();
+        Pipe::Outcome outcome = co_await pipe->query(sql, params);
+        if (outcome.error) std::rethrow_exception(outcome.error);
+        if (outcome.result) co_return std::move(*outcome.result);
+        // The pipe broke. At once (a server restart): the read runs again the worker pool's way, with its
+        // retry and fail-fast rules. Slowly (its keepalives or tcp_user_timeout found the server gone): the
+        // budget is spent, as for a pooled connection; the others fail fast from here.
+        if (std::chrono::steady_clock::now() - began >= std::chrono::milliseconds(200)) {
+          unreachable();
+          throw DbError(DbError::Kind::Unavailable, "PostgreSQL: the connection broke");
+        }
+      }
+    }
+    co_return co_await read([&](Session& s) { return s.query(sql, params); });
   }
 
  private:
@@ -491,6 +386,41 @@ class PostgresDatabase final : public Database {
       log::info("database reachable again", {{"database", describe()}});
   }
 
+  // The I/O thread's pipe, or none yet: one is being connected (on a worker: a connect may wait out its
+  // deadline), or the last attempt failed less than retry_after_ms ago. Meanwhile reads take the pool.
+  std::shared_ptr<Pipe> pipe_for(const boost::asio::any_io_executor& ex) {
+    auto* key = &boost::asio::query(ex, boost::asio::execution::context);
+    std::lock_guard lk(pipes_mu_);
+    PipeSlot& slot = pipes_[key];
+    if (slot.pipe && !slot.pipe->broken()) return slot.pipe;
+    slot.pipe.reset();
+    const auto now = std::chrono::steady_clock::now();
+    if (slot.connecting || now < slot.next_attempt || pipes_closed_) return nullptr;
+    slot.connecting = true;
+    const bool posted = pool_->try_post_fn([this, key, ex] {
+      PGconn* conn = nullptr;
+      try {
+        conn = connect_postgres(opt_, "keel-pipe");
+      } catch (const DbError&) {
+        // Reads go on through the pool, whose own calls find out and report what is wrong.
+      }
+      std::lock_guard lk(pipes_mu_);
+      PipeSlot& slot = pipes_[key];
+      slot.connecting = false;
+      if (!conn || pipes_closed_) {
+        if (conn) PQfinish(conn);
+        slot.next_attempt = std::chrono::steady_clock::now() + std::chrono::milliseconds(opt_.retry_after_ms);
+        return;
+      }
+      auto pipe = std::make_shared<Pipe>(conn);
+      slot.pipe = pipe;
+      // Its reader runs on the thread that owns it.
+      boost::asio::post(ex, [pipe, ex] { pipe->start(ex); });
+    });
+    if (!posted) slot.connecting = false;
+    return nullptr;
+  }
+
   std::unique_ptr<Connection> take() {
     std::unique_lock lk(mu_);
     for (;;) {
@@ -530,6 +460,15 @@ class PostgresDatabase final : public Database {
   std::atomic<bool> down_{false};     // the server was found unreachable and has not answered since
   std::atomic<bool> probing_{false};  // a call is finding out whether it answers again
   std::atomic<int64_t> next_probe_{0};
+  // One pipe for each I/O thread (its io_context) that reads with query_read.
+  struct PipeSlot {
+    std::shared_ptr<Pipe> pipe;
+    bool connecting = false;
+    std::chrono::steady_clock::time_point next_attempt{};
+  };
+  std::mutex pipes_mu_;
+  std::map<const void*, PipeSlot> pipes_;
+  bool pipes_closed_ = false;
 };
 
 }  // namespace
