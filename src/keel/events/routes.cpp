@@ -215,28 +215,31 @@ void install(ModuleContext& ctx) {
     // so the stored answer may lack it: it is filled in on the way out, first time or replayed.
     // Named first: no temporaries inside the co_await (README, "Developing").
     const auto idempotency = module::Idempotency::of(req, "events:" + who.subject);
-    const auto answer_of = [&](const Appended& a) {
-      return Response::json(
-          201, json::object{{"id", a.id},
-                            {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
-                            {"specversion", "1.0"},
-                            {"type", e.type},
-                            {"source", e.source},
-                            {"subject", e.subject.empty() ? json::value(nullptr) : json::value(e.subject)},
-                            {"time", a.time},
-                            {"datacontenttype", "application/json"},
-                            {"data", e.data},
-                            {"traceparent", e.traceparent}});
+    const auto event_of = [&](const Appended& a) {
+      return json::object{{"id", a.id},
+                          {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
+                          {"specversion", "1.0"},
+                          {"type", e.type},
+                          {"source", e.source},
+                          {"subject", e.subject.empty() ? json::value(nullptr) : json::value(e.subject)},
+                          {"time", a.time},
+                          {"datacontenttype", "application/json"},
+                          {"data", e.data},
+                          {"traceparent", e.traceparent}};
     };
     Response answer;
+    json::object out;
     if (ev->group && !idempotency) {
       const Appended a = co_await ev->group->write(e);
-      answer = answer_of(a);
+      answer.status = 201;
+      out = event_of(a);
     } else {
-      const std::function<Response(db::Session&)> create = [&](db::Session& s) { return answer_of(append(s, e)); };
+      const std::function<Response(db::Session&)> create = [&](db::Session& s) {
+        return Response::json(201, event_of(append(s, e)));
+      };
       answer = co_await module::create_once(*ev->db, idempotency, create);
+      out = json::parse(answer.body).as_object();  // first time or replayed
     }
-    json::object out = json::parse(answer.body).as_object();
     if (Sequencer* q = sequencer(); out["seq"].is_null() && q) {
       const std::string id(out["id"].as_string());
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
