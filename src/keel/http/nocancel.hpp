@@ -12,6 +12,24 @@
 
 namespace keel::http::sys {
 
+#ifdef KEEL_PLAIN_IO
+// The sanitizer builds: libc's calls, which the sanitizers intercept (they check the buffers).
+inline ssize_t recv(int fd, void* data, size_t size) {
+  ssize_t n;
+  do {
+    n = ::recv(fd, data, size, 0);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+inline ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd, msg, flags);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+#else
 inline ssize_t recv(int fd, void* data, size_t size) {
   long n;
   do {
@@ -27,5 +45,6 @@ inline ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   } while (n < 0 && errno == EINTR);
   return static_cast<ssize_t>(n);
 }
+#endif
 
 }  // namespace keel::http::sys

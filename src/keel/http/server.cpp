@@ -1,5 +1,6 @@
 #include "keel/http/server.hpp"
 
+#include <linux/filter.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -122,6 +123,25 @@ struct Listener {
 
 // How long a keep-alive connection idle at SIGTERM stays open for a request its client may be sending.
 constexpr auto kDrainIdle = std::chrono::seconds(1);
+// How long a draining listener lets handshakes already under way complete before it takes its backlog and
+// closes (new SYNs are dropped meanwhile): a round trip, with room for a loaded machine.
+constexpr auto kDrainHandshakes = std::chrono::milliseconds(50);
+
+// A socket filter on a listener: drops segments with SYN and not ACK (new connections), lets every other
+// through (the final ACK of a handshake under way). A TCP socket's filter sees the TCP header at offset 0;
+// the flags are its byte 13.
+void refuse_new_handshakes(int listener_fd) {
+  static sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+      BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),  // SYN | ACK
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, 0),  // SYN alone: dropped
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+  if (::setsockopt(listener_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+    log::warn("drain: could not stop new handshakes on a listener", {{"errno", errno}});
+}
 
 struct Connection {
   tcp::socket* socket;
@@ -482,9 +502,19 @@ struct Server::Impl {
     if (draining.exchange(true)) return;
     drains_pending.store(static_cast<int>(workers.size()), std::memory_order_release);
     for (auto& w : workers) {
-      net::post(w->ctx, [this, wp = w.get()] {
+      // New handshakes stop first: the listeners drop new SYNs (their clients' retries meet a closed port:
+      // refused at connect), while handshakes already under way complete. Closing a listener resets the
+      // connections in its backlog, and a client whose handshake completed just before the close had sent
+      // its request on a connection it believed open (1 of ~1,000 per-request connections at a SIGTERM).
+      for (auto& [acc, l] : w->acceptors) refuse_new_handshakes(acc->native_handle());
+    }
+    for (auto& w : workers) {
+      net::co_spawn(w->ctx, [this, wp = w.get()]() -> net::awaitable<void> {
+        // Handshakes under way at the signal complete within a round trip.
+        net::steady_timer settle(wp->ctx, kDrainHandshakes);
+        co_await settle.async_wait(use_tuple);
         // Connections the kernel has already accepted are taken from the backlog and served (closing the
-        // listener would reset them); then the listener closes and new connections are refused.
+        // listener would reset them); then the listener closes.
         for (auto& [acc, l] : wp->acceptors) {
           boost::system::error_code ec;
           acc->non_blocking(true, ec);
@@ -507,7 +537,7 @@ struct Server::Impl {
         for (Connection* c : wp->connections)
           if (!c->busy && !c->partial && c->deadline > idle_until) c->deadline = idle_until;
         drains_pending.fetch_sub(1, std::memory_order_acq_rel);
-      });
+      }, net::detached);
     }
     net::co_spawn(workers[0]->ctx, wait_drained(), net::detached);
   }

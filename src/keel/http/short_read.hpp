@@ -21,14 +21,16 @@
 // the first read of a message, where the peer has been waiting for our side's answer, skips the try.
 //
 // The operation is built on Asio 1.81's reactor interface (Debian 12's Boost), which is internal to Asio;
-// with another version or reactor this is the plain async_read_some.
+// with another version or reactor, and in the sanitizer builds (KEEL_PLAIN_IO), this is the plain
+// async_read_some.
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 
-#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && \
+    !defined(KEEL_PLAIN_IO)
 #define KEEL_SHORT_READ 1
 
 #include <boost/asio/associated_cancellation_slot.hpp>

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The sanitizer jobs (.ci/run runs them after `make test`):
+#   1. ASan + UBSan (build-asan): the unit tests (SQLite and a PostgreSQL this script starts), then the
+#      end-to-end suite on SQLite against the sanitized keel. Any report stops the run (halt_on_error, and -fno-sanitize-recover for UBSan); a leak at exit
+#      fails it too.
+#   2. TSan (build-tsan): the unit tests, on both backends (their threads: the worker pools, group writes, pipes, the sequencer's
+#      rounds, SQLite's writer).
+# The sanitized builds take the plain socket calls instead of the fast paths that bypass libc (CMakeLists.txt,
+# KEEL_PLAIN_IO). SANITIZE_JOBS picks jobs ("address thread" by default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=${SANITIZE_JOBS:-address thread}
+export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+eval "$(scripts/start-postgres.sh | sed 's/^/export /')"
+trap 'scripts/stop-postgres.sh "$KEEL_TEST_PG_DIR"' EXIT
+
+build() {  # build DIR SANITIZER TARGETS...
+  local dir=$1 kind=$2
+  shift 2
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_SANITIZE="$kind" >/dev/null
+  cmake --build "$dir" -j "$(nproc)" --target "$@"
+}
+
+for job in $jobs; do
+  case $job in
+    address)
+      echo "== ASan + UBSan: build"
+      build build-asan address keel keel_unit_tests
+      echo "== ASan + UBSan: unit tests (SQLite and PostgreSQL)"
+      KEEL_REQUIRE_PG=1 ctest --test-dir build-asan --output-on-failure -j 2
+      echo "== ASan + UBSan: end-to-end tests (SQLite)"
+      KEEL_BIN="$PWD/build-asan/keel" KEEL_TEST_PG_URL="" KEEL_REQUIRE_PG="" \
+        /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e -k "not postgres"
+      ;;
+    thread)
+      echo "== TSan: build"
+      build build-tsan thread keel_unit_tests
+      echo "== TSan: unit tests (SQLite and PostgreSQL)"
+      ctest --test-dir build-tsan --output-on-failure -j 2
+      ;;
+    *)
+      echo "unknown sanitizer job '$job' (address, thread)" >&2
+      exit 2
+      ;;
+  esac
+done
