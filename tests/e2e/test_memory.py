@@ -219,6 +219,18 @@ def test_versions_if_match_and_history(keel):
     assert c.patch(m["id"], {}).json()["version"] == 4  # nothing to change: no new version
 
 
+def test_history_keeps_the_newest_versions_it_is_configured_for(keel_factory):
+    k = keel_factory(env={"KEEL_MEMORY_VERSIONS_KEPT": "3"}).start()
+    c = Client(k, new_user(k))
+    m = c.create(content="edit 0")
+    for i in range(1, 11):
+        assert c.patch(m["id"], {"content": f"edit {i}"}).status_code == 200
+    assert c.get(m["id"]).json()["version"] == 11
+    h = c.s.get(f"{c.base}/v1/memories/{m['id']}/history", timeout=10).json()
+    # A memory edited all day does not grow without bound: the newest three past versions, nothing older.
+    assert [(v["version"], v["content"]) for v in h["items"]] == [(10, "edit 9"), (9, "edit 8"), (8, "edit 7")]
+
+
 def test_concurrent_patches_with_if_match_let_exactly_one_win(keel):
     c = Client(keel, new_user(keel))
     m = c.create(content="counter 0")

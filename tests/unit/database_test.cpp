@@ -12,6 +12,8 @@
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
+#include "keel/billing/accounts.hpp"
+#include "keel/billing/rollup.hpp"
 #include "keel/db/group_write.hpp"
 #include "keel/db/migrations.hpp"
 
@@ -421,6 +423,60 @@ TEST_P(DatabaseTest, ReadsOnAnIoThreadSurviveTheServerDroppingItsConnections) {
   });
   EXPECT_EQ(pipes_of(*db_), 1);  // the pipe came back
   admin->close();
+}
+
+TEST_P(DatabaseTest, UsageRollsUpWithoutChangingTotals) {
+  migrate(*db_);
+  const std::string now = keel::now_rfc3339();
+  const auto at = [&](std::chrono::minutes ago) {
+    return keel::format_rfc3339(*keel::parse_rfc3339(now) - ago);
+  };
+  std::string account;
+  db_->write_sync([&](Session& s) {
+    const std::string user = insert_user(s, "usage@example.com");
+    account = keel::billing::create_account(s, user, "");
+    const auto row = [&](const std::string& key, int64_t q, const std::string& t) {
+      s.query("INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "
+              "created_at, updated_at) VALUES ($1, $2, $3, 'memory', 'requests', $4, $5, $6, $6)",
+              {keel::uuid_v7(), account, user, q, key, t});
+    };
+    // The meter's rows: 3 days old (two in one minute), 10 minutes old, and fresh.
+    row("gateway:a:0", 5, at(std::chrono::minutes(3 * 1440)));
+    row("gateway:a:1", 7, at(std::chrono::minutes(3 * 1440)));
+    row("gateway:b:0", 11, at(std::chrono::minutes(10)));
+    row("gateway:c:0", 13, at(std::chrono::minutes(1)));
+    // A client's key, 10 minutes old: kept raw for 25 h, so the key is still recognised.
+    row("client-key-1", 17, at(std::chrono::minutes(10)));
+  });
+  const auto total = [&] {
+    return db_->read_sync([&](Session& s) {
+      return s
+          .query("SELECT (SELECT COALESCE(SUM(quantity), 0) FROM usage_records WHERE account_id = $1) + "
+                 "(SELECT COALESCE(SUM(quantity), 0) FROM usage_rollups WHERE account_id = $1)",
+                 {account})
+          .rows.at(0)
+          .int64(0);
+    });
+  };
+  const auto count = [&](const std::string& sql) {
+    return db_->read_sync([&](Session& s) { return s.query(sql).rows.at(0).int64(0); });
+  };
+  EXPECT_EQ(total(), 53);
+  keel::billing::UsageRetention r;  // 5 raw minutes, 2 minute-days, 400 days
+  db_->write_sync([&](Session& s) { keel::billing::roll_up_usage(s, r, now); });
+  EXPECT_EQ(total(), 53);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM usage_records"), 2);  // the fresh one and the client's
+  EXPECT_EQ(count("SELECT COUNT(*) FROM usage_records WHERE idempotency_key = 'client-key-1'"), 1);
+  // The 3-day-old minute went on into an hour; the 10-minute-old one is a minute.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM usage_rollups WHERE granularity = 'hour' AND quantity = 12"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM usage_rollups WHERE granularity = 'minute' AND quantity = 11"), 1);
+  // Again: nothing is counted twice.
+  db_->write_sync([&](Session& s) { keel::billing::roll_up_usage(s, r, now); });
+  EXPECT_EQ(total(), 53);
+  // Past the retention, hours go.
+  r.retention_days = 1;
+  db_->write_sync([&](Session& s) { keel::billing::roll_up_usage(s, r, now); });
+  EXPECT_EQ(total(), 41);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values("sqlite", "postgres"),

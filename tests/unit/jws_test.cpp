@@ -146,6 +146,15 @@ TEST_F(VerifierTest, ExpiredTokensLeaveTheCache) {
   EXPECT_EQ(verifier_->verify(long_lived).user_id, "u2");
 }
 
+TEST_F(VerifierTest, TokensNotPresentedForAMinuteLeaveTheCache) {
+  const std::string token = issuer_->sign({"u3", "s3", {"user"}, now() + 3600, {}});
+  verifier_->verify(token);
+  EXPECT_EQ(verifier_->forget_expired(now() + 30), 0u);  // idle half a minute: kept
+  EXPECT_EQ(verifier_->forget_expired(now() + 61), 1u);  // idle over a minute: gone, though still valid
+  EXPECT_EQ(verifier_->cached(), 0u);
+  EXPECT_EQ(verifier_->verify(token).user_id, "u3");  // still accepted when it comes back
+}
+
 TEST_F(VerifierTest, RefusesBadClaims) {
   auto with = [&](const char* key, json::value v) {
     auto c = good_claims();

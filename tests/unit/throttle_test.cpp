@@ -47,3 +47,23 @@ TEST(Throttle, TheWindowEnds) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   EXPECT_FALSE(t.acquire("a@x.io", "5.5.5.5").has_value());
 }
+
+#include "keel/gateway/gateway.hpp"
+
+TEST(RateLimiter, LimitsEachKeyAndForgetsRefilledBuckets) {
+  using keel::gateway::RateLimiter;
+  // 20 a second, a burst of 2; refilled buckets are swept at every call (0 ms).
+  RateLimiter limiter(20, 2, std::chrono::milliseconds(0));
+  EXPECT_EQ(limiter.take("a"), 0);
+  EXPECT_EQ(limiter.take("a"), 0);
+  EXPECT_GE(limiter.take("a"), 1);  // the burst is spent
+  EXPECT_EQ(limiter.take("b"), 0);  // another key has its own
+  EXPECT_EQ(limiter.tracked(), 2u);
+  // After a refill (2 tokens at 20/s: 100 ms), both buckets are as good as new: they are not kept.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(limiter.take("c"), 0);
+  EXPECT_EQ(limiter.tracked(), 1u);
+  EXPECT_EQ(limiter.take("a"), 0);  // and "a" starts from a full bucket again
+  EXPECT_EQ(limiter.take("a"), 0);
+  EXPECT_GE(limiter.take("a"), 1);
+}

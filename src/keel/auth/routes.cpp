@@ -3,6 +3,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 #include <thread>
 
@@ -10,6 +13,8 @@
 #include "keel/auth/keys.hpp"
 #include "keel/auth/service.hpp"
 #include "keel/core/config.hpp"
+#include "keel/core/log.hpp"
+#include "keel/core/time.hpp"
 #include "keel/http/json_body.hpp"
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
@@ -54,6 +59,34 @@ NewUser new_user_from(const json::object& body) {
 
 }  // namespace
 
+namespace {
+// Once a minute: sessions that ended more than `kept_days` ago go, with their refresh tokens (cascade).
+boost::asio::awaitable<void> forget_ended_sessions(db::Database& db, int64_t kept_days) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::minutes(1));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    try {
+      const std::string horizon =
+          format_rfc3339(std::chrono::system_clock::now() - std::chrono::hours(24 * kept_days));
+      for (;;) {
+        const int64_t n = co_await db.write([&](db::Session& s) {
+          return s
+              .query(
+                  "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < $1 UNION "
+                  "SELECT id FROM sessions WHERE revoked_at < $1 LIMIT 1000)",
+                  {horizon})
+              .affected;
+        });
+        if (n < 1000) break;
+      }
+    } catch (const std::exception& e) {
+      log::warn("forgetting ended sessions failed", {{"error", e.what()}});
+    }
+  }
+}
+}  // namespace
+
 void install(ModuleContext& ctx) {
   auto a = std::make_shared<Auth>();
   a->settings = AuthSettings::from(ctx.config);
@@ -67,6 +100,8 @@ void install(ModuleContext& ctx) {
   ctx.verifier.load_sync();  // sees the key just created
   a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.verifier, *a->hasher);
   boost::asio::co_spawn(ctx.io, a->issuer->run(), boost::asio::detached);
+  boost::asio::co_spawn(ctx.io, forget_ended_sessions(ctx.db, a->settings.ended_sessions_kept_days),
+                        boost::asio::detached);
 
   auto& r = ctx.router;
   r.add(Method::Post, "/v1/auth/register", [a](Request& req) -> Awaitable {

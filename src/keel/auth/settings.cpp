@@ -35,6 +35,7 @@ AuthSettings AuthSettings::from(const Config& c) {
   read_int(c, "session_ttl_seconds", s.session_ttl_seconds, 60, 365 * 86400);
   read_int(c, "session_idle_seconds", s.session_idle_seconds, 60, 365 * 86400);
   read_int(c, "refresh_reuse_window_seconds", s.refresh_reuse_window_seconds, 0, 300);
+  read_int(c, "ended_sessions_kept_days", s.ended_sessions_kept_days, 0, 3650);
   read_int(c, "password_min", s.password_min, 1, 1024);
   read_int(c, "password_max", s.password_max, 8, 4096);
   read_int(c, "argon2_memory_kib", s.argon2_memory_kib, 19456, 4 * 1024 * 1024);

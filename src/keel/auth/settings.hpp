@@ -20,6 +20,8 @@ struct AuthSettings {
   int64_t session_ttl_seconds = 30 * 86400;
   int64_t session_idle_seconds = 7 * 86400;
   int64_t refresh_reuse_window_seconds = 10;
+  // Sessions that ended (expired or revoked) stay listed this long, then go with their refresh tokens.
+  int64_t ended_sessions_kept_days = 30;
   size_t password_min = 8;
   size_t password_max = 1024;
   uint32_t argon2_memory_kib = 19456;  // OWASP's floor: m=19 MiB, t=2, p=1

@@ -14,6 +14,7 @@ namespace keel::auth {
 
 namespace {
 constexpr size_t kCacheLimit = 50000;
+constexpr int64_t kCacheIdleSeconds = 60;
 constexpr auto kPollOverlap = std::chrono::seconds(60);  // tolerates clock skew between machines
 
 int64_t unix_now() { return coarse_unix_seconds(); }
@@ -126,7 +127,9 @@ boost::asio::awaitable<void> TokenVerifier::run() {
 
 size_t TokenVerifier::forget_expired(int64_t now) {
   std::lock_guard lk(cache_mu_);
-  return std::erase_if(cache_, [now](const auto& entry) { return entry.second->expires_at <= now; });
+  return std::erase_if(cache_, [now](const auto& entry) {
+    return entry.second.principal->expires_at <= now || entry.second.used < now - kCacheIdleSeconds;
+  });
 }
 
 size_t TokenVerifier::cached() const {
@@ -153,7 +156,10 @@ std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view t
   std::shared_ptr<const Principal> principal;
   {
     std::lock_guard lk(cache_mu_);
-    if (auto it = cache_.find(token); it != cache_.end()) principal = it->second;
+    if (auto it = cache_.find(token); it != cache_.end()) {
+      principal = it->second.principal;
+      it->second.used = now;
+    }
   }
   if (!principal) {
     auto jwt = decode_jwt(token);
@@ -198,7 +204,7 @@ std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view t
     principal = std::make_shared<const Principal>(std::move(p));
     std::lock_guard lk(cache_mu_);
     if (cache_.size() >= kCacheLimit) cache_.clear();
-    cache_.emplace(std::string(token), principal);
+    cache_.emplace(std::string(token), Cached{principal, now});
   }
   if (principal->expires_at <= now) reject("access token has expired");
   {

@@ -1,11 +1,19 @@
 #include "keel/billing/routes.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <regex>
 
 #include "keel/app/modules.hpp"
 #include "keel/auth/verifier.hpp"
 #include "keel/billing/accounts.hpp"
+#include "keel/billing/rollup.hpp"
+#include "keel/core/log.hpp"
+#include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
 #include "keel/events/outbox.hpp"
@@ -91,11 +99,33 @@ Response replayed_unless(bool created, Response r) {
   if (!created) r.headers.emplace_back("Idempotent-Replayed", "true");
   return r;
 }
+
+// Rolls usage up once a minute (rollup.hpp).
+net::awaitable<void> roll_up(db::Database& db, UsageRetention retention) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::minutes(1));
+    co_await timer.async_wait(net::use_awaitable);
+    try {
+      const std::string now = now_rfc3339();
+      co_await db.write([&](db::Session& s) { return roll_up_usage(s, retention, now); });
+    } catch (const std::exception& e) {
+      log::warn("usage roll-up failed", {{"error", e.what()}});
+    }
+  }
+}
+
 }  // namespace
 
 void install(ModuleContext& ctx) {
   auto b = std::make_shared<Billing>(Billing{&ctx.db, &ctx.verifier});
   auto& r = ctx.router;
+  UsageRetention retention;
+  retention.raw_minutes = static_cast<int64_t>(module_number(ctx.config, "billing.usage_raw_minutes", 5, 1, 1440));
+  retention.minute_days = static_cast<int64_t>(module_number(ctx.config, "billing.usage_minute_days", 2, 1, 3650));
+  retention.retention_days =
+      static_cast<int64_t>(module_number(ctx.config, "billing.usage_retention_days", 400, 0, 36500));
+  net::co_spawn(ctx.io, roll_up(ctx.db, retention), net::detached);
 
   r.add(Method::Get, "/v1/billing/account", [b](Request& req) -> Awaitable {
     const auth::Principal who = user_of(*b, req);
@@ -133,10 +163,12 @@ void install(ModuleContext& ctx) {
     auto rows = co_await b->db->read([&](db::Session& s) {
       auto account = own_account(s, who.user_id);
       if (!account) return db::Result{};
+      // Raw rows and roll-ups alike (rollup.hpp): a rolled-up period counts by when it began.
       return s.query(
-          "SELECT module, metric, SUM(quantity) FROM usage_records WHERE account_id = $1 AND created_at >= "
-          "$2 "
-          "AND created_at < $3 GROUP BY module, metric ORDER BY module, metric",
+          "SELECT module, metric, SUM(quantity) FROM (SELECT module, metric, quantity FROM usage_records WHERE "
+          "account_id = $1 AND created_at >= $2 AND created_at < $3 UNION ALL SELECT module, metric, quantity "
+          "FROM usage_rollups WHERE account_id = $1 AND period_start >= $2 AND period_start < $3) u GROUP BY "
+          "module, metric ORDER BY module, metric",
           {account->text(0), from, to});
     });
     json::array items;

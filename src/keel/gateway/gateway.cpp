@@ -108,6 +108,15 @@ int RateLimiter::take(const std::string& key, double share) {
   const double rate = rate_ * share, burst = std::max(1.0, burst_ * share);
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lk(mu_);
+  // A bucket that has refilled is the same as none: every 10 s those go, so the map holds the keys that
+  // spent tokens in the last burst/rate seconds, not every user and address seen since start. Past the cap
+  // (a flood of distinct keys within one sweep) it starts again.
+  if (now - swept_ >= sweep_every_) {
+    std::erase_if(buckets_, [&](const auto& e) {
+      return e.second.tokens + std::chrono::duration<double>(now - e.second.at).count() * rate >= burst;
+    });
+    swept_ = now;
+  }
   if (buckets_.size() > 100000) buckets_.clear();
   auto [it, fresh] = buckets_.try_emplace(key, Bucket{burst, now});
   Bucket& b = it->second;
@@ -120,6 +129,11 @@ int RateLimiter::take(const std::string& key, double share) {
     return 0;
   }
   return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / rate)));
+}
+
+size_t RateLimiter::tracked() {
+  std::lock_guard lk(mu_);
+  return buckets_.size();
 }
 
 const Target* RouteTable::find(std::string_view path) const {
@@ -338,6 +352,12 @@ Gateway::Verdict Gateway::take_quota(const std::string& user_id, const AccountVi
       budgets_ ? std::max<int64_t>(1, plan->requests_per_minute / static_cast<int64_t>(table()->gateways))
                : plan->requests_per_minute;
   std::lock_guard lk(quota_mu_);
+  // Counts of minutes past count nothing: when a new minute begins they go (the map holds this minute's
+  // users, not every user seen since start); past the cap the map starts again, as at a minute's turn.
+  if (minute != counts_minute_) {
+    std::erase_if(minute_counts_, [minute](const auto& e) { return e.second.first != minute; });
+    counts_minute_ = minute;
+  }
   if (minute_counts_.size() > 100000) minute_counts_.clear();
   auto& [counted_minute, used] = minute_counts_[user_id];
   if (counted_minute != minute) {

@@ -68,10 +68,14 @@ struct GatewaySettings {
 // Token buckets keyed by user or address.
 class RateLimiter {
  public:
-  RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
+  // Refilled buckets are forgotten every `sweep_every`.
+  RateLimiter(double rate, double burst, std::chrono::milliseconds sweep_every = std::chrono::seconds(10))
+      : rate_(rate), burst_(burst), sweep_every_(sweep_every) {}
   // 0 when allowed, else seconds until a token is available. `share` scales the rate and the burst: a
   // gateway that cannot reach the fleet's shared budgets keeps its share of them (1 / gateways).
   int take(const std::string& key, double share = 1);
+  // Keys with a bucket (a refilled one may linger until the next sweep).
+  size_t tracked();
 
  private:
   struct Bucket {
@@ -81,6 +85,8 @@ class RateLimiter {
   double rate_, burst_;
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;
+  std::chrono::steady_clock::duration sweep_every_;
+  std::chrono::steady_clock::time_point swept_{};
 };
 
 struct Target {
@@ -250,6 +256,7 @@ class Gateway {
   std::atomic<uint64_t> accounts_epoch_{0};
   const uint64_t instance_;
   std::unordered_map<std::string, std::pair<int64_t, int64_t>> minute_counts_;  // user -> (minute, requests)
+  int64_t counts_minute_ = -1;  // the minute minute_counts_ was last swept for
   mutable std::mutex eject_mu_;
   std::unordered_set<std::string> ejected_;  // endpoint keys
   std::atomic<size_t> ejected_count_{0};     // lets the hot path skip the lock while nothing is ejected

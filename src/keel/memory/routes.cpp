@@ -100,6 +100,8 @@ struct Memories {
   // the newest memories that match.
   int64_t common_word_rows = 500;
   std::chrono::milliseconds sweep_interval{30000};
+  int64_t versions_kept = 20;        // a memory's past versions kept (the newest)
+  int64_t versions_max_age_days = 90;  // a past version older than this goes (0: kept while the memory is)
 };
 
 std::string user_of(const Memories& m, const Request& req) {
@@ -503,6 +505,15 @@ net::awaitable<void> sweep(std::shared_ptr<Memories> m) {
         if (n < 1000) break;
       }
       if (total > 0) log::info("expired memories deleted", {{"count", total}});
+      if (m->versions_max_age_days > 0) {
+        const std::string horizon = format_rfc3339(std::chrono::system_clock::now() -
+                                                   std::chrono::hours(24 * m->versions_max_age_days));
+        for (;;) {
+          const int64_t n =
+              co_await m->db->write([&](db::Session& s) { return forget_old_versions(s, horizon, 1000); });
+          if (n < 1000) break;
+        }
+      }
     } catch (const std::exception& e) {
       log::warn("memory sweep failed", {{"error", e.what()}});
     }
@@ -552,6 +563,9 @@ void install(ModuleContext& ctx) {
       static_cast<int64_t>(module_number(ctx.config, "memory.common_word_rows", 500, 1, 1e7));
   m->sweep_interval = std::chrono::milliseconds(
       static_cast<int64_t>(module_number(ctx.config, "memory.sweep_interval_ms", 30000, 10, 86400000)));
+  m->versions_kept = static_cast<int64_t>(module_number(ctx.config, "memory.versions_kept", 20, 0, 100000));
+  m->versions_max_age_days =
+      static_cast<int64_t>(module_number(ctx.config, "memory.versions_max_age_days", 90, 0, 36500));
   net::co_spawn(ctx.io, sweep(m), net::detached);
   net::co_spawn(ctx.io, load_spaces(m), net::detached);
   std::weak_ptr<Memories> weak = m;
@@ -697,7 +711,7 @@ void install(ModuleContext& ctx) {
     const std::string now = now_rfc3339();
     const std::string tp(req.trace.traceparent());
     auto row = co_await m->db->write(
-        [&](db::Session& s) { return update_memory(s, user_id, id, c, if_match, now, tp); });
+        [&](db::Session& s) { return update_memory(s, user_id, id, c, if_match, now, tp, m->versions_kept); });
     co_return memory_response(200, row);
   });
 

@@ -211,7 +211,8 @@ bool if_match_allows(std::string_view header, int64_t version) {
 }
 
 db::Row update_memory(db::Session& s, const std::string& user_id, const std::string& id, const Change& c,
-                      std::string_view if_match, const std::string& now, const std::string& traceparent) {
+                      std::string_view if_match, const std::string& now, const std::string& traceparent,
+                      int64_t versions_kept) {
   std::string sql =
       std::string("SELECT ") + kColumns + ", m.embedding FROM memories m WHERE m.id = $1 AND m.user_id = $2";
   std::vector<db::Value> params{id, user_id};
@@ -226,12 +227,15 @@ db::Row update_memory(db::Session& s, const std::string& user_id, const std::str
                 "If-Match names another version; the memory is at version " + std::to_string(version));
   if (c.empty()) return old;
   const std::string ns = old.text(1);
-  s.query(
-      "INSERT INTO memory_versions (memory_id, version, namespace, content, metadata, tags, embedding_dims, "
-      "expires_at, updated_at) SELECT id, version, namespace, content, metadata, tags, embedding_dims, "
-      "expires_at, "
-      "updated_at FROM memories WHERE id = $1",
-      {id});
+  if (versions_kept > 0)
+    s.defer(
+        "INSERT INTO memory_versions (memory_id, version, namespace, content, metadata, tags, embedding_dims, "
+        "expires_at, updated_at) SELECT id, version, namespace, content, metadata, tags, embedding_dims, "
+        "expires_at, updated_at FROM memories WHERE id = $1",
+        {id});
+  // The history keeps its newest versions_kept: a memory edited all day does not grow without bound.
+  if (version - versions_kept >= 1)
+    s.defer("DELETE FROM memory_versions WHERE memory_id = $1 AND version <= $2", {id, version - versions_kept});
   // Unchanged columns are written back as they are, so one statement serves every change.
   db::Value embedding = old.is_null(10) ? db::Value(nullptr) : db::Value(db::Blob{old.text(10)});
   db::Value dims = old.is_null(5) ? db::Value(nullptr) : db::Value(old.int64(5));
@@ -280,6 +284,15 @@ int64_t sweep_expired(db::Session& s, const std::string& now, int64_t batch) {
       "LIMIT $2)",
       {now, batch});
   return r.affected;
+}
+
+int64_t forget_old_versions(db::Session& s, const std::string& horizon, int64_t batch) {
+  return s
+      .query(
+          "DELETE FROM memory_versions WHERE (memory_id, version) IN (SELECT memory_id, version FROM "
+          "memory_versions WHERE updated_at < $1 LIMIT $2)",
+          {horizon, batch})
+      .affected;
 }
 
 int space_dims(db::Session& s, const std::string& user_id, const std::string& ns) {

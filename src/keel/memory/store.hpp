@@ -55,10 +55,15 @@ struct Change {
 // The If-Match header: nullopt when absent; else whether it names `version` (or is "*").
 bool if_match_allows(std::string_view header, int64_t version);
 
-// Applies the change, keeping the previous version in memory_versions. Throws 404 (missing, another user's,
-// expired) and 412 (If-Match names another version).
+// Applies the change, keeping the previous version in memory_versions, and at most `versions_kept` of them
+// (the newest; 0 keeps none). Throws 404 (missing, another user's, expired) and 412 (If-Match names another
+// version).
 db::Row update_memory(db::Session& s, const std::string& user_id, const std::string& id, const Change& c,
-                      std::string_view if_match, const std::string& now, const std::string& traceparent);
+                      std::string_view if_match, const std::string& now, const std::string& traceparent,
+                      int64_t versions_kept);
+
+// Deletes past versions that stopped being current before `horizon` (at most `batch`); how many.
+int64_t forget_old_versions(db::Session& s, const std::string& horizon, int64_t batch);
 
 // Deletes it; the namespace and whether it had an embedding, or nullopt when there was nothing to delete.
 std::optional<std::pair<std::string, bool>> delete_memory(db::Session& s, const std::string& user_id,

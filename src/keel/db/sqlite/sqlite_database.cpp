@@ -145,6 +145,14 @@ class Connection final : public Session {
   sqlite3_stmt* prepare(std::string_view sql) {
     auto it = cache_.find(std::string(sql));
     if (it != cache_.end()) return it->second;
+    // Statements built with a varying number of placeholders (filters, tags, search terms) make many texts:
+    // past kMaxStatements the cache starts again from none (each query has run to its end before the next
+    // prepare, so none is in use).
+    constexpr size_t kMaxStatements = 512;
+    if (cache_.size() >= kMaxStatements) {
+      for (auto& [text, old] : cache_) sqlite3_finalize(old);
+      cache_.clear();
+    }
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
                                 &stmt, nullptr);
