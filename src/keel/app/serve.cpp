@@ -1,5 +1,7 @@
 #include "keel/app/serve.hpp"
 
+#include <malloc.h>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -113,6 +115,18 @@ boost::asio::awaitable<void> housekeeping(db::Database& db) {
   }
 }
 
+// Every 10 s, memory the allocator holds free goes back to the system. In a soak, memory in use stayed flat
+// (5.8 -> 6.1 MB over two minutes) while glibc's sixteen arenas grew with what they had freed (9.0 -> 15.4 MB
+// held), so RSS climbed for minutes before it levelled off; trimmed, RSS follows what is in use.
+boost::asio::awaitable<void> return_free_memory() {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(10));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    malloc_trim(0);
+  }
+}
+
 auth::VerifierSettings verifier_settings(const Config& config) {
   const auto a = auth::AuthSettings::from(config);
   return {a.issuer, a.audience, a.access_ttl_seconds, 30};
@@ -212,6 +226,7 @@ int serve(const Config& config) {
                         boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), housekeeping(*db), boost::asio::detached);
+  boost::asio::co_spawn(server.main_context(), return_free_memory(), boost::asio::detached);
   boost::asio::signal_set signals(server.main_context(), SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
