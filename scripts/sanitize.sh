@@ -13,7 +13,7 @@ scripts/setup.sh
 jobs=${SANITIZE_JOBS:-address thread}
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
 eval "$(scripts/start-postgres.sh | sed 's/^/export /')"
 trap 'scripts/stop-postgres.sh "$KEEL_TEST_PG_DIR"' EXIT
 

@@ -1,5 +1,8 @@
 // keel: one binary, every service. Subcommands are rows of one table.
 #include <CLI/CLI.hpp>
+#include <malloc.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -85,6 +88,12 @@ const Command kCommands[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Two malloc arenas, not glibc's default of eight per core: with a thread each for I/O, database work,
+  // hashing and indexing, every arena kept what its threads had freed, and a soak's RSS climbed for minutes
+  // while the memory in use stayed flat (ten minutes: 23.4 -> 45.8 MiB; with two arenas the climb is a third
+  // as steep). Small allocations go through each thread's cache and rarely touch an arena. MALLOC_ARENA_MAX
+  // in the environment still decides.
+  if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
   CLI::App app{"keel: a self-hosted backend platform in one binary", "keel"};
   app.require_subcommand(1);
   Options opts;

@@ -57,6 +57,9 @@ class DatabaseTest : public ::testing::TestWithParam<std::string> {
     if (db_) db_->close();
     if (!dir_.empty()) fs::remove_all(dir_);
   }
+  // Coroutine tests run on it. Declared first, so it is destroyed last: after TearDown has closed the
+  // database and joined its workers, none of which may still be inside a post() to it.
+  boost::asio::io_context io_;
   fs::path dir_;
   std::unique_ptr<Database> db_;
 };
@@ -273,7 +276,7 @@ TEST_P(DatabaseTest, AGroupWriteCommitsEachWriteOnceAndFailsOnlyTheRefusedOne) {
         for (const auto& e : emails) ids.push_back(insert_user(s, e));
         return ids;
       });
-  boost::asio::io_context io;
+  boost::asio::io_context& io = io_;
   constexpr int kWrites = 200;
   std::vector<std::string> ids(kWrites);
   std::atomic<int> failed{0}, refused{0};
@@ -306,9 +309,9 @@ TEST_P(DatabaseTest, AGroupWriteCommitsEachWriteOnceAndFailsOnlyTheRefusedOne) {
 }
 
 namespace {
-// Runs `body` as a coroutine on an io_context of its own thread (as an I/O thread), to its end.
-void on_io_thread(std::function<boost::asio::awaitable<void>()> body) {
-  boost::asio::io_context io;
+// Runs `body` as a coroutine on `io`, on this thread (as an I/O thread), to its end.
+void on_io_thread(boost::asio::io_context& io, std::function<boost::asio::awaitable<void>()> body) {
+  io.restart();
   std::exception_ptr failed;
   // Stopped when the body ends: a PostgreSQL pipe's reader waits on its connection for as long as it runs.
   boost::asio::co_spawn(io, body(), [&](std::exception_ptr e) {
@@ -359,7 +362,7 @@ TEST_P(DatabaseTest, ReadsOnAnIoThreadEachGetTheirOwnAnswer) {
   constexpr int kReads = 300;
   std::vector<std::string> answers(kReads);
   int failures = 0;
-  on_io_thread([&]() -> boost::asio::awaitable<void> {
+  on_io_thread(io_, [&]() -> boost::asio::awaitable<void> {
     auto ex = co_await boost::asio::this_coro::executor;
     co_await until_piped(*db_, GetParam());
     int done = 0;
@@ -406,7 +409,7 @@ TEST_P(DatabaseTest, ReadsOnAnIoThreadSurviveTheServerDroppingItsConnections) {
   auto admin = open_database(admin_config);
   const std::string sql = "SELECT COUNT(*) FROM users";
   const std::vector<Value> none;
-  on_io_thread([&]() -> boost::asio::awaitable<void> {
+  on_io_thread(io_, [&]() -> boost::asio::awaitable<void> {
     auto ex = co_await boost::asio::this_coro::executor;
     boost::asio::steady_timer t(ex);
     co_await until_piped(*db_, GetParam());

@@ -85,7 +85,8 @@ TEST(VectorIndex, GraphSearchKeepsRecallAndSeesPendingWrites) {
     rows.push_back({fmt::format("m{}", i), i + 1, data.back()});
   }
   index.apply("u", "ns", dims, rows);
-  ASSERT_TRUE(index.wait_indexed(std::chrono::seconds(60)));
+  // Seconds in a release build; minutes under ThreadSanitizer (scripts/sanitize.sh).
+  ASSERT_TRUE(index.wait_indexed(std::chrono::seconds(600)));
   EXPECT_EQ(index.stats().pending, 0u);
   EXPECT_EQ(index.stats().in_graph, 3000u);
 
