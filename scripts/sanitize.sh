@@ -30,7 +30,7 @@ for job in $jobs; do
     address)
       echo "== ASan + UBSan: build"
       build build-asan address keel keel_unit_tests
-      echo "== ASan + UBSan: unit tests (SQLite and PostgreSQL)"
+      echo "== ASan + UBSan: unit tests (SQLite and PostgreSQL at ${KEEL_TEST_PG_URL:-NOWHERE})"
       KEEL_REQUIRE_PG=1 ctest --test-dir build-asan --output-on-failure -j 2
       echo "== ASan + UBSan: end-to-end tests (SQLite)"
       KEEL_BIN="$PWD/build-asan/keel" KEEL_TEST_PG_URL="" KEEL_REQUIRE_PG=""
@@ -39,8 +39,8 @@ for job in $jobs; do
     thread)
       echo "== TSan: build"
       build build-tsan thread keel_unit_tests
-      echo "== TSan: unit tests (SQLite and PostgreSQL)"
-      ctest --test-dir build-tsan --output-on-failure -j 2
+      echo "== TSan: unit tests (SQLite and PostgreSQL at ${KEEL_TEST_PG_URL:-NOWHERE})"
+      KEEL_REQUIRE_PG=1 ctest --test-dir build-tsan --output-on-failure -j 2
       ;;
     *)
       echo "unknown sanitizer job '$job' (address, thread)" >&2

@@ -65,6 +65,9 @@ def test_who_may_read_and_write(keel, svc):
     assert post(keel, user, type="x.y", source="/s").status_code == 403
     r = post(keel, svc, type="keel.auth.user.registered", source="/fake")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "type"
+    for spoof in ("KEEL.auth.user.registered", "Keel.billing.ledger.posted", "kEeL.x"):
+        r = post(keel, svc, type=spoof, source="/fake")  # the reserved prefix in any case
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "type", spoof
     assert post(keel, svc, source="/s").status_code == 422
     assert post(keel, svc, type="x.y").status_code == 422
     assert read(keel, svc, limit=0).status_code == 422
