@@ -5,6 +5,7 @@
 # PostgreSQL refuses to run as root, so as root the cluster runs as the postgres user.
 # --durable: PostgreSQL's own durability (fsync and full_page_writes on, as a production server), for
 # benchmarks; without it the cluster is a scratch one (fsync off). Run it under `taskset` to pin the server.
+# KEEL_PG_EXTRA_OPTIONS adds server settings ("-c shared_preload_libraries=pg_stat_statements" to profile).
 set -euo pipefail
 durability="-c fsync=off -c full_page_writes=off"
 case "${1:-}" in
