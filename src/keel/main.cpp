@@ -1,7 +1,7 @@
 // keel: one binary, every service. Subcommands are rows of one table.
-#include <CLI/CLI.hpp>
 #include <malloc.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>

@@ -25,7 +25,8 @@ class BudgetsTest : public ::testing::Test {
   void SetUp() override {
     const char* url = std::getenv("KEEL_TEST_PG_URL");
     // make test and scripts/sanitize.sh start a server and set KEEL_REQUIRE_PG: there a missing URL fails.
-    if ((!url || !*url) && std::getenv("KEEL_REQUIRE_PG") && std::string(std::getenv("KEEL_REQUIRE_PG")) == "1")
+    if ((!url || !*url) && std::getenv("KEEL_REQUIRE_PG") &&
+        std::string(std::getenv("KEEL_REQUIRE_PG")) == "1")
       FAIL() << "KEEL_REQUIRE_PG=1 but KEEL_TEST_PG_URL is not set";
     if (!url || !*url) GTEST_SKIP() << "KEEL_TEST_PG_URL is not set";
     keel::Config admin_config;

@@ -5,25 +5,24 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <filesystem>
-#include <thread>
-
-#include "keel/core/config.hpp"
-#include "keel/core/ids.hpp"
-#include "keel/core/time.hpp"
-#include "keel/billing/accounts.hpp"
-#include "keel/billing/rollup.hpp"
-#include "keel/db/group_write.hpp"
-#include "keel/db/migrations.hpp"
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
+#include <thread>
+
+#include "keel/billing/accounts.hpp"
+#include "keel/billing/rollup.hpp"
+#include "keel/core/config.hpp"
+#include "keel/core/ids.hpp"
+#include "keel/core/time.hpp"
+#include "keel/db/group_write.hpp"
+#include "keel/db/migrations.hpp"
 
 namespace fs = std::filesystem;
 using namespace keel::db;
@@ -41,7 +40,8 @@ class DatabaseTest : public ::testing::TestWithParam<std::string> {
     } else {
       const char* url = std::getenv("KEEL_TEST_PG_URL");
       // make test and scripts/sanitize.sh start a server and set KEEL_REQUIRE_PG: there a missing URL fails.
-      if ((!url || !*url) && std::getenv("KEEL_REQUIRE_PG") && std::string(std::getenv("KEEL_REQUIRE_PG")) == "1")
+      if ((!url || !*url) && std::getenv("KEEL_REQUIRE_PG") &&
+          std::string(std::getenv("KEEL_REQUIRE_PG")) == "1")
         FAIL() << "KEEL_REQUIRE_PG=1 but KEEL_TEST_PG_URL is not set";
       if (!url || !*url) GTEST_SKIP() << "KEEL_TEST_PG_URL is not set";
       // A fresh database per test, so tests can run in parallel (ctest -j).
@@ -305,7 +305,8 @@ TEST_P(DatabaseTest, AGroupWriteCommitsEachWriteOnceAndFailsOnlyTheRefusedOne) {
   EXPECT_EQ(r.rows.size(), static_cast<size_t>(kWrites));  // 199 written once, and the first dup@x.io
   for (int i = 0; i < kWrites; ++i) {
     if (i == 77) continue;
-    auto row = db_->read_sync([&](Session& s) { return s.query("SELECT email FROM users WHERE id = $1", {ids[i]}); });
+    auto row = db_->read_sync(
+        [&](Session& s) { return s.query("SELECT email FROM users WHERE id = $1", {ids[i]}); });
     ASSERT_EQ(row.rows.size(), 1u) << i;
     EXPECT_EQ(row.rows[0].text(0), "w" + std::to_string(i) + "@x.io");
   }
@@ -448,9 +449,10 @@ TEST_P(DatabaseTest, UsageRollsUpWithoutChangingTotals) {
     const std::string user = insert_user(s, "usage@example.com");
     account = keel::billing::create_account(s, user, "");
     const auto row = [&](const std::string& key, int64_t q, const std::string& t) {
-      s.query("INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "
-              "created_at, updated_at) VALUES ($1, $2, $3, 'memory', 'requests', $4, $5, $6, $6)",
-              {keel::uuid_v7(), account, user, q, key, t});
+      s.query(
+          "INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "
+          "created_at, updated_at) VALUES ($1, $2, $3, 'memory', 'requests', $4, $5, $6, $6)",
+          {keel::uuid_v7(), account, user, q, key, t});
     };
     // The meter's rows: 3 days old (two in one minute), 10 minutes old, and fresh.
     row("gateway:a:0", 5, at(std::chrono::minutes(3 * 1440)));
@@ -463,9 +465,10 @@ TEST_P(DatabaseTest, UsageRollsUpWithoutChangingTotals) {
   const auto total = [&] {
     return db_->read_sync([&](Session& s) {
       return s
-          .query("SELECT (SELECT COALESCE(SUM(quantity), 0) FROM usage_records WHERE account_id = $1) + "
-                 "(SELECT COALESCE(SUM(quantity), 0) FROM usage_rollups WHERE account_id = $1)",
-                 {account})
+          .query(
+              "SELECT (SELECT COALESCE(SUM(quantity), 0) FROM usage_records WHERE account_id = $1) + "
+              "(SELECT COALESCE(SUM(quantity), 0) FROM usage_rollups WHERE account_id = $1)",
+              {account})
           .rows.at(0)
           .int64(0);
     });

@@ -1,7 +1,6 @@
 #include "keel/app/serve.hpp"
 
 #include <malloc.h>
-
 #include <unistd.h>
 
 #include <atomic>

@@ -30,19 +30,23 @@ int64_t move(db::Session& s, const std::string& now, const std::string& select_w
     return s
         .query("WITH moved AS (DELETE FROM " + from + " WHERE " + select_where +
                    " RETURNING account_id, user_id, module, metric, quantity, " + time_column +
-                   ") INSERT INTO usage_rollups (account_id, user_id, module, metric, granularity, period_start, "
+                   ") INSERT INTO usage_rollups (account_id, user_id, module, metric, granularity, "
+                   "period_start, "
                    "quantity, created_at, updated_at) SELECT account_id, user_id, module, metric, '" +
-                   granularity + "', " + period + ", SUM(quantity), $2, $2 FROM moved GROUP BY account_id, "
-                   "user_id, module, metric, " + period + upsert,
+                   granularity + "', " + period +
+                   ", SUM(quantity), $2, $2 FROM moved GROUP BY account_id, "
+                   "user_id, module, metric, " +
+                   period + upsert,
                {cut, now})
         .affected;
   }
   // SQLite: one writer, so the two statements see the same rows.
-  s.query("INSERT INTO usage_rollups (account_id, user_id, module, metric, granularity, period_start, quantity, "
-          "created_at, updated_at) SELECT account_id, user_id, module, metric, '" +
-              granularity + "', " + period + ", SUM(quantity), $2, $2 FROM " + from + " WHERE " + select_where +
-              " GROUP BY account_id, user_id, module, metric, " + period + upsert,
-          {cut, now});
+  s.query(
+      "INSERT INTO usage_rollups (account_id, user_id, module, metric, granularity, period_start, quantity, "
+      "created_at, updated_at) SELECT account_id, user_id, module, metric, '" +
+          granularity + "', " + period + ", SUM(quantity), $2, $2 FROM " + from + " WHERE " + select_where +
+          " GROUP BY account_id, user_id, module, metric, " + period + upsert,
+      {cut, now});
   return s.query("DELETE FROM " + from + " WHERE " + select_where, {cut}).affected;
 }
 
@@ -51,12 +55,12 @@ int64_t move(db::Session& s, const std::string& now, const std::string& select_w
 int64_t roll_up_usage(db::Session& s, const UsageRetention& r, const std::string& now) {
   int64_t n = 0;
   // In each, $1 is the cut.
-  n += move(s, now, "created_at < $1 AND idempotency_key LIKE 'gateway:%'", "usage_records",
-            "created_at", "minute", ago(now, std::chrono::minutes(r.raw_minutes)));
+  n += move(s, now, "created_at < $1 AND idempotency_key LIKE 'gateway:%'", "usage_records", "created_at",
+            "minute", ago(now, std::chrono::minutes(r.raw_minutes)));
   n += move(s, now, "created_at < $1", "usage_records", "created_at", "minute",
             ago(now, std::chrono::hours(25)));
-  n += move(s, now, "granularity = 'minute' AND period_start < $1", "usage_rollups", "period_start",
-            "hour", ago(now, std::chrono::hours(24 * r.minute_days)));
+  n += move(s, now, "granularity = 'minute' AND period_start < $1", "usage_rollups", "period_start", "hour",
+            ago(now, std::chrono::hours(24 * r.minute_days)));
   if (r.retention_days > 0)
     n += s.query("DELETE FROM usage_rollups WHERE granularity = 'hour' AND period_start < $1",
                  {ago(now, std::chrono::hours(24 * r.retention_days))})

@@ -12,9 +12,9 @@
 #include "keel/auth/verifier.hpp"
 #include "keel/billing/accounts.hpp"
 #include "keel/billing/rollup.hpp"
-#include "keel/core/log.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
+#include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/events/outbox.hpp"
 #include "keel/http/json_body.hpp"
@@ -121,8 +121,10 @@ void install(ModuleContext& ctx) {
   auto b = std::make_shared<Billing>(Billing{&ctx.db, &ctx.verifier});
   auto& r = ctx.router;
   UsageRetention retention;
-  retention.raw_minutes = static_cast<int64_t>(module_number(ctx.config, "billing.usage_raw_minutes", 5, 1, 1440));
-  retention.minute_days = static_cast<int64_t>(module_number(ctx.config, "billing.usage_minute_days", 2, 1, 3650));
+  retention.raw_minutes =
+      static_cast<int64_t>(module_number(ctx.config, "billing.usage_raw_minutes", 5, 1, 1440));
+  retention.minute_days =
+      static_cast<int64_t>(module_number(ctx.config, "billing.usage_minute_days", 2, 1, 3650));
   retention.retention_days =
       static_cast<int64_t>(module_number(ctx.config, "billing.usage_retention_days", 400, 0, 36500));
   net::co_spawn(ctx.io, roll_up(ctx.db, retention), net::detached);
@@ -165,8 +167,10 @@ void install(ModuleContext& ctx) {
       if (!account) return db::Result{};
       // Raw rows and roll-ups alike (rollup.hpp): a rolled-up period counts by when it began.
       return s.query(
-          "SELECT module, metric, SUM(quantity) FROM (SELECT module, metric, quantity FROM usage_records WHERE "
-          "account_id = $1 AND created_at >= $2 AND created_at < $3 UNION ALL SELECT module, metric, quantity "
+          "SELECT module, metric, SUM(quantity) FROM (SELECT module, metric, quantity FROM usage_records "
+          "WHERE "
+          "account_id = $1 AND created_at >= $2 AND created_at < $3 UNION ALL SELECT module, metric, "
+          "quantity "
           "FROM usage_rollups WHERE account_id = $1 AND period_start >= $2 AND period_start < $3) u GROUP BY "
           "module, metric ORDER BY module, metric",
           {account->text(0), from, to});

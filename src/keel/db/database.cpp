@@ -45,7 +45,8 @@ void Database::note_write_failure(const DbError& e) {
   write_failure_ = WriteFailure{std::chrono::steady_clock::now(), reason};
 }
 
-boost::asio::awaitable<Result> Database::query_read(const std::string& sql, const std::vector<Value>& params) {
+boost::asio::awaitable<Result> Database::query_read(const std::string& sql,
+                                                    const std::vector<Value>& params) {
   co_return co_await read([&](Session& s) { return s.query(sql, params); });
 }
 

@@ -96,7 +96,9 @@ class Session {
   virtual void defer(std::string_view sql, const std::vector<Value>& params) { query(sql, params); }
   // The write transaction's last statement: PostgreSQL sends COMMIT with it, in the same round trip (the
   // transaction then must run no other statement); elsewhere, and in a read, the same as query().
-  virtual Result query_last(std::string_view sql, const std::vector<Value>& params) { return query(sql, params); }
+  virtual Result query_last(std::string_view sql, const std::vector<Value>& params) {
+    return query(sql, params);
+  }
 
   // Runs `fn` once the transaction this call is part of has committed (after the call, for a read); never
   // when it rolls back. For what must follow a commit, such as waking whoever reads what it wrote; `fn`

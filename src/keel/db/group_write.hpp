@@ -32,11 +32,15 @@ class GroupWrite : public std::enable_shared_from_this<GroupWrite<Item, Out>> {
   // Writes the group's items in the session's transaction and returns each item's result, in order.
   using Fn = std::function<std::vector<Out>(Session&, const std::vector<Item>&)>;
 
-  // Held by a shared_ptr: a group under way keeps it alive. At most `max_group` items a transaction; at most `max_in_flight` transactions at once (more groups in
-  // flight make smaller groups; the database merges their flushes anyway); at most `max_queued` waiting
-  // (past it a write is refused with 503 instead of queueing behind a stuck database).
+  // Held by a shared_ptr: a group under way keeps it alive. At most `max_group` items a transaction; at most
+  // `max_in_flight` transactions at once (more groups in flight make smaller groups; the database merges
+  // their flushes anyway); at most `max_queued` waiting (past it a write is refused with 503 instead of
+  // queueing behind a stuck database).
   GroupWrite(Database& db, Fn fn, size_t max_group = 256, size_t max_in_flight = 2, size_t max_queued = 8192)
-      : db_(db), fn_(std::move(fn)), max_group_(max_group), max_in_flight_(max_in_flight),
+      : db_(db),
+        fn_(std::move(fn)),
+        max_group_(max_group),
+        max_in_flight_(max_in_flight),
         max_queued_(max_queued) {}
   GroupWrite(const GroupWrite&) = delete;
   GroupWrite& operator=(const GroupWrite&) = delete;
@@ -92,7 +96,8 @@ class GroupWrite : public std::enable_shared_from_this<GroupWrite<Item, Out>> {
         std::lock_guard lk(mu_);
         if (--in_flight_ == 0) left.swap(queue_);
       }
-      for (auto& l : left) l.done(std::make_exception_ptr(Error::unavailable("server busy, try again", 1)), Out{});
+      for (auto& l : left)
+        l.done(std::make_exception_ptr(Error::unavailable("server busy, try again", 1)), Out{});
     }
   }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "keel/app/modules.hpp"
 #include "keel/auth/verifier.hpp"
@@ -195,8 +195,9 @@ void install(ModuleContext& ctx) {
     e.source = v.required_string("source", 1, 512);
     e.subject = v.optional_string("subject", 1, 256).value_or("");
     // In any case: a reader filtering or trusting by type must not be handed "KEEL.auth..." as keel's own.
-    if (e.type.size() >= 5 && std::equal(e.type.begin(), e.type.begin() + 5, "keel.",
-                                         [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
+    if (e.type.size() >= 5 && std::equal(e.type.begin(), e.type.begin() + 5, "keel.", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        }))
       v.fail("type", "the keel. prefix is reserved for keel's own events");
     if (e.type.find_first_of(" \t\r\n") != std::string::npos) v.fail("type", "must not contain whitespace");
     if (auto it = body.find("data"); it != body.end()) {

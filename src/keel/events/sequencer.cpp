@@ -19,16 +19,16 @@ namespace {
 // `pending` (id, n: 1, 2, ... in id order) numbered from the counter, in one statement: the counter moved
 // past them, the numbers written.
 std::vector<std::pair<std::string, int64_t>> number_pending(db::Session& s, const std::string& pending,
-                                                           const std::vector<db::Value>& params, bool last) {
+                                                            const std::vector<db::Value>& params, bool last) {
   const std::string sql =
       "WITH pending AS (" + pending +
-          "), "
-          "counter AS (UPDATE event_sequence SET last = last + (SELECT count(*) FROM pending), updated_at = "
-          "now() WHERE id = 1 AND EXISTS (SELECT 1 FROM pending) RETURNING last - (SELECT count(*) FROM "
-          "pending) AS base), "
-          "numbered AS (UPDATE observability_events e SET seq = counter.base + pending.n FROM pending, counter "
-          "WHERE e.id = pending.id RETURNING e.id, e.seq) "
-          "SELECT id, seq FROM numbered ORDER BY seq";
+      "), "
+      "counter AS (UPDATE event_sequence SET last = last + (SELECT count(*) FROM pending), updated_at = "
+      "now() WHERE id = 1 AND EXISTS (SELECT 1 FROM pending) RETURNING last - (SELECT count(*) FROM "
+      "pending) AS base), "
+      "numbered AS (UPDATE observability_events e SET seq = counter.base + pending.n FROM pending, counter "
+      "WHERE e.id = pending.id RETURNING e.id, e.seq) "
+      "SELECT id, seq FROM numbered ORDER BY seq";
   auto r = last ? s.query_last(sql, params) : s.query(sql, params);
   std::vector<std::pair<std::string, int64_t>> out;
   out.reserve(r.rows.size());
@@ -71,22 +71,22 @@ std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, int64
                         {limit}, last);
 }
 
-std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, const std::vector<std::string>& ids,
-                                                           bool last) {
+std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s,
+                                                           const std::vector<std::string>& ids, bool last) {
   constexpr size_t kChunk = 4096;
   std::vector<std::pair<std::string, int64_t>> out;
   for (size_t from = 0; from < ids.size(); from += kChunk) {
-    auto numbered = number_pending(s,
-                                   // One primary-key lookup an id, whatever the planner's statistics say
-                                   // (OFFSET 0 keeps the lookup a subquery, not a join to plan). With
-                                   // `WHERE id = ANY($1) AND seq IS NULL` it walked every NULL entry of an
-                                   // index, the dead ones numbered since the last vacuum included (2 ms a
-                                   // round at 10,000 events/s); a join chose a sequential scan.
-                                   "SELECT e.id, row_number() OVER (ORDER BY e.id) AS n FROM unnest($1::uuid[]) "
-                                   "AS u(id) CROSS JOIN LATERAL (SELECT id, seq FROM observability_events "
-                                   "WHERE id = u.id OFFSET 0) e WHERE e.seq IS NULL",
-                                   {uuid_array(ids, from, std::min(ids.size(), from + kChunk))},
-                                   last && from + kChunk >= ids.size());
+    auto numbered = number_pending(
+        s,
+        // One primary-key lookup an id, whatever the planner's statistics say
+        // (OFFSET 0 keeps the lookup a subquery, not a join to plan). With
+        // `WHERE id = ANY($1) AND seq IS NULL` it walked every NULL entry of an
+        // index, the dead ones numbered since the last vacuum included (2 ms a
+        // round at 10,000 events/s); a join chose a sequential scan.
+        "SELECT e.id, row_number() OVER (ORDER BY e.id) AS n FROM unnest($1::uuid[]) "
+        "AS u(id) CROSS JOIN LATERAL (SELECT id, seq FROM observability_events "
+        "WHERE id = u.id OFFSET 0) e WHERE e.seq IS NULL",
+        {uuid_array(ids, from, std::min(ids.size(), from + kChunk))}, last && from + kChunk >= ids.size());
     out.insert(out.end(), numbered.begin(), numbered.end());
   }
   return out;
@@ -167,7 +167,8 @@ boost::asio::awaitable<void> Sequencer::run() {
         if (!now_numbered.contains(id)) lookup.push_back(id);
       std::vector<std::pair<std::string, int64_t>> looked_up;
       if (!lookup.empty())
-        looked_up = co_await offload(pool_, [&] { return db_.read_sync([&](db::Session& s) { return numbers_of(s, lookup); }); });
+        looked_up = co_await offload(
+            pool_, [&] { return db_.read_sync([&](db::Session& s) { return numbers_of(s, lookup); }); });
       {
         std::lock_guard lk(mu_);
         if (!wanted_.empty())

@@ -35,7 +35,8 @@ namespace keel::events {
 // each numbered event's (id, seq), in order. `last`: the transaction's last statement (Session::query_last).
 void lock_sequence(db::Session& s);
 std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, int64_t limit, bool last = false);
-std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s, const std::vector<std::string>& ids,
+std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s,
+                                                           const std::vector<std::string>& ids,
                                                            bool last = false);
 // The numbers of those of `ids` that have one.
 std::vector<std::pair<std::string, int64_t>> numbers_of(db::Session& s, const std::vector<std::string>& ids);

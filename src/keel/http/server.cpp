@@ -509,35 +509,38 @@ struct Server::Impl {
       for (auto& [acc, l] : w->acceptors) refuse_new_handshakes(acc->native_handle());
     }
     for (auto& w : workers) {
-      net::co_spawn(w->ctx, [this, wp = w.get()]() -> net::awaitable<void> {
-        // Handshakes under way at the signal complete within a round trip.
-        net::steady_timer settle(wp->ctx, kDrainHandshakes);
-        co_await settle.async_wait(use_tuple);
-        // Connections the kernel has already accepted are taken from the backlog and served (closing the
-        // listener would reset them); then the listener closes.
-        for (auto& [acc, l] : wp->acceptors) {
-          boost::system::error_code ec;
-          acc->non_blocking(true, ec);
-          for (int taken = 0; !ec && taken < 4096; ++taken) {
-            tcp::socket sock(wp->ctx);
-            acc->accept(sock, ec);
-            if (ec) break;
-            boost::system::error_code ignore;
-            sock.set_option(tcp::no_delay(true), ignore);
-            open.fetch_add(1, std::memory_order_relaxed);
-            net::co_spawn(wp->ctx, serve(wp, l, std::move(sock), true), net::detached);
-          }
-          boost::system::error_code ignore;
-          acc->close(ignore);
-        }
-        // A keep-alive connection idle at the signal gets a second more: a request its client sends meanwhile
-        // (perhaps already on its way) is answered with Connection: close, instead of meeting a closed
-        // socket; then the sweeper closes it. Requests under way are answered as usual.
-        const auto idle_until = std::chrono::steady_clock::now() + kDrainIdle;
-        for (Connection* c : wp->connections)
-          if (!c->busy && !c->partial && c->deadline > idle_until) c->deadline = idle_until;
-        drains_pending.fetch_sub(1, std::memory_order_acq_rel);
-      }, net::detached);
+      net::co_spawn(
+          w->ctx,
+          [this, wp = w.get()]() -> net::awaitable<void> {
+            // Handshakes under way at the signal complete within a round trip.
+            net::steady_timer settle(wp->ctx, kDrainHandshakes);
+            co_await settle.async_wait(use_tuple);
+            // Connections the kernel has already accepted are taken from the backlog and served (closing the
+            // listener would reset them); then the listener closes.
+            for (auto& [acc, l] : wp->acceptors) {
+              boost::system::error_code ec;
+              acc->non_blocking(true, ec);
+              for (int taken = 0; !ec && taken < 4096; ++taken) {
+                tcp::socket sock(wp->ctx);
+                acc->accept(sock, ec);
+                if (ec) break;
+                boost::system::error_code ignore;
+                sock.set_option(tcp::no_delay(true), ignore);
+                open.fetch_add(1, std::memory_order_relaxed);
+                net::co_spawn(wp->ctx, serve(wp, l, std::move(sock), true), net::detached);
+              }
+              boost::system::error_code ignore;
+              acc->close(ignore);
+            }
+            // A keep-alive connection idle at the signal gets a second more: a request its client sends
+            // meanwhile (perhaps already on its way) is answered with Connection: close, instead of meeting a
+            // closed socket; then the sweeper closes it. Requests under way are answered as usual.
+            const auto idle_until = std::chrono::steady_clock::now() + kDrainIdle;
+            for (Connection* c : wp->connections)
+              if (!c->busy && !c->partial && c->deadline > idle_until) c->deadline = idle_until;
+            drains_pending.fetch_sub(1, std::memory_order_acq_rel);
+          },
+          net::detached);
     }
     net::co_spawn(workers[0]->ctx, wait_drained(), net::detached);
   }

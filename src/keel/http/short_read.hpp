@@ -29,8 +29,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 
-#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && \
-    !defined(KEEL_PLAIN_IO)
+#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
+    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(KEEL_PLAIN_IO)
 #define KEEL_SHORT_READ 1
 
 #include <boost/asio/associated_cancellation_slot.hpp>

@@ -100,7 +100,7 @@ struct Memories {
   // the newest memories that match.
   int64_t common_word_rows = 500;
   std::chrono::milliseconds sweep_interval{30000};
-  int64_t versions_kept = 20;        // a memory's past versions kept (the newest)
+  int64_t versions_kept = 20;          // a memory's past versions kept (the newest)
   int64_t versions_max_age_days = 90;  // a past version older than this goes (0: kept while the memory is)
 };
 
@@ -677,7 +677,8 @@ void install(ModuleContext& ctx) {
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const std::string now = now_rfc3339();
-    std::string sql = std::string("SELECT ") + kColumns + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
+    std::string sql =
+        std::string("SELECT ") + kColumns + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
     std::vector<db::Value> params{id, user_id};
     add_not_expired(now, sql, params);
     const db::Result rows = co_await m->db->query_read(sql, params);
@@ -710,8 +711,9 @@ void install(ModuleContext& ctx) {
     const std::string if_match(req.header("If-Match"));
     const std::string now = now_rfc3339();
     const std::string tp(req.trace.traceparent());
-    auto row = co_await m->db->write(
-        [&](db::Session& s) { return update_memory(s, user_id, id, c, if_match, now, tp, m->versions_kept); });
+    auto row = co_await m->db->write([&](db::Session& s) {
+      return update_memory(s, user_id, id, c, if_match, now, tp, m->versions_kept);
+    });
     co_return memory_response(200, row);
   });
 

@@ -229,13 +229,15 @@ db::Row update_memory(db::Session& s, const std::string& user_id, const std::str
   const std::string ns = old.text(1);
   if (versions_kept > 0)
     s.defer(
-        "INSERT INTO memory_versions (memory_id, version, namespace, content, metadata, tags, embedding_dims, "
+        "INSERT INTO memory_versions (memory_id, version, namespace, content, metadata, tags, "
+        "embedding_dims, "
         "expires_at, updated_at) SELECT id, version, namespace, content, metadata, tags, embedding_dims, "
         "expires_at, updated_at FROM memories WHERE id = $1",
         {id});
   // The history keeps its newest versions_kept: a memory edited all day does not grow without bound.
   if (version - versions_kept >= 1)
-    s.defer("DELETE FROM memory_versions WHERE memory_id = $1 AND version <= $2", {id, version - versions_kept});
+    s.defer("DELETE FROM memory_versions WHERE memory_id = $1 AND version <= $2",
+            {id, version - versions_kept});
   // Unchanged columns are written back as they are, so one statement serves every change.
   db::Value embedding = old.is_null(10) ? db::Value(nullptr) : db::Value(db::Blob{old.text(10)});
   db::Value dims = old.is_null(5) ? db::Value(nullptr) : db::Value(old.int64(5));

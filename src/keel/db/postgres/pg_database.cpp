@@ -7,10 +7,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <map>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <regex>
@@ -321,7 +321,8 @@ class PostgresDatabase final : public Database {
     cv_.notify_all();
   }
 
-  boost::asio::awaitable<Result> query_read(const std::string& sql, const std::vector<Value>& params) override {
+  boost::asio::awaitable<Result> query_read(const std::string& sql,
+                                            const std::vector<Value>& params) override {
     if (!down_.load(std::memory_order_acquire)) {
       const auto ex = co_await boost::asio::this_coro::executor;
       if (std::shared_ptr<Pipe> pipe = pipe_for(ex)) {

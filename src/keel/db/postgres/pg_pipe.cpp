@@ -46,7 +46,7 @@ net::awaitable<Pipe::Outcome> Pipe::query(const std::string& sql, const std::vec
     pending_.push_back(std::move(p));
   };
   co_return co_await net::async_initiate<decltype(net::use_awaitable), void(Outcome)>(initiate,
-                                                                                     net::use_awaitable);
+                                                                                      net::use_awaitable);
 }
 
 void Pipe::send(const std::string& sql, const std::vector<Value>& params, Pending& p) {
@@ -64,11 +64,11 @@ void Pipe::send(const std::string& sql, const std::vector<Value>& params, Pendin
     it = statements_.emplace(sql, name).first;
   }
   if (it != statements_.end())
-    ok = ok && PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(b.values.size()), b.values.data(),
-                                   b.lengths.data(), b.formats.data(), 0) == 1;
+    ok = ok && PQsendQueryPrepared(conn_, it->second.c_str(), static_cast<int>(b.values.size()),
+                                   b.values.data(), b.lengths.data(), b.formats.data(), 0) == 1;
   else
-    ok = ok && PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(b.values.size()), nullptr, b.values.data(),
-                                 b.lengths.data(), b.formats.data(), 0) == 1;
+    ok = ok && PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(b.values.size()), nullptr,
+                                 b.values.data(), b.lengths.data(), b.formats.data(), 0) == 1;
   ++p.commands;
   ok = ok && PQpipelineSync(conn_) == 1;
   const int flushed = ok ? PQflush(conn_) : -1;
@@ -96,9 +96,9 @@ net::awaitable<void> Pipe::read_loop(std::shared_ptr<Pipe> self, net::any_io_exe
       break;
     }
     waiting_ = &sd;
-    auto [ec] = co_await sd.async_wait(flushed == 1 ? net::posix::descriptor_base::wait_write
-                                                    : net::posix::descriptor_base::wait_read,
-                                       net::as_tuple(net::use_awaitable));
+    auto [ec] = co_await sd.async_wait(
+        flushed == 1 ? net::posix::descriptor_base::wait_write : net::posix::descriptor_base::wait_read,
+        net::as_tuple(net::use_awaitable));
     waiting_ = nullptr;
     if (ec == net::error::operation_aborted) continue;  // a send left data to flush
     if (ec || PQconsumeInput(conn_) != 1) {

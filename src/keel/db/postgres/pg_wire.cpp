@@ -136,8 +136,8 @@ PGconn* connect_postgres(const PostgresOptions& opt, const char* application_nam
                         "keepalives_count", "tcp_user_timeout",
                         "options",          nullptr};
   const char* values[] = {
-      opt.url.c_str(), connect_timeout.c_str(), application_name,          "1",    idle.c_str(), interval.c_str(),
-      count.c_str(),    user_timeout.c_str(),    options.c_str(), nullptr};
+      opt.url.c_str(), connect_timeout.c_str(), application_name, "1",    idle.c_str(), interval.c_str(),
+      count.c_str(),   user_timeout.c_str(),    options.c_str(),  nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 1);
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(conn);
