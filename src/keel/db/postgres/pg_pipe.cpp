@@ -89,6 +89,15 @@ net::awaitable<void> Pipe::read_loop(std::shared_ptr<Pipe> self, net::any_io_exe
     co_return;
   }
   net::posix::basic_stream_descriptor<net::any_io_executor> sd(ex, fd);
+  // However this frame ends (the loop leaves, or the I/O context is destroyed with the frame in it), the
+  // pipe has no reader from then on: marked broken, it is never handed a read that nobody would answer.
+  struct NoReader {
+    Pipe* pipe;
+    ~NoReader() {
+      pipe->broken_ = true;
+      pipe->waiting_ = nullptr;
+    }
+  } no_reader{this};
   while (!broken_) {
     const int flushed = PQflush(conn_);
     if (flushed < 0) {
