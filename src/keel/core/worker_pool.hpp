@@ -72,8 +72,11 @@ boost::asio::awaitable<std::invoke_result_t<F>> offload(WorkerPool& pool, F f) {
   auto initiate = [&pool, ex](auto handler, F fn) {
     auto work = boost::asio::make_work_guard(ex);
     auto state = std::make_shared<decltype(handler)>(std::move(handler));
+    // `ep` is moved, never copied, on the worker: the exception's last reference goes on the awaiting side.
     auto finish = [ex, state](std::exception_ptr ep, Value v) {
-      boost::asio::post(ex, [state, ep, v = std::move(v)]() mutable { (*state)(ep, std::move(v)); });
+      boost::asio::post(ex, [state, ep = std::move(ep), v = std::move(v)]() mutable {
+        (*state)(std::move(ep), std::move(v));
+      });
     };
     bool queued = pool.try_post_fn([fn = std::move(fn), finish, work = std::move(work)]() mutable {
       std::exception_ptr ep;
@@ -87,7 +90,7 @@ boost::asio::awaitable<std::invoke_result_t<F>> offload(WorkerPool& pool, F f) {
       } catch (...) {
         ep = std::current_exception();
       }
-      finish(ep, std::move(v));
+      finish(std::move(ep), std::move(v));
     });
     if (!queued) finish(std::make_exception_ptr(Error::unavailable("server busy, try again", 1)), Value{});
   };

@@ -7,6 +7,20 @@
 
 namespace keel::db {
 
+std::exception_ptr copy_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const DbError& x) {
+    return std::make_exception_ptr(x);
+  } catch (const Error& x) {
+    return std::make_exception_ptr(x);
+  } catch (const std::exception& x) {
+    return std::make_exception_ptr(std::runtime_error(x.what()));
+  } catch (...) {
+    return std::make_exception_ptr(std::runtime_error("unknown error"));
+  }
+}
+
 Error to_http_error(const DbError& e) {
   switch (e.kind()) {
     case DbError::Kind::Unavailable:

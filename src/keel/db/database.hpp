@@ -4,6 +4,7 @@
 // worker pool: coroutines use read()/write(), the command line and tests use the *_sync forms.
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -48,6 +49,11 @@ class DbError : public std::runtime_error {
 // How a database failure reaches a client: 503 when the database is down or busy, 409 for a conflicting
 // write, 500 otherwise; the body never carries SQL or the driver's message.
 Error to_http_error(const DbError& e);
+
+// A fresh copy of the exception `e` holds (a DbError, an Error or any std::exception, as a runtime_error),
+// for handing one failure to writers on several threads: each lets go of its own object, so no thread frees
+// one another is reading (libstdc++'s reference count on a shared exception is invisible to TSan).
+std::exception_ptr copy_of(const std::exception_ptr& e);
 
 class Row {
  public:

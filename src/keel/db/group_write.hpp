@@ -56,9 +56,11 @@ class GroupWrite : public std::enable_shared_from_this<GroupWrite<Item, Out>> {
         decltype(boost::asio::make_work_guard(ex)) work;
       };
       auto state = std::make_shared<State>(State{std::move(handler), boost::asio::make_work_guard(ex)});
+      // `ep` is moved, never copied, on the writing thread: the last reference to the exception is let go on
+      // the I/O thread, after the coroutine has read it (libstdc++'s reference count is invisible to TSan).
       Waiter w{std::move(it), [ex, state](std::exception_ptr ep, Out v) {
-                 boost::asio::post(ex, [state, ep, v = std::move(v)]() mutable {
-                   state->handler(ep, std::move(v));
+                 boost::asio::post(ex, [state, ep = std::move(ep), v = std::move(v)]() mutable {
+                   state->handler(std::move(ep), std::move(v));
                    state->work.reset();
                  });
                }};

@@ -207,7 +207,7 @@ class SqliteDatabase final : public Database {
 
   void with_session(Access access, const std::function<void(Session&)>& fn) override {
     if (access == Access::Write) {
-      WriteJob job{&fn, nullptr, false};
+      WriteJob job{&fn, nullptr, false, {}};
       {
         std::lock_guard lk(queue_mu_);
         if (stopping_) throw DbError(DbError::Kind::Unavailable, "database is closed");
@@ -284,7 +284,7 @@ class SqliteDatabase final : public Database {
     try {
       writer_->exec_script("BEGIN IMMEDIATE");
     } catch (...) {
-      for (WriteJob* j : batch) j->error = std::current_exception();
+      for (WriteJob* j : batch) j->error = copy_of(std::current_exception());
       return;
     }
     writer_->drop_commit_hooks();
@@ -326,7 +326,7 @@ class SqliteDatabase final : public Database {
       writer_->exec_script("COMMIT");
     } catch (...) {
       for (WriteJob* j : batch)
-        if (!j->error) j->error = std::current_exception();
+        if (!j->error) j->error = copy_of(std::current_exception());
       rollback();
       return;
     }
