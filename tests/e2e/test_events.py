@@ -1,6 +1,8 @@
 """The event log: CloudEvents written by keel and by third parties, filters, long-polling, and a follower that
 misses nothing while many writers post at once (on PostgreSQL too, where sequence order is not commit order)."""
 import concurrent.futures
+import http.client
+import json
 import threading
 import time
 import uuid
@@ -136,6 +138,53 @@ def test_a_follower_misses_nothing_under_concurrent_writers(keel, svc):
     t.join(timeout=60)
     assert len(seen) == len(set(seen)), "an event was delivered twice"
     assert set(seen) == posted, f"missed {len(posted - set(seen))} events"
+
+
+def test_concurrent_posts_store_every_character_as_sent(backend, keel_factory):
+    """Posts that arrive together are written together (on PostgreSQL, one statement of arrays for a group):
+    quotes, backslashes, braces, commas, the word NULL, newlines and non-ASCII text come back exactly as
+    posted, and a missing subject stays missing rather than becoming a string."""
+    keel = keel_factory().start()
+    svc = keel.cli("token", "create", "--service", "weather").stdout.strip()
+    awkward = ['say "hi"', "back\\slash\\", "{a,b}", "NULL", "", "line\nbreak", "Zürich ☂ 東京", "\\\"", ",", " "]
+    sent = []
+    for i in range(160):
+        text = awkward[i % len(awkward)]
+        body = {"type": "chars.test", "source": f"/s/{text}" if text.strip() else "/s", "data": {"t": text, "i": i}}
+        if i % 3:
+            body["subject"] = text if text else "x"
+        sent.append(body)
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    # Sent in bursts: every connection's request is on the wire before any answer is read, so posts arrive
+    # while a transaction is under way and queue for the next one together.
+    ids = []
+    port = int(keel.url("events").rsplit(":", 1)[1])
+    for burst in range(0, len(sent), 80):
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in sent[burst:burst + 80]]
+        for c in conns:
+            c.connect()
+        for c, body in zip(conns, sent[burst:burst + 80]):
+            headers = {**bearer(svc), "Content-Type": "application/json"}
+            if body["data"]["i"] % 2:
+                headers["traceparent"] = traceparent
+            c.request("POST", "/v1/events", body=json.dumps(body), headers=headers)
+        for c in conns:
+            r = c.getresponse()
+            text = r.read()
+            assert r.status == 201, text
+            ids.append(json.loads(text)["id"])
+            c.close()
+    deadline, got = time.time() + 20, {}
+    while len(got) < len(sent) and time.time() < deadline:
+        body = read(keel, svc, type="chars.test", limit=500).json()
+        got = {e["id"]: e for e in body["items"]}
+    assert len(got) == len(sent)
+    for body, id_ in zip(sent, ids):
+        e = got[id_]
+        assert e["source"] == body["source"] and e["data"] == body["data"]
+        assert e["subject"] == body.get("subject"), (e["subject"], body)
+        assert (e.get("traceparent") or "").startswith("00-0af7651916cd43dd8448eb211c80319c") == bool(body["data"]["i"] % 2)
 
 
 def test_a_follower_misses_nothing_across_four_processes_when_one_is_killed(backend, keel_factory):

@@ -232,6 +232,21 @@ TEST_P(DatabaseTest, DeferredStatementsCommitTogetherOrNotAtAll) {
   EXPECT_EQ(r.rows[1].text(0), "d2@example.com");
 }
 
+TEST_P(DatabaseTest, AnArrayLiteralCarriesAnyTextAndNulls) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "PostgreSQL arrays";
+  const std::vector<std::optional<std::string>> items{
+      "plain", "say \"hi\"", "back\\slash\\", "{a,b}",        "NULL", std::nullopt,
+      "",      " ",          "line\nbreak",   "Z\xc3\xbcrich"};
+  auto r = db_->read_sync([&](Session& s) {
+    return s.query("SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n",
+                   {keel::db::array_literal(items)});
+  });
+  ASSERT_EQ(r.rows.size(), items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(r.rows[i].opt_text(0), items[i]) << i;
+  }
+}
+
 TEST_P(DatabaseTest, ALastStatementCommitsWithItsTransaction) {
   migrate(*db_);
   // Its result comes back, and what the transaction wrote before it is committed with it.

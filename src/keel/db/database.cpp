@@ -21,6 +21,29 @@ std::exception_ptr copy_of(const std::exception_ptr& e) {
   }
 }
 
+std::string array_literal(const std::vector<std::optional<std::string>>& items) {
+  size_t size = 2;
+  for (const auto& i : items) size += (i ? i->size() + 3 : 5);
+  std::string out;
+  out.reserve(size);
+  out += '{';
+  for (size_t n = 0; n < items.size(); ++n) {
+    if (n) out += ',';
+    if (!items[n]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *items[n]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
 Error to_http_error(const DbError& e) {
   switch (e.kind()) {
     case DbError::Kind::Unavailable:

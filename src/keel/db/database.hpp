@@ -55,6 +55,10 @@ Error to_http_error(const DbError& e);
 // one another is reading (libstdc++'s reference count on a shared exception is invisible to TSan).
 std::exception_ptr copy_of(const std::exception_ptr& e);
 
+// A PostgreSQL array literal of `items` ("{...}", for a `$1::text[]` parameter): each element double-quoted
+// with `"` and `\` escaped, so any text goes through; a nullopt is NULL.
+std::string array_literal(const std::vector<std::optional<std::string>>& items);
+
 class Row {
  public:
   using Columns = std::shared_ptr<const std::vector<std::string>>;

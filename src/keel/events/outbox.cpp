@@ -33,4 +33,42 @@ Appended append(db::Session& s, const NewEvent& e) {
   return out;
 }
 
+std::vector<Appended> append_all(db::Session& s, const std::vector<NewEvent>& events) {
+  std::vector<Appended> out;
+  out.reserve(events.size());
+  if (s.dialect() == db::Dialect::Sqlite || events.size() == 1) {
+    for (const auto& e : events) out.push_back(append(s, e));
+    return out;
+  }
+  std::vector<std::optional<std::string>> ids, types, sources, subjects, times, data, traceparents;
+  for (auto* column : {&ids, &types, &sources, &subjects, &times, &data, &traceparents})
+    column->reserve(events.size());
+  auto or_null = [](const std::string& v) {
+    return v.empty() ? std::nullopt : std::optional<std::string>(v);
+  };
+  for (const auto& e : events) {
+    out.push_back(Appended{uuid_v7(), 0, now_rfc3339()});
+    ids.emplace_back(out.back().id);
+    types.emplace_back(e.type);
+    sources.emplace_back(e.source);
+    subjects.push_back(or_null(e.subject));
+    times.emplace_back(out.back().time);
+    data.emplace_back(boost::json::serialize(e.data));
+    traceparents.push_back(or_null(e.traceparent));
+  }
+  s.defer(
+      "INSERT INTO observability_events (id, type, source, subject, time, data, traceparent, created_at, "
+      "updated_at) SELECT id, type, source, subject, time, data, traceparent, time, time FROM "
+      "unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[], $7::text[]) "
+      "AS e(id, type, source, subject, time, data, traceparent)",
+      {db::array_literal(ids), db::array_literal(types), db::array_literal(sources),
+       db::array_literal(subjects), db::array_literal(times), db::array_literal(data),
+       db::array_literal(traceparents)});
+  s.after_commit([out] {
+    if (Sequencer* q = sequencer())
+      for (const auto& a : out) q->committed(a.id);
+  });
+  return out;
+}
+
 }  // namespace keel::events

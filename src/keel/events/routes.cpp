@@ -140,12 +140,7 @@ void install(ModuleContext& ctx) {
   });
   if (ctx.db.dialect() == db::Dialect::Postgres)
     ev->group = std::make_shared<db::GroupWrite<NewEvent, Appended>>(
-        ctx.db, [](db::Session& s, const std::vector<NewEvent>& events) {
-          std::vector<Appended> out;
-          out.reserve(events.size());
-          for (const auto& e : events) out.push_back(append(s, e));  // deferred: one round trip for all
-          return out;
-        });
+        ctx.db, [](db::Session& s, const std::vector<NewEvent>& events) { return append_all(s, events); });
   net::co_spawn(ctx.io, follow_latest(ev), net::detached);
 
   ctx.router.add(Method::Get, "/v1/events", [ev](Request& req) -> Awaitable {
