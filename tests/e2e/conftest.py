@@ -140,7 +140,7 @@ class Keel:
         return p
 
     def query(self, sql, *params):
-        """Reads keel's database directly (SQLite or PostgreSQL), for what the API does not show."""
+        """Reads (or writes) keel's database directly (SQLite or PostgreSQL), for what the API does not show."""
         if self.database:
             import re
             text = sql
@@ -157,7 +157,9 @@ class Keel:
             qmarks = sql
             for i in range(len(params), 0, -1):
                 qmarks = qmarks.replace(f"${i}", f"?{i}")
-            return [tuple("" if v is None else str(v) for v in row) for row in con.execute(qmarks, params)]
+            rows = [tuple("" if v is None else str(v) for v in row) for row in con.execute(qmarks, params)]
+            con.commit()  # a write the test makes on purpose (data stored by an older keel)
+            return rows
         finally:
             con.close()
 

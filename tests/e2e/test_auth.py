@@ -285,9 +285,23 @@ def test_pyjwt_verifies_our_tokens_through_the_jwks(keel):
     claims = jwt.decode(token, key.key, algorithms=["EdDSA"], audience="keel", issuer="keel")
     assert claims["sub"] == reg["user"]["id"] and claims["sid"] == reg["session_id"]
     assert claims["roles"] == ["user"] and claims["exp"] > time.time() and claims["jti"]
-    conf = requests.get(keel.url("auth") + "/.well-known/openid-configuration", timeout=10).json()
-    assert conf["issuer"] == "keel" and conf["jwks_uri"].endswith("/.well-known/jwks.json")
+    conf = requests.get(keel.url("gateway") + "/.well-known/openid-configuration", timeout=10,
+                        headers={"Host": "evil.example.net"}).json()
+    # Without public_url: the gateway on this machine, whatever Host the request named.
+    assert conf["issuer"] == "keel" and conf["jwks_uri"] == f"http://localhost:{keel.port_base}/.well-known/jwks.json"
     assert "EdDSA" in conf["id_token_signing_alg_values_supported"]
+
+
+def test_issuer_metadata_comes_from_public_url_never_from_host(keel_factory):
+    k = keel_factory(env={"KEEL_PUBLIC_URL": "https://id.example.com/keel/"}).start()
+    conf = requests.get(k.url("auth") + "/.well-known/openid-configuration", timeout=10,
+                        headers={"Host": "evil.example.net"}).json()
+    assert conf["jwks_uri"] == "https://id.example.com/keel/.well-known/jwks.json"
+    assert conf["token_endpoint"] == "https://id.example.com/keel/v1/auth/login"
+    assert "evil" not in json.dumps(conf)
+    bad = keel_factory(env={"KEEL_PUBLIC_URL": "https://user@x.example.com?q"})
+    p = bad.cli("serve", check=False)
+    assert p.returncode == 2 and "public_url" in p.stderr
 
 
 def test_es256_by_configuration(keel_factory):

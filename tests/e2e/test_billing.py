@@ -232,3 +232,71 @@ def test_concurrent_duplicate_credits_post_once(keel):
     assert len({r.json()["id"] for r in results}) == 1
     acc = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]), timeout=10)
     assert acc.json()["balance"] == 7
+
+
+MAX_TOTAL = 2**53 - 1  # the largest integer JSON carries exactly: the bound of every balance and usage total
+
+
+def test_usage_totals_stop_at_their_bound_with_422_and_stay_readable(keel):
+    u = new_user(keel)
+    svc = keel.cli("token", "create", "--service", "meter").stdout.strip()
+
+    def post(quantity, metric="tokens"):
+        return requests.post(keel.url("billing") + "/v1/billing/usage", headers=bearer(svc), timeout=10,
+                             json={"user_id": u["user"]["id"], "module": "meter", "metric": metric,
+                                   "quantity": quantity, "idempotency_key": uuid.uuid4().hex})
+
+    for _ in range(7):
+        assert post(2**50).status_code == 201
+    refused = post(2**50)  # each within the per-post cap, but 8 of them pass 2^53 - 1
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    assert "quantity" in refused.text
+    assert post(2**50 - 1).status_code == 201  # exactly to the bound
+    assert post(1).status_code == 422
+    assert post(5, metric="calls").status_code == 201  # another metric has its own total
+
+    r = requests.get(keel.url("billing") + "/v1/billing/usage", headers=bearer(u["access_token"]), timeout=10)
+    assert r.status_code == 200, r.text
+    totals = {(i["module"], i["metric"]): i["quantity"] for i in r.json()["items"]}
+    assert totals[("meter", "tokens")] == MAX_TOTAL and totals[("meter", "calls")] == 5
+
+
+def test_a_balance_stops_at_its_bound_with_422(keel):
+    u = new_user(keel)
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
+                           timeout=10).json()
+    admin = admin_token(keel)
+
+    def credit(amount):
+        return requests.post(f"{keel.url('billing')}/v1/billing/accounts/{account['id']}/credits",
+                             headers=bearer(admin), timeout=10,
+                             json={"amount": amount, "idempotency_key": uuid.uuid4().hex})
+
+    for _ in range(7):
+        assert credit(2**50).status_code == 201
+    refused = credit(2**50)
+    assert refused.status_code == 422 and "amount" in refused.text, refused.text
+    assert credit(2**50 - 1).status_code == 201
+    assert credit(1).status_code == 422
+    r = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]), timeout=10)
+    assert r.status_code == 200 and r.json()["balance"] == MAX_TOTAL
+    entries = requests.get(keel.url("billing") + "/v1/billing/ledger", headers=bearer(u["access_token"]),
+                           timeout=10)
+    assert entries.status_code == 200 and len(entries.json()["items"]) == 8
+    assert entries.json()["items"][0]["balance_after"] == MAX_TOTAL
+
+
+def test_usage_stored_past_the_bound_still_reads(keel):
+    """Usage an older keel stored without the check (3 x 2^62 overflows int64) reads as the bound, never 500."""
+    u = new_user(keel)
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
+                           timeout=10).json()
+    for _ in range(3):
+        keel.query("INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "
+                   "created_at, updated_at) VALUES ($1, $2, $3, 'meter', 'tokens', $4, $5, $6, $6)",
+                   str(uuid.uuid4()), account["id"], u["user"]["id"], 2**62, uuid.uuid4().hex,
+                   "2026-01-01T00:00:00.000Z")
+    r = requests.get(keel.url("billing") + "/v1/billing/usage", headers=bearer(u["access_token"]), timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == [{"module": "meter", "metric": "tokens", "quantity": MAX_TOTAL}]

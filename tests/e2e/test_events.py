@@ -247,3 +247,25 @@ def test_a_follower_misses_nothing_across_four_processes_when_one_is_killed(back
     unnumbered = procs[0].query("SELECT count(*) FROM observability_events WHERE seq IS NULL")
     assert unnumbered == [("0",)], "committed events left without a number"
     assert len(acked) >= writers * per_writer * 3, "the writers on the processes left did not finish"
+
+
+def test_login_failures_say_why_and_for_whom_to_admins_only(keel, svc):
+    """A service reading the log must not learn whether an email has an account from the failures it causes."""
+    email = f"lf{uuid.uuid4().hex[:8]}@example.com"
+    r = requests.post(keel.url("auth") + "/v1/auth/register", json={"email": email, "password": "correct horse battery"},
+                      timeout=30)
+    user_id = r.json()["user"]["id"]
+    for tried in (email, f"nobody{uuid.uuid4().hex[:8]}@example.com"):
+        r = requests.post(keel.url("auth") + "/v1/auth/login", json={"email": tried, "password": "wrong password!"},
+                          timeout=30)
+        assert r.status_code == 401
+    seen = read(keel, svc, type="keel.auth.login.failed").json()["items"]
+    assert len(seen) == 2
+    for e in seen:  # the same shape whether the account exists or not
+        assert e["subject"] is None and set(e["data"]) == {"ip"}, e
+    admin_email = f"adm{uuid.uuid4().hex[:8]}@example.com"
+    keel.cli("user", "create", "--email", admin_email, "--password-stdin", "--admin", input="admin password\n")
+    admin = requests.post(keel.url("auth") + "/v1/auth/login", json={"email": admin_email, "password": "admin password"},
+                          timeout=30).json()["access_token"]
+    full = read(keel, admin, type="keel.auth.login.failed").json()["items"]
+    assert [(e["subject"], e["data"]["reason"]) for e in full] == [(user_id, "wrong_password"), (None, "unknown_account")]

@@ -477,3 +477,39 @@ def test_third_parties_get_identity_not_the_token_and_cannot_claim_broad_prefixe
     assert "x_keel_user_id" not in seen and seen["x-keel-user-id"] != "forged"
     assert put_instance(keel, ext, "ext", "b", url=a.url, metadata={"k": "a\u0000"}).status_code == 422
     assert put_instance(keel, ext, "ext", "b", url=a.url, tags=["x\u0000"]).status_code == 422
+
+
+def test_instance_urls_may_not_point_at_metadata_link_local_or_keels_own_ports(keel_factory, upstream_factory,
+                                                                                tmp_path):
+    src, lib = tmp_path / "names.c", tmp_path / "names.so"
+    src.write_text(SLOW_DNS)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src), "-ldl"], check=True)
+    k = keel_factory(env={"LD_PRELOAD": str(lib), "KEEL_REGISTRY_DENY": "10.0.0.0/8, 192.0.2.0/24"}).start()
+    ext = service_token(k, "ext")
+    auth_port = int(k.url("auth").rsplit(":", 1)[1])
+    refused = ["http://169.254.169.254/", "http://169.254.1.1:8080/", "http://[::ffff:169.254.169.254]/",
+               "http://[fe80::1]:80/", "http://0.0.0.0:9000/", "http://224.0.0.1:80/", "http://10.1.2.3:9000/",
+               "http://192.0.2.7/", f"http://127.0.0.1:{auth_port}/", f"http://localhost:{auth_port}/",
+               f"http://[::1]:{auth_port}/"]
+    for url in refused:
+        r = put_instance(k, ext, "ext", "a", url=url, routes=["/v1/ext"])
+        assert r.status_code == 422, (url, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["url"], r.text
+    # Loopback on another port is a module on the same machine: allowed.
+    u = upstream_factory("ext")
+    assert put_instance(k, ext, "ext", "a", url=u.url, routes=["/v1/ext"]).status_code == 200
+    # A name is judged on the addresses it resolves to, when the gateway connects: one resolving to keel's own
+    # auth port on loopback is never connected to (auth would answer), and the answer is a fast 502.
+    sneaky = service_token(k, "sneaky")
+    assert put_instance(k, sneaky, "sneaky", "a", url=f"http://own.fast-dns.test:{auth_port}",
+                        routes=["/v1/auth-lookalike"]).status_code == 200
+    tok = user_token(k)["access_token"]
+    assert wait_until(lambda: requests.get(k.url("gateway") + "/v1/auth-lookalike/x", headers=bearer(tok),
+                                           timeout=10).status_code != 404, timeout=3)
+    start = time.time()
+    r = requests.get(k.url("gateway") + "/v1/auth-lookalike/x", headers=bearer(tok), timeout=10)
+    assert r.status_code == 502 and time.time() - start < 1, (r.status_code, r.text)
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    # A bad deny list is a configuration error.
+    p = keel_factory(env={"KEEL_REGISTRY_DENY": "10.0.0.0/33"}).cli("serve", check=False)
+    assert p.returncode == 2 and "registry.deny" in p.stderr

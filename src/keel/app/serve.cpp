@@ -158,6 +158,7 @@ int serve(const Config& config) {
   opt.header_timeout = config.header_timeout;
   opt.body_timeout = config.body_timeout;
   opt.max_connections = config.max_connections;
+  opt.max_connections_per_ip = config.max_connections_per_ip;
   opt.access_log = config.access_log;
   opt.shutdown_grace = config.shutdown_grace;
   http::Server server(opt);

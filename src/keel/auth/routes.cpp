@@ -199,24 +199,24 @@ void install(ModuleContext& ctx) {
     res.headers.emplace_back("Cache-Control", "public, max-age=60");
     co_return res;
   });
-  r.add(Method::Get, "/.well-known/openid-configuration", [a](Request& req) -> Awaitable {
-    std::string host(req.header("host"));
-    if (host.empty() || host.find_first_of(" /\\\"<>") != std::string::npos) host = "localhost:8000";
-    const std::string base = "http://" + host;
-    co_return Response::json(
-        200, json::object{{"issuer", a->settings.issuer},
-                          {"jwks_uri", base + "/.well-known/jwks.json"},
-                          {"token_endpoint", base + "/v1/auth/login"},
-                          {"userinfo_endpoint", base + "/v1/auth/me"},
-                          {"revocation_endpoint", base + "/v1/auth/logout"},
-                          {"grant_types_supported", json::array{"password", "refresh_token"}},
-                          {"response_types_supported", json::array{"token"}},
-                          {"subject_types_supported", json::array{"public"}},
-                          {"id_token_signing_alg_values_supported", json::array{alg_name(a->settings.alg)}},
-                          {"token_endpoint_auth_methods_supported", json::array{"none"}},
-                          {"claims_supported",
-                           json::array{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "roles"}}});
-  });
+  // From public_url, never from the request's Host: a forged Host must not point clients elsewhere.
+  r.add(Method::Get, "/.well-known/openid-configuration",
+        [a, base = ctx.config.public_base()](Request&) -> Awaitable {
+          co_return Response::json(
+              200,
+              json::object{{"issuer", a->settings.issuer},
+                           {"jwks_uri", base + "/.well-known/jwks.json"},
+                           {"token_endpoint", base + "/v1/auth/login"},
+                           {"userinfo_endpoint", base + "/v1/auth/me"},
+                           {"revocation_endpoint", base + "/v1/auth/logout"},
+                           {"grant_types_supported", json::array{"password", "refresh_token"}},
+                           {"response_types_supported", json::array{"token"}},
+                           {"subject_types_supported", json::array{"public"}},
+                           {"id_token_signing_alg_values_supported", json::array{alg_name(a->settings.alg)}},
+                           {"token_endpoint_auth_methods_supported", json::array{"none"}},
+                           {"claims_supported",
+                            json::array{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "roles"}}});
+        });
 }
 
 }  // namespace keel::auth

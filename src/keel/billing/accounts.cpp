@@ -1,5 +1,7 @@
 #include "keel/billing/accounts.hpp"
 
+#include <algorithm>
+
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
@@ -26,7 +28,7 @@ namespace keel::billing {
 
 bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, const std::string& kind,
                 const std::optional<std::string>& description, const std::string& idempotency_key,
-                const std::string& traceparent) {
+                const std::string& traceparent, AtLimit at_limit) {
   if (!s.query("SELECT 1 FROM ledger_entries WHERE account_id = $1 AND idempotency_key = $2",
                {account_id, idempotency_key})
            .empty())
@@ -36,7 +38,25 @@ bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, c
                          : "SELECT balance, user_id FROM billing_accounts WHERE id = $1";
   auto account = s.query(lock, {account_id});
   if (account.empty()) throw Error::not_found("no such billing account");
-  const int64_t balance = account.rows[0].int64(0) + amount;
+  // Past the limit in the direction it moves (a balance stored before this check may lie beyond it either
+  // way, up to int64's end: checked arithmetic).
+  const int64_t before = account.rows[0].int64(0);
+  int64_t balance = 0;
+  const bool past = __builtin_add_overflow(before, amount, &balance) || amount > kMaxTotal ||
+                    amount < -kMaxTotal || (amount > 0 && balance > kMaxTotal) ||
+                    (amount < 0 && balance < -kMaxTotal);
+  if (past) {
+    if (at_limit == AtLimit::Refuse)
+      throw Error::validation({{"amount", "would take the balance past " + std::to_string(kMaxTotal) +
+                                              " (or below its negative)"}});
+    // |amount| <= kMaxTotal here before and after, so before lies on amount's side of 0: no overflow.
+    amount = std::clamp<int64_t>(amount, -kMaxTotal, kMaxTotal);
+    if (amount > 0)
+      amount = before >= kMaxTotal ? 0 : kMaxTotal - before;
+    else
+      amount = before <= -kMaxTotal ? 0 : -kMaxTotal - before;
+    balance = before + amount;
+  }
   const std::string now = now_rfc3339();
   const std::string id = uuid_v7();
   s.query("UPDATE billing_accounts SET balance = $2, updated_at = $3 WHERE id = $1",
@@ -55,6 +75,25 @@ bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, c
                                          {"kind", kind}},
                      traceparent});
   return true;
+}
+
+std::string capped_sum(db::Dialect dialect, const std::string& column) {
+  const std::string cap = std::to_string(kMaxTotal);
+  return dialect == db::Dialect::Postgres ? "LEAST(SUM(" + column + "), " + cap + ")::bigint"
+                                          : "CAST(MIN(TOTAL(" + column + "), " + cap + ".0) AS INTEGER)";
+}
+
+void add_to_usage_total(db::Session& s, const std::string& account_id, const std::string& module,
+                        const std::string& metric, int64_t quantity) {
+  auto r = s.query(
+      "INSERT INTO usage_totals (account_id, module, metric, quantity, created_at, updated_at) "
+      "VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (account_id, module, metric) DO UPDATE SET "
+      "quantity = usage_totals.quantity + excluded.quantity, updated_at = excluded.updated_at "
+      "WHERE usage_totals.quantity <= $6 - excluded.quantity RETURNING quantity",
+      {account_id, module, metric, quantity, now_rfc3339(), kMaxTotal});
+  if (r.empty())
+    throw Error::validation({{"quantity", "would take this user's total of " + module + "/" + metric +
+                                              " past " + std::to_string(kMaxTotal)}});
 }
 
 void record_usage_batch(db::Session& s, const std::vector<UsageIncrement>& batch,

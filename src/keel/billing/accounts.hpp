@@ -18,12 +18,31 @@ std::string create_account(db::Session& s, const std::string& user_id, const std
 
 namespace keel::billing {
 
+// Balances and usage totals stay within ±(2^53 - 1): the integers JSON (and JavaScript) carry exactly, far
+// from int64's end, so no sum of them overflows.
+constexpr int64_t kMaxTotal = (int64_t{1} << 53) - 1;
+
+// SQL for the sum of `column` over a group, capped at kMaxTotal: it never fails, whatever is stored (usage
+// stored before totals were checked may sum past int64 on SQLite). Exact below the cap (SQLite's TOTAL adds
+// integers exactly up to 2^53).
+std::string capped_sum(db::Dialect dialect, const std::string& column);
+
+// What post_entry does with an entry that would take the balance past ±kMaxTotal: refuse it (422, for
+// amounts a caller chose) or shorten it to reach the limit exactly (the meter's charges, which must not
+// fail).
+enum class AtLimit { Refuse, Clamp };
+
 // Posts a ledger entry (credit > 0, debit < 0) and moves the balance, under a row lock on PostgreSQL so
 // balance_after is exact; writes keel.billing.ledger.posted. Returns false, changing nothing, when the
 // account already has an entry with this idempotency key.
 bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, const std::string& kind,
                 const std::optional<std::string>& description, const std::string& idempotency_key,
-                const std::string& traceparent);
+                const std::string& traceparent, AtLimit at_limit = AtLimit::Refuse);
+
+// Adds `quantity` (> 0) to the account's running total of module/metric, or refuses (422, nothing changed)
+// a quantity that would take it past kMaxTotal: every sum of the account's usage then fits.
+void add_to_usage_total(db::Session& s, const std::string& account_id, const std::string& module,
+                        const std::string& metric, int64_t quantity);
 
 struct UsageIncrement {
   std::string user_id;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "keel/billing/accounts.hpp"
 #include "keel/core/time.hpp"
 
 namespace keel::billing {
@@ -22,9 +23,12 @@ int64_t move(db::Session& s, const std::string& now, const std::string& select_w
       pg ? "date_trunc('" + granularity + "', " + time_column + ")"
          : (granularity == "minute" ? "substr(" + time_column + ", 1, 17) || '00.000Z'"
                                     : "substr(" + time_column + ", 1, 14) || '00:00.000Z'");
+  // Sums capped (accounts.hpp): a roll-up never fails on what is stored, so it never stops for good.
+  const std::string sum = capped_sum(s.dialect(), "quantity");
   const std::string upsert =
-      " ON CONFLICT (account_id, module, metric, granularity, period_start) DO UPDATE SET quantity = "
-      "usage_rollups.quantity + excluded.quantity, updated_at = excluded.updated_at";
+      " ON CONFLICT (account_id, module, metric, granularity, period_start) DO UPDATE SET quantity = " +
+      std::string(pg ? "LEAST" : "MIN") + "(usage_rollups.quantity + excluded.quantity, " +
+      std::to_string(kMaxTotal) + "), updated_at = excluded.updated_at";
   if (pg) {
     // One statement: the rows deleted are the rows summed, whatever commits meanwhile.
     return s
@@ -33,8 +37,8 @@ int64_t move(db::Session& s, const std::string& now, const std::string& select_w
                    ") INSERT INTO usage_rollups (account_id, user_id, module, metric, granularity, "
                    "period_start, "
                    "quantity, created_at, updated_at) SELECT account_id, user_id, module, metric, '" +
-                   granularity + "', " + period +
-                   ", SUM(quantity), $2, $2 FROM moved GROUP BY account_id, "
+                   granularity + "', " + period + ", " + sum +
+                   ", $2, $2 FROM moved GROUP BY account_id, "
                    "user_id, module, metric, " +
                    period + upsert,
                {cut, now})
@@ -44,7 +48,7 @@ int64_t move(db::Session& s, const std::string& now, const std::string& select_w
   s.query(
       "INSERT INTO usage_rollups (account_id, user_id, module, metric, granularity, period_start, quantity, "
       "created_at, updated_at) SELECT account_id, user_id, module, metric, '" +
-          granularity + "', " + period + ", SUM(quantity), $2, $2 FROM " + from + " WHERE " + select_where +
+          granularity + "', " + period + ", " + sum + ", $2, $2 FROM " + from + " WHERE " + select_where +
           " GROUP BY account_id, user_id, module, metric, " + period + upsert,
       {cut, now});
   return s.query("DELETE FROM " + from + " WHERE " + select_where, {cut}).affected;

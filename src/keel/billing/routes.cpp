@@ -167,12 +167,14 @@ void install(ModuleContext& ctx) {
       if (!account) return db::Result{};
       // Raw rows and roll-ups alike (rollup.hpp): a rolled-up period counts by when it began.
       return s.query(
-          "SELECT module, metric, SUM(quantity) FROM (SELECT module, metric, quantity FROM usage_records "
-          "WHERE "
-          "account_id = $1 AND created_at >= $2 AND created_at < $3 UNION ALL SELECT module, metric, "
-          "quantity "
-          "FROM usage_rollups WHERE account_id = $1 AND period_start >= $2 AND period_start < $3) u GROUP BY "
-          "module, metric ORDER BY module, metric",
+          "SELECT module, metric, " + capped_sum(s.dialect(), "quantity") +
+              " FROM (SELECT module, metric, quantity FROM usage_records "
+              "WHERE "
+              "account_id = $1 AND created_at >= $2 AND created_at < $3 UNION ALL SELECT module, metric, "
+              "quantity "
+              "FROM usage_rollups WHERE account_id = $1 AND period_start >= $2 AND period_start < $3) u "
+              "GROUP BY "
+              "module, metric ORDER BY module, metric",
           {account->text(0), from, to});
     });
     json::array items;
@@ -217,6 +219,7 @@ void install(ModuleContext& ctx) {
         if (!again.empty()) return again;
         auto account = own_account(s, user_id);
         if (!account) throw Error::validation({{"user_id", "no such user"}});
+        add_to_usage_total(s, account->text(0), module, metric, quantity);
         const std::string now = now_rfc3339();
         s.query(
             "INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "

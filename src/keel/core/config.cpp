@@ -76,6 +76,18 @@ const std::vector<Setting>& settings() {
                        const fs::path&) { c.port_base = parse_int("port_base", v, 1, 65530); }},
       {"services", [](Config& c, const std::string& v, const fs::path&) { c.services = split_list(v); }},
       {"listen", [](Config& c, const std::string& v, const fs::path&) { c.listen = v; }},
+      {"public_url",
+       [](Config& c, const std::string& v, const fs::path&) {
+         std::string u = v;
+         while (!u.empty() && u.back() == '/') u.pop_back();
+         const size_t host = u.rfind("https://", 0) == 0 ? 8 : u.rfind("http://", 0) == 0 ? 7 : 0;
+         if (host == 0 || u.size() == host || u[host] == '/' || u[host] == ':' ||
+             u.find_first_of(" \t\r\n\"<>\\?#@", host) != std::string::npos)
+           throw ConfigError(
+               "public_url: expected http(s)://host[:port][/path] (no query, fragment or user), got '" + v +
+               "'");
+         c.public_url = u;
+       }},
       {"io_threads", [](Config& c, const std::string& v,
                         const fs::path&) { c.io_threads = parse_int("io_threads", v, 0, 256); }},
       {"db_workers", [](Config& c, const std::string& v,
@@ -104,6 +116,14 @@ const std::vector<Setting>& settings() {
       {"max_connections",
        [](Config& c, const std::string& v, const fs::path&) {
          c.max_connections = parse_int("max_connections", v, 1, 1000000);
+       }},
+      {"max_connections_per_ip",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.max_connections_per_ip = parse_int("max_connections_per_ip", v, 0, 1000000);
+       }},
+      {"long_polls_per_caller",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.long_polls_per_caller = parse_int("long_polls_per_caller", v, 0, 1000000);
        }},
       {"shutdown_grace_ms",
        [](Config& c, const std::string& v, const fs::path&) {

@@ -32,15 +32,25 @@ struct Config {
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
   int max_connections = 10000;
+  int max_connections_per_ip = 1000;
+  int long_polls_per_caller = 16;  // waiting requests one token may hold per module and process (0: no cap)
+                                   // // 0: no cap (behind a proxy, whose address every client shares)
   std::chrono::milliseconds shutdown_grace{10000};
   std::string sqlite_synchronous = "NORMAL";
   // Reads map this much of the database file instead of copying pages through read(2); 0 (the default) is
   // off: on this machine mapping raised search p99 from about 5 ms to 14-17 ms.
   int64_t sqlite_mmap_mib = 0;
+  // Where clients reach keel (the gateway, or a proxy in front of it), as http(s)://host[:port][/path] with
+  // no trailing slash; issuer metadata builds its URLs from it, never from a request's Host. Empty: the
+  // gateway on this machine, http://localhost:<port_base>.
+  std::string public_url;
   // Module tables ([auth], [gateway], ...) as flattened "module.key" -> string value.
   std::map<std::string, std::string> module_settings;
 
   bool is_sqlite() const { return database.rfind("sqlite:", 0) == 0; }
+  std::string public_base() const {
+    return public_url.empty() ? "http://localhost:" + std::to_string(port_base) : public_url;
+  }
   std::filesystem::path sqlite_path() const;
 };
 

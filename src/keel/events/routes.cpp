@@ -21,6 +21,7 @@
 #include "keel/events/sequencer.hpp"
 #include "keel/http/duration.hpp"
 #include "keel/http/json_body.hpp"
+#include "keel/http/long_polls.hpp"
 #include "keel/http/router.hpp"
 #include "keel/module/idempotency.hpp"
 
@@ -43,17 +44,27 @@ struct Events {
   // PostgreSQL: posts without an Idempotency-Key commit in groups (db/group_write.hpp); a commit for each
   // post made the server flush its log for every event (~2 events a flush at 64 connections).
   std::shared_ptr<db::GroupWrite<NewEvent, Appended>> group;
+  std::unique_ptr<http::LongPolls> long_polls;  // reads with ?wait= each token may hold
 };
 
-json::object event_json(const db::Row& r) {
+// `admin`: whether the reader holds the admin role. keel.auth.login.failed says for admins only which user an
+// attempt was for and why it failed (wrong password or unknown account): any other reader who tried an email
+// could learn from it whether that email has an account. Others see that a login failed, and from where.
+json::object event_json(const db::Row& r, bool admin) {
   boost::system::error_code ec;
   auto data = json::parse(r.text(6), ec);
+  const bool redact = !admin && r.text(2) == "keel.auth.login.failed";
+  if (redact) {
+    json::object redacted;
+    if (auto* o = data.if_object(); o && o->contains("ip")) redacted["ip"] = o->at("ip");
+    data = std::move(redacted);
+  }
   json::object e{{"id", r.text(0)},
                  {"seq", r.int64(1)},
                  {"specversion", "1.0"},
                  {"type", r.text(2)},
                  {"source", r.text(3)},
-                 {"subject", r.is_null(4) ? json::value(nullptr) : json::value(r.text(4))},
+                 {"subject", r.is_null(4) || redact ? json::value(nullptr) : json::value(r.text(4))},
                  {"time", r.time(5)},
                  {"datacontenttype", "application/json"},
                  {"data", ec ? json::value(nullptr) : data}};
@@ -134,6 +145,7 @@ void install(ModuleContext& ctx) {
   auto ev = std::make_shared<Events>();
   ev->db = &ctx.db;
   ev->verifier = &ctx.verifier;
+  ev->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
   ev->retention_days = static_cast<int64_t>(module_number(ctx.config, "events.retention_days", 30, 0, 36500));
   ev->latest = ctx.db.read_sync([](db::Session& s) {
     return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
@@ -144,7 +156,8 @@ void install(ModuleContext& ctx) {
   net::co_spawn(ctx.io, follow_latest(ev), net::detached);
 
   ctx.router.add(Method::Get, "/v1/events", [ev](Request& req) -> Awaitable {
-    require_reader(ev->verifier->authenticate(req));
+    const auth::Principal who = ev->verifier->authenticate(req);
+    require_reader(who);
     Query q = parse_query(req);
     std::optional<std::chrono::milliseconds> wait;
     if (auto w = req.query_param("wait")) {
@@ -152,6 +165,7 @@ void install(ModuleContext& ctx) {
       if (!wait)
         throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
     }
+    const auto ticket = wait ? ev->long_polls->enter(who.subject) : nullptr;
     const auto deadline = std::chrono::steady_clock::now() + wait.value_or(std::chrono::milliseconds(0));
     const auto ex = co_await net::this_coro::executor;
     net::steady_timer timer(ex);
@@ -174,7 +188,7 @@ void install(ModuleContext& ctx) {
     json::array items;
     int64_t next_after = q.after;
     for (const auto& r : rows.rows) {
-      items.push_back(event_json(r));
+      items.push_back(event_json(r, who.is_admin()));
       next_after = r.int64(1);
     }
     co_return Response::json(200, json::object{{"items", std::move(items)}, {"next_after", next_after}});

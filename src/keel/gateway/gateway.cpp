@@ -156,6 +156,7 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
       index_(ctx.registry_index),
       local_(ctx.local_routers),
       settings_(settings),
+      policy_(http::AddressPolicy::from(ctx.config)),
       user_limit_(settings.user_rate, settings.user_burst),
       ip_limit_(settings.ip_rate, settings.ip_burst),
       table_(std::make_shared<RouteTable>()),
@@ -494,8 +495,12 @@ void Meter::write(db::Session& s, const Counts& counts, const std::string& prefi
     if (account.empty()) continue;
     const billing::Plan* plan = plans_.find(account.rows[0].text(1));
     if (!plan || plan->request_price <= 0) continue;
-    billing::post_entry(s, account.rows[0].text(0), -n * plan->request_price, "usage",
-                        std::to_string(n) + " requests", prefix + ":charge:" + user, "");
+    // Charged however large the count or price: the product saturates and the balance stops at its limit.
+    int64_t charge = 0;
+    if (__builtin_mul_overflow(n, plan->request_price, &charge)) charge = billing::kMaxTotal;
+    billing::post_entry(s, account.rows[0].text(0), -std::min(charge, billing::kMaxTotal), "usage",
+                        std::to_string(n) + " requests", prefix + ":charge:" + user, "",
+                        billing::AtLimit::Clamp);
   }
 }
 
@@ -765,6 +770,8 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
   http::ClientOptions opt;
   opt.connect_timeout = settings_.connect_timeout;
   opt.timeout = settings_.upstream_timeout;
+  opt.policy = &policy_;
+  opt.keel_target = target.keel;
 
   ThreadState& st = thread_state();
   const size_t n = target.instances.size();
@@ -834,6 +841,8 @@ net::awaitable<void> Gateway::probe_ejected(std::string key, http::Endpoint ep, 
   opt.connect_timeout = std::min(settings_.connect_timeout, std::chrono::milliseconds(1000));
   opt.timeout = std::chrono::milliseconds(2000);
   opt.body_limit = 1 << 20;
+  opt.policy = &policy_;
+  opt.keel_target = true;  // a probe carries no user's request: only the addresses refused to all matter
   for (;;) {
     timer.expires_after(settings_.probe_interval);
     co_await timer.async_wait(net::use_awaitable);

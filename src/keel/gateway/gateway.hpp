@@ -236,6 +236,7 @@ class Gateway {
   registry::IndexWatch& index_;
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_;
   GatewaySettings settings_;
+  http::AddressPolicy policy_;  // where proxied requests and probes may go (address_policy.hpp)
   RateLimiter user_limit_, ip_limit_;
   std::unique_ptr<SharedBudgets> budgets_;  // PostgreSQL with cluster_limits: the fleet's shared budgets
   mutable std::mutex table_mu_;

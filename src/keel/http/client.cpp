@@ -347,6 +347,15 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
       candidates = std::move(lookup->endpoints);
     }
   }
+  if (opt.policy) {
+    std::string why;
+    std::erase_if(candidates, [&](const tcp::endpoint& e) {
+      auto refused = opt.policy->refuse(e.address(), e.port(), opt.keel_target);
+      if (refused) why = *refused;
+      return refused.has_value();
+    });
+    if (candidates.empty()) throw ClientError("refused to connect to " + to.key + ": " + why, false, false);
+  }
   auto [cec, ep] = co_await net::async_connect(c->socket, candidates, use_tuple);
   if (cec) throw ClientError("cannot connect to " + to.key + ": " + cec.message(), false, c->watch.expired);
   // To wait for the connect, Asio registered the socket for writability with epoll, and that stays: every ACK

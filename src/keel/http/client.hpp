@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "keel/http/address_policy.hpp"
+
 namespace keel::http {
 
 struct Endpoint {
@@ -75,6 +77,10 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{30000};  // for the whole exchange after connecting
   size_t body_limit = 64 << 20;
   size_t max_idle_per_upstream = 256;
+  // When set, a connection goes only to addresses the policy allows (judged after the name lookup, on the
+  // addresses connected to); `keel_target`: the upstream is one of keel's own modules.
+  const AddressPolicy* policy = nullptr;
+  bool keel_target = false;
 };
 
 // One exchange; throws ClientError. Arguments are named objects of the caller (see auth/passwords.hpp).

@@ -17,8 +17,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "keel/core/error.hpp"
@@ -169,6 +171,9 @@ struct Server::Impl {
   // Members the connection frames use are declared before the workers, so they outlive them.
   std::vector<std::unique_ptr<Listener>> listeners;
   std::atomic<int64_t> open{0};
+  // Open connections per client address (max_connections_per_ip), entries kept only while non-zero.
+  std::mutex per_ip_mu;
+  std::unordered_map<std::string, int> per_ip;
   std::atomic<bool> draining{false};
   std::atomic<int> drains_pending{0};  // workers that have yet to run their part of the drain
   std::vector<std::unique_ptr<Worker>> workers;
@@ -358,6 +363,29 @@ struct Server::Impl {
     // One Request for the connection's life: its strings keep their capacity from one request to the next.
     Request req(nullptr, &lookup_header, &visit_headers);
     if (!ec) req.remote_ip = remote.address().to_string();
+    struct PerIp {  // this connection's place in its address's count
+      Impl* self = nullptr;
+      std::string ip;
+      ~PerIp() {
+        if (!self) return;
+        std::lock_guard lk(self->per_ip_mu);
+        if (auto it = self->per_ip.find(ip); it != self->per_ip.end() && --it->second <= 0)
+          self->per_ip.erase(it);
+      }
+    } per_ip_slot;
+    if (opt.max_connections_per_ip > 0 && !req.remote_ip.empty()) {
+      std::lock_guard lk(per_ip_mu);
+      int& n = per_ip[req.remote_ip];
+      if (n >= opt.max_connections_per_ip) {
+        if (n == 0) per_ip.erase(req.remote_ip);
+        boost::system::error_code ignore;
+        socket.close(ignore);
+        co_return;
+      }
+      ++n;
+      per_ip_slot.self = this;
+      per_ip_slot.ip = req.remote_ip;
+    }
     beast::flat_buffer buffer;
     std::string head;
     FlatMessage hreq;  // the current request, its capacity kept from one request to the next

@@ -23,6 +23,10 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
   int max_connections = 10000;
+  // Connections one client address may hold open at once (0: no cap); past it a new one is closed at once,
+  // so no single address can take the whole of max_connections. Behind a proxy every client shares its
+  // address: raise it there, or set 0.
+  int max_connections_per_ip = 1000;
   bool access_log = true;
   std::chrono::milliseconds shutdown_grace{10000};
 };

@@ -1,5 +1,6 @@
 #include "keel/registry/routes.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +18,7 @@
 #include "keel/http/client.hpp"
 #include "keel/http/duration.hpp"
 #include "keel/http/json_body.hpp"
+#include "keel/http/long_polls.hpp"
 #include "keel/http/router.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
@@ -43,7 +45,9 @@ struct Registry {
   auth::TokenVerifier* verifier;
   IndexWatch* index;
   Settings settings;
-  std::set<std::string> checking;  // instances with a health check in flight (I/O thread 0 only)
+  std::optional<http::AddressPolicy> policy;    // where instance URLs may point (http/address_policy.hpp)
+  std::unique_ptr<http::LongPolls> long_polls;  // blocking queries each token may hold
+  std::set<std::string> checking;               // instances with a health check in flight (I/O thread 0 only)
 };
 
 const std::regex kModuleName("[a-z][a-z0-9-]{0,62}");
@@ -140,6 +144,29 @@ InstanceInput parse_instance(const Request& req, const Settings& settings) {
   return in;
 }
 
+// An instance URL naming an address (or localhost) the policy refuses is 422 at once. A name is judged again
+// on every connection, on the addresses it resolves to then (the gateway's and the health checks' client).
+void check_address(const http::AddressPolicy& policy, const InstanceInput& in) {
+  const auto ep = http::Endpoint::parse(in.url);
+  if (!ep) return;
+  bool keel_module = false;
+  for (const auto& m : module_table()) keel_module = keel_module || m.name == in.module;
+  std::vector<net::ip::address> addresses;
+  boost::system::error_code ec;
+  std::string host = ep->host;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const auto literal = net::ip::make_address(host, ec);
+  if (!ec) {
+    addresses.push_back(literal);
+  } else if (boost::algorithm::iequals(host, "localhost") ||
+             boost::algorithm::iends_with(host, ".localhost")) {
+    addresses = {net::ip::address_v4::loopback(), net::ip::address_v6::loopback()};
+  }
+  for (const auto& a : addresses)
+    if (auto why = policy.refuse(a, ep->port, keel_module))
+      throw Error::validation({{"url", "keel does not send requests there: " + *why}});
+}
+
 // A prefix belongs to one module: keel's own, or the first to register it. Claiming one at or below another
 // module's prefix is a conflict.
 void check_route_conflicts(db::Session& s, const InstanceInput& in) {
@@ -179,6 +206,8 @@ net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst
     opt.connect_timeout = std::chrono::milliseconds(1000);
     opt.timeout = std::chrono::milliseconds(2000);
     opt.body_limit = 1 << 20;
+    opt.policy = &*reg->policy;
+    opt.keel_target = true;  // a check carries no user's request: only the addresses refused to all matter
     try {
       const http::ClientResponse res = co_await http::fetch(*ep, req, opt);
       ok = res.status >= 200 && res.status < 300;
@@ -229,6 +258,8 @@ void install(ModuleContext& ctx) {
   reg->db = &ctx.db;
   reg->verifier = &ctx.verifier;
   reg->index = &ctx.registry_index;
+  reg->policy.emplace(http::AddressPolicy::from(ctx.config));
+  reg->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
   reg->settings.check_interval_ms =
       static_cast<int64_t>(module_number(ctx.config, "registry.check_interval_ms", 1000, 100, 60000));
   reg->settings.grace_seconds =
@@ -243,6 +274,7 @@ void install(ModuleContext& ctx) {
     check_names(req.param("name"), req.param("instance_id"));
     require_writer(who, req.param("name"));
     const InstanceInput in = parse_instance(req, reg->settings);
+    check_address(*reg->policy, in);
     const std::string tp(req.trace.traceparent());
     auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
       check_route_conflicts(s, in);
@@ -308,7 +340,7 @@ void install(ModuleContext& ctx) {
     co_return with_index(Response::json(200, json::object{{"items", std::move(items)}}), index);
   });
   r.add(Method::Get, "/v1/registry/modules/{name}/instances", [reg](Request& req) -> Awaitable {
-    reg->verifier->authenticate(req);
+    const auth::Principal who = reg->verifier->authenticate(req);
     const std::string module = req.param("name");
     check_names(module, "");
     const auto status = req.query_param("status");
@@ -324,6 +356,7 @@ void install(ModuleContext& ctx) {
           throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
         wait = *d;
       }
+      const auto ticket = reg->long_polls->enter(who.subject);
       co_await reg->index->wait_past(*after, std::chrono::steady_clock::now() + wait);
     }
     auto [instances, index] = co_await reg->db->read(

@@ -1,0 +1,19 @@
+-- Overflow-safe usage: a running total per account, module and metric of what services post, raised in the
+-- transaction of each post; a post that would take it past 2^53 - 1 (the largest integer JSON carries
+-- exactly) is refused with 422, so no sum of a user's usage can overflow. Seeded from what is stored,
+-- capped at that limit (a total stored before this check may already be past it).
+CREATE TABLE usage_totals (
+  account_id  TEXT NOT NULL REFERENCES billing_accounts(id) ON DELETE CASCADE,
+  module      TEXT NOT NULL,
+  metric      TEXT NOT NULL,
+  quantity    INTEGER NOT NULL,
+  created_at  TEXT NOT NULL,
+  updated_at  TEXT NOT NULL,
+  PRIMARY KEY (account_id, module, metric)
+) WITHOUT ROWID;
+INSERT INTO usage_totals (account_id, module, metric, quantity, created_at, updated_at)
+SELECT account_id, module, metric, CAST(MIN(TOTAL(quantity), 9007199254740991.0) AS INTEGER),
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+FROM (SELECT account_id, module, metric, quantity FROM usage_records
+      UNION ALL SELECT account_id, module, metric, quantity FROM usage_rollups)
+GROUP BY account_id, module, metric;

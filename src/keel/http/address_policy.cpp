@@ -1,0 +1,105 @@
+#include "keel/http/address_policy.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "keel/core/config.hpp"
+
+namespace keel::http {
+
+namespace ip = boost::asio::ip;
+
+namespace {
+
+ip::address unmapped(const ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return ip::make_address_v4(ip::v4_mapped, a.to_v6());
+  return a;
+}
+
+std::vector<Cidr> always_refused() {
+  std::vector<Cidr> out;
+  for (const char* c : {"0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32", "::/128",
+                        "fe80::/10", "fd00:ec2::254/128", "ff00::/8"})
+    out.push_back(*Cidr::parse(c));
+  return out;
+}
+
+}  // namespace
+
+std::optional<Cidr> Cidr::parse(std::string_view text) {
+  const size_t slash = text.find('/');
+  boost::system::error_code ec;
+  const auto a = ip::make_address(std::string(text.substr(0, slash)), ec);
+  if (ec) return std::nullopt;
+  const unsigned max = a.is_v4() ? 32 : 128;
+  unsigned prefix = max;
+  if (slash != std::string_view::npos) {
+    const std::string_view p = text.substr(slash + 1);
+    auto [end, err] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+    if (p.empty() || err != std::errc() || end != p.data() + p.size() || prefix > max) return std::nullopt;
+  }
+  return Cidr{unmapped(a), prefix};
+}
+
+bool Cidr::contains(const ip::address& raw) const {
+  const ip::address a = unmapped(raw);
+  if (a.is_v4() != network.is_v4()) return false;
+  auto bytes_of = [](const ip::address& x) {
+    std::vector<unsigned char> b;
+    if (x.is_v4()) {
+      const auto v = x.to_v4().to_bytes();
+      b.assign(v.begin(), v.end());
+    } else {
+      const auto v = x.to_v6().to_bytes();
+      b.assign(v.begin(), v.end());
+    }
+    return b;
+  };
+  const auto x = bytes_of(a), n = bytes_of(network);
+  for (unsigned bit = 0; bit < prefix; ++bit) {
+    const unsigned mask = 0x80u >> (bit % 8);
+    if ((x[bit / 8] & mask) != (n[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+AddressPolicy::AddressPolicy(std::vector<Cidr> deny, std::vector<uint16_t> own_ports)
+    : deny_(always_refused()), own_ports_(std::move(own_ports)) {
+  deny_.insert(deny_.end(), deny.begin(), deny.end());
+}
+
+AddressPolicy AddressPolicy::from(const Config& config) {
+  std::vector<Cidr> deny;
+  if (auto it = config.module_settings.find("registry.deny"); it != config.module_settings.end()) {
+    std::string_view rest = it->second;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (item.empty()) continue;
+      auto c = Cidr::parse(item);
+      if (!c)
+        throw ConfigError("registry.deny: expected addresses or CIDRs such as 10.0.0.0/8, got '" +
+                          std::string(item) + "'");
+      deny.push_back(*c);
+    }
+  }
+  std::vector<uint16_t> own;
+  for (int i = 0; i <= 5; ++i) own.push_back(static_cast<uint16_t>(config.port_base + i));
+  return AddressPolicy(std::move(deny), std::move(own));
+}
+
+std::optional<std::string> AddressPolicy::refuse(ip::address raw, uint16_t port, bool keel_module) const {
+  const ip::address a = unmapped(raw);
+  for (const auto& c : deny_)
+    if (c.contains(a))
+      return a.to_string() + " is in " + c.network.to_string() + "/" + std::to_string(c.prefix);
+  if (!keel_module && a.is_loopback() &&
+      std::find(own_ports_.begin(), own_ports_.end(), port) != own_ports_.end())
+    return "port " + std::to_string(port) + " on loopback is one of keel's own modules";
+  return std::nullopt;
+}
+
+}  // namespace keel::http

@@ -1,0 +1,48 @@
+#pragma once
+// Which addresses keel sends requests to on behalf of the registry (CONTRACT.md, "Safety rules"): a
+// registered instance gets users' requests through the gateway and the registry's health checks, so an
+// instance URL must not turn keel into a way to reach the cloud's metadata service, link-local hosts, or
+// keel's own modules dressed as a third party.
+//
+// Refused always: unspecified (0.0.0.0/8, ::), link-local (169.254.0.0/16 and fe80::/10, where cloud
+// metadata answers: 169.254.169.254), AWS's IPv6 metadata address (fd00:ec2::254), multicast and broadcast;
+// then the operator's own list ([registry] deny, CIDRs). Loopback is allowed (a module on the same machine)
+// except, for a module that is not keel's own, keel's own ports there. IPv4-mapped IPv6 addresses are judged
+// as the IPv4 address they carry.
+#include <boost/asio/ip/address.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keel {
+struct Config;
+}
+
+namespace keel::http {
+
+struct Cidr {
+  boost::asio::ip::address network;
+  unsigned prefix = 0;
+  // "10.0.0.0/8", "fd00::/8", or one address ("192.0.2.7"); nullopt for anything else.
+  static std::optional<Cidr> parse(std::string_view text);
+  bool contains(const boost::asio::ip::address& a) const;
+};
+
+class AddressPolicy {
+ public:
+  AddressPolicy(std::vector<Cidr> deny, std::vector<uint16_t> own_ports);
+  // From the config: [registry] deny (a list of CIDRs; a bad one is a ConfigError) and keel's module ports.
+  static AddressPolicy from(const Config& config);
+
+  // Why keel must not send a request to `a`:`port` for a module (`keel_module`: one of keel's own), or
+  // nullopt when it may.
+  std::optional<std::string> refuse(boost::asio::ip::address a, uint16_t port, bool keel_module) const;
+
+ private:
+  std::vector<Cidr> deny_;
+  std::vector<uint16_t> own_ports_;
+};
+
+}  // namespace keel::http
