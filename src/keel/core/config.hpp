@@ -33,7 +33,7 @@ struct Config {
   std::chrono::milliseconds body_timeout{30000};
   int max_connections = 10000;
   int max_connections_per_ip = 1000;
-  int long_polls_per_caller = 16;  // waiting requests one token may hold per module and process (0: no cap)
+  int long_polls_per_caller = 64;  // waiting requests one token may hold per module and process (0: no cap)
                                    // // 0: no cap (behind a proxy, whose address every client shares)
   std::chrono::milliseconds shutdown_grace{10000};
   std::string sqlite_synchronous = "NORMAL";
