@@ -31,3 +31,16 @@ TEST(OpenApi, EveryFragmentParsesAndTheDocumentHasTheAuthPaths) {
     EXPECT_TRUE(components.at(kind).as_object().contains(name)) << kind << "/" << name;
   }
 }
+
+TEST(OpenApi, RoutesServedButNotListedAreFound) {
+  keel::http::Router router;
+  auto none = [](keel::http::Request&) -> boost::asio::awaitable<keel::http::Response> {
+    co_return keel::http::Response{};
+  };
+  router.add(keel::http::Method::Get, "/v1/memories/{id}", none);         // listed
+  router.add(keel::http::Method::Put, "/v1/memories/{id}", none);         // that path, not that method
+  router.add(keel::http::Method::Get, "/v1/memories/{id}/secret", none);  // not listed at all
+  router.add_prefix(keel::http::Method::Get, "/v1/ext", none);            // a proxy's subtree: left out
+  EXPECT_EQ(keel::gateway::undocumented_routes(router),
+            (std::vector<std::string>{"PUT /v1/memories/{id}", "GET /v1/memories/{id}/secret"}));
+}

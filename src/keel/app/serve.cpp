@@ -26,6 +26,7 @@
 #include "keel/db/migrations.hpp"
 #include "keel/events/sequencer.hpp"
 #include "keel/gateway/gateway.hpp"
+#include "keel/gateway/openapi.hpp"
 #include "keel/gateway/routes.hpp"
 #include "keel/http/router.hpp"
 #include "keel/http/server.hpp"
@@ -192,6 +193,8 @@ int serve(const Config& config) {
         return modules.empty() ? modules : "\"modules\":" + modules;
       };
     add_common_routes(*router, common);
+    for (const auto& route : gateway::undocumented_routes(*router))
+      log::error("route missing from /openapi.json", {{"module", std::string(m->name)}, {"route", route}});
     const uint16_t port = server.listen(
         std::string(m->name), static_cast<uint16_t>(config.port_base + m->port_offset), router, metrics);
     names.emplace_back(std::string(m->name) + ":" + std::to_string(port));

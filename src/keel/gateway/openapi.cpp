@@ -42,4 +42,26 @@ std::string openapi_document(const std::string& version) {
   return json::serialize(doc);
 }
 
+std::vector<std::string> undocumented_routes(const http::Router& router) {
+  static const json::object paths = [] {
+    json::object all;
+    for (const auto& [module, text] : openapi_fragments()) {
+      const json::value fragment = json::parse(text);
+      for (const auto& kv : fragment.at("paths").as_object()) all[kv.key()] = kv.value();
+    }
+    return all;
+  }();
+  std::vector<std::string> out;
+  for (const auto& route : router.routes()) {
+    if (route->prefix || route->method == http::Method::Head || route->method == http::Method::Options)
+      continue;
+    std::string method(http::method_name(route->method));
+    for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto* ops = paths.if_contains(route->pattern);
+    if (!ops || !ops->is_object() || !ops->as_object().contains(method))
+      out.push_back(std::string(http::method_name(route->method)) + " " + route->pattern);
+  }
+  return out;
+}
+
 }  // namespace keel::gateway
