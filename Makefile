@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 
-.PHONY: setup build run test unit e2e bench format clean
+.PHONY: setup build run test unit e2e bench fuzz format clean
 
 setup:
 	@scripts/setup.sh
@@ -17,6 +17,11 @@ run: build
 
 test: build
 	@scripts/test.sh
+
+# Every libFuzzer target for FUZZ_SECONDS (60) each, from its corpus; fails on a crash (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 bench: build
 	@scripts/setup.sh --bench

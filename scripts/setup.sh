@@ -6,12 +6,18 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsodium-dev libssl-dev openssl ca-certificates libsqlite3-dev sqlite3 libpq-dev libhnswlib-dev
-  libspdlog-dev libfmt-dev libcli11-dev libtoml11-dev
+  libspdlog-dev libfmt-dev libcli11-dev libtoml11-dev libicu-dev
   libgtest-dev googletest
   python3 python3-pytest python3-requests python3-jwt python3-cryptography
   postgresql curl iproute2
 )
-if [ "${1:-}" = "--bench" ]; then packages+=(wrk nginx haproxy nghttp2-client util-linux procps python3-numpy); fi
+for flag in "$@"; do
+  case $flag in
+    --bench) packages+=(wrk nginx haproxy nghttp2-client util-linux procps python3-numpy) ;;
+    --fuzz) packages+=(clang-15 libfuzzer-15-dev) ;;  # scripts/fuzz.sh
+    *) echo "setup: unknown flag $flag (--bench, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

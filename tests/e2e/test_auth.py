@@ -463,3 +463,38 @@ def test_keels_module_names_take_no_service_token(keel):
     for name in ("gateway", "auth", "memory", "registry", "billing", "events"):
         p = keel.cli("token", "create", "--service", name, check=False)
         assert p.returncode == 2 and p.stdout == "" and "keel's own modules" in p.stderr, (name, p.stderr)
+
+
+def test_emails_a_person_would_call_the_same_are_one_account(keel):
+    tag = uuid.uuid4().hex[:6]
+    pairs = [(f"\u00c4rger{tag}@Example.com", f"\u00e4rger{tag}@example.com"),             # Ä and ä
+             (f"\uff21\uff22{tag}@example.com", f"ab{tag}@example.com"),                   # full-width letters
+             (f"\u212aelvin{tag}@example.com", f"kelvin{tag}@example.com"),                # the Kelvin sign
+             (f"a{tag}@b\u00fccher.example", f"a{tag}@xn--bcher-kva.example"),             # IDNA
+             (f"a\u0308{tag}@example.org", f"\u00e4{tag}@example.org")]                    # decomposed ä
+    for first, second in pairs:
+        u = register(keel, first)
+        r = requests.post(keel.url("auth") + "/v1/auth/register", json={"email": second, "password": "correct horse battery"},
+                          timeout=30)
+        assert r.status_code == 409, (first, second, r.status_code, r.text)
+        # Either spelling logs in to the one account, which keeps the email as it was given.
+        for spelling in (first, second, second.upper()):
+            r = login(keel, spelling, "correct horse battery")
+            assert r.status_code == 200, (spelling, r.text)
+            assert r.json()["user"]["id"] == u["user"]["id"] and r.json()["user"]["email"] == first
+    r = requests.post(keel.url("auth") + "/v1/auth/register", json={"email": "a@exa\u200dmple.com",
+                                                                    "password": "correct horse battery"}, timeout=30)
+    assert r.status_code == 422 and "email" in r.text
+
+
+def test_emails_stored_by_an_older_keel_are_found_after_a_restart(keel_factory):
+    k = keel_factory().start()
+    tag = uuid.uuid4().hex[:6]
+    u = register(k, f"\u00c4rger{tag}@B\u00fccher.example")
+    # As an older keel stored it: only ASCII folded, the domain as typed.
+    k.query("UPDATE users SET email_lower = $1 WHERE id = $2", f"\u00e4rger{tag}@b\u00fccher.example", u["user"]["id"])
+    assert login(k, f"\u00e4rger{tag}@xn--bcher-kva.example", "correct horse battery").status_code == 401
+    k.stop()
+    k.start()
+    r = login(k, f"\u00c4RGER{tag}@xn--bcher-kva.example", "correct horse battery")
+    assert r.status_code == 200 and r.json()["user"]["id"] == u["user"]["id"], r.text

@@ -99,6 +99,7 @@ void install(ModuleContext& ctx) {
   a->issuer->load_sync();
   ctx.verifier.load_sync();  // sees the key just created
   a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.verifier, *a->hasher);
+  a->service->rekey_emails_sync();
   boost::asio::co_spawn(ctx.io, a->issuer->run(), boost::asio::detached);
   boost::asio::co_spawn(ctx.io, forget_ended_sessions(ctx.db, a->settings.ended_sessions_kept_days),
                         boost::asio::detached);

@@ -4,10 +4,12 @@
 #include <boost/json/serialize.hpp>
 
 #include "keel/auth/crypto.hpp"
+#include "keel/auth/email.hpp"
 #include "keel/auth/keys.hpp"
 #include "keel/billing/accounts.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
+#include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/events/outbox.hpp"
 #include "keel/http/json_body.hpp"
@@ -51,10 +53,9 @@ int64_t unix_seconds(system_clock::time_point t) {
   return std::chrono::duration_cast<seconds>(t.time_since_epoch()).count();
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+// The key an email is stored and found by (email.hpp); one that has none (not UTF-8, a domain that is not a
+// valid IDNA name) was refused at registration, so at login it finds no account.
+std::string key_of(const std::string& email) { return email_key(email).value_or(email); }
 
 bool valid_email(const std::string& e) {
   if (e.size() < 3 || e.size() > 254) return false;
@@ -166,7 +167,8 @@ std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, co
 
 void AuthService::validate_new_user(const NewUser& u) const {
   std::vector<FieldError> errors;
-  if (!valid_email(u.email)) errors.push_back({"email", "must be a valid email address"});
+  if (!valid_email(u.email) || !email_key(u.email))
+    errors.push_back({"email", "must be a valid email address"});
   const size_t len = http::utf8_length(u.password);
   if (len < settings_.password_min || len > settings_.password_max)
     errors.push_back({"password", "must be " + std::to_string(settings_.password_min) + " to " +
@@ -188,7 +190,7 @@ boost::asio::awaitable<json::object> AuthService::register_user(const NewUser& u
           "INSERT INTO users (id, email, email_lower, display_name, password_hash, roles, created_at, "
           "updated_at) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-          {id, u.email, lower(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
+          {id, u.email, key_of(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
            hash, roles, now});
       billing::create_account(s, id, client.traceparent);
       events::append(
@@ -208,7 +210,7 @@ boost::asio::awaitable<json::object> AuthService::register_user(const NewUser& u
 
 boost::asio::awaitable<json::object> AuthService::login(const std::string& email, const std::string& password,
                                                         const ClientInfo& client) {
-  const std::string account = lower(email);
+  const std::string account = key_of(email);
   if (auto wait = throttle_.acquire(account, client.ip)) {
     Error e(429, "Too Many Requests", "too many failed logins; try again later");
     e.headers.emplace_back("Retry-After", std::to_string(*wait));
@@ -496,6 +498,35 @@ boost::asio::awaitable<json::object> AuthService::jwks() {
   co_return json::object{{"keys", std::move(arr)}};
 }
 
+int64_t AuthService::rekey_emails_sync() {
+  // Only keys holding a character past ASCII can differ: for ASCII the old key (lower case) is today's.
+  const auto rows = db_.read_sync([](db::Session& s) {
+    return s.query(s.dialect() == db::Dialect::Postgres
+                       ? "SELECT id, email, email_lower FROM users WHERE email_lower ~ '[^ -~]'"
+                       : "SELECT id, email, email_lower FROM users WHERE email_lower GLOB '*[^ -~]*'");
+  });
+  int64_t changed = 0;
+  for (const auto& row : rows.rows) {
+    const auto key = email_key(row.text(1));
+    if (!key || *key == row.text(2)) continue;
+    try {
+      db_.write_sync([&](db::Session& s) {
+        s.query("UPDATE users SET email_lower = $2, updated_at = $3 WHERE id = $1",
+                {row.text(0), *key, now_rfc3339()});
+      });
+      ++changed;
+    } catch (const db::DbError& e) {
+      if (e.kind() != db::DbError::Kind::UniqueViolation) throw;
+      log::warn(
+          "two accounts have emails that are now one: this one keeps its old key, so logins with that email "
+          "reach the other; merge or rename them",
+          {{"user_id", row.text(0)}});
+    }
+  }
+  if (changed > 0) log::info("emails re-keyed (Unicode normalization)", {{"users", changed}});
+  return changed;
+}
+
 json::object AuthService::create_user_sync(const NewUser& u) {
   validate_new_user(u);
   const std::string hash = hasher_.hash_sync(u.password);
@@ -507,7 +538,7 @@ json::object AuthService::create_user_sync(const NewUser& u) {
           "INSERT INTO users (id, email, email_lower, display_name, password_hash, roles, created_at, "
           "updated_at) "
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-          {id, u.email, lower(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
+          {id, u.email, key_of(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
            hash, std::string(u.admin ? R"(["user","admin"])" : R"(["user"])"), now});
       billing::create_account(s, id, "");
       events::append(s, {"keel.auth.user.registered", kSource, id, json::object{{"user_id", id}}, ""});

@@ -60,6 +60,10 @@ class AuthService {
 
   // The command line's `keel user create` (synchronous: no I/O threads there).
   boost::json::object create_user_sync(const NewUser& user);
+  // At start: stored emails whose key (email.hpp) an older keel computed otherwise (only ASCII was folded)
+  // get today's key. Two accounts whose emails now have one key keep theirs and are logged for an operator;
+  // how many changed.
+  int64_t rekey_emails_sync();
   // `keel token create`: a long-lived token with role "service".
   std::string create_service_token_sync(const std::string& service, int64_t ttl_seconds);
 

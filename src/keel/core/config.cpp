@@ -137,6 +137,10 @@ const std::vector<Setting>& settings() {
            throw ConfigError("sqlite_synchronous: expected OFF, NORMAL, FULL or EXTRA, got '" + v + "'");
          c.sqlite_synchronous = u;
        }},
+      {"sqlite_cache_mib",
+       [](Config& c, const std::string& v, const fs::path&) {
+         c.sqlite_cache_mib = parse_int("sqlite_cache_mib", v, 1, 1 << 20);
+       }},
       {"sqlite_mmap_mib",
        [](Config& c, const std::string& v, const fs::path&) {
          c.sqlite_mmap_mib = parse_int("sqlite_mmap_mib", v, 0, 1 << 20);

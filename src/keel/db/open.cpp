@@ -20,6 +20,7 @@ std::unique_ptr<Database> open_database(const Config& config) {
     opt.path = config.sqlite_path();
     opt.synchronous = config.sqlite_synchronous;
     opt.mmap_mib = config.sqlite_mmap_mib;
+    opt.cache_mib = config.sqlite_cache_mib;
     if (config.db_workers > 0) opt.readers = static_cast<size_t>(config.db_workers);
     std::error_code ec;
     std::filesystem::create_directories(opt.path.parent_path(), ec);

@@ -33,6 +33,29 @@ using http::Response;
 using Awaitable = net::awaitable<Response>;
 
 namespace {
+bool valid_path(const std::string& p) {
+  return !p.empty() && p.front() == '/' && p.find_first_of(" ?#\t\r\n") == std::string::npos;
+}
+}  // namespace
+
+// A route prefix is one normalized path (CONTRACT.md, "Safety rules"): no empty, `.` or `..` segment, no
+// percent-encoding, no trailing slash; the gateway matches it against normalized request paths.
+bool normalized_prefix(const std::string& p) {
+  if (!valid_path(p) || p.find('%') != std::string::npos || p.find('\\') != std::string::npos) return false;
+  if (p == "/") return true;
+  if (p.back() == '/') return false;
+  size_t start = 1;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    const std::string_view seg(p.data() + start, end - start);
+    if (seg.empty() || seg == "." || seg == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+namespace {
 
 struct Settings {
   int64_t check_interval_ms = 1000;
@@ -96,27 +119,6 @@ std::vector<std::string> string_list(http::Validator& v, const json::object& bod
     out.emplace_back(x.as_string());
   }
   return out;
-}
-
-bool valid_path(const std::string& p) {
-  return !p.empty() && p.front() == '/' && p.find_first_of(" ?#\t\r\n") == std::string::npos;
-}
-
-// A route prefix is one normalized path (CONTRACT.md, "Safety rules"): no empty, `.` or `..` segment, no
-// percent-encoding, no trailing slash; the gateway matches it against normalized request paths.
-bool normalized_prefix(const std::string& p) {
-  if (!valid_path(p) || p.find('%') != std::string::npos || p.find('\\') != std::string::npos) return false;
-  if (p == "/") return true;
-  if (p.back() == '/') return false;
-  size_t start = 1;
-  while (start <= p.size()) {
-    size_t end = p.find('/', start);
-    if (end == std::string::npos) end = p.size();
-    const std::string_view seg(p.data() + start, end - start);
-    if (seg.empty() || seg == "." || seg == "..") return false;
-    start = end + 1;
-  }
-  return true;
 }
 
 InstanceInput parse_instance(const Request& req, const Settings& settings) {

@@ -1,4 +1,5 @@
 #pragma once
+#include <string>
 
 namespace keel {
 struct ModuleContext;
@@ -8,5 +9,10 @@ namespace keel::registry {
 
 // The registry module: its routes (CONTRACT.md, registry), TTL expiry and active health checks.
 void install(ModuleContext& ctx);
+
+// A route prefix a module may claim is one normalized path (CONTRACT.md, "Safety rules"): it starts with '/',
+// has no empty, `.` or `..` segment, no percent-encoding or backslash, no trailing slash, no spaces, '?' or
+// '#'.
+bool normalized_prefix(const std::string& p);
 
 }  // namespace keel::registry

@@ -19,7 +19,7 @@ namespace {
 
 class Connection final : public Session {
  public:
-  Connection(const std::filesystem::path& path, const SqliteOptions& opt) {
+  Connection(const std::filesystem::path& path, const SqliteOptions& opt, bool writer) {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -34,7 +34,15 @@ class Connection final : public Session {
     // temporary files. mmap_size (sqlite_mmap_mib) is off by default: it worsened search tail latency here.
     exec_script(
         "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA synchronous=" +
-        opt.synchronous + "; PRAGMA mmap_size=" + std::to_string(opt.mmap_mib * 1024 * 1024) + ";");
+        opt.synchronous + "; PRAGMA mmap_size=" + std::to_string(opt.mmap_mib * 1024 * 1024) +
+        "; PRAGMA cache_size=-" + std::to_string(cache_kib(opt, writer)) + ";");
+  }
+  // This connection's share of opt.cache_mib, in KiB (at least 256).
+  static int64_t cache_kib(const SqliteOptions& opt, bool writer) {
+    const int64_t total = opt.cache_mib * 1024;
+    const int64_t for_writer = std::min<int64_t>(2048, total / 2);
+    const int64_t kib = writer ? for_writer : (total - for_writer) / static_cast<int64_t>(opt.readers + 2);
+    return std::max<int64_t>(256, kib);
   }
   ~Connection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
@@ -193,7 +201,7 @@ class SqliteDatabase final : public Database {
  public:
   explicit SqliteDatabase(const SqliteOptions& opt) : opt_(opt) {
     if (sqlite3_threadsafe() == 0) throw DbError(DbError::Kind::Other, "SQLite was built without threads");
-    writer_ = std::make_unique<Connection>(opt_.path, opt_);
+    writer_ = std::make_unique<Connection>(opt_.path, opt_, true);
     // Pool threads mostly wait for the writer or run short reads; enough of them keeps group commits full.
     pool_ = std::make_unique<WorkerPool>("keel-sqlite", std::max<size_t>(opt_.readers, 16), 4096);
     writer_thread_ = std::thread([this] { write_loop(); });
@@ -343,7 +351,7 @@ class SqliteDatabase final : public Database {
         return c;
       }
     }
-    return std::make_unique<Connection>(opt_.path, opt_);
+    return std::make_unique<Connection>(opt_.path, opt_, false);
   }
   void return_reader(std::unique_ptr<Connection> c) {
     std::lock_guard lk(readers_mu_);
