@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "keel/core/config.hpp"
+#include "keel/http/duration.hpp"
 #include "keel/http/long_polls.hpp"
 
 using keel::http::AddressPolicy;
@@ -21,6 +22,13 @@ TEST(Cidr, ParsesNetworksAndSingleAddresses) {
   EXPECT_FALSE(net.contains(ip::make_address("10.2.0.1")));
   EXPECT_TRUE(net.contains(ip::make_address("::ffff:10.1.0.9")));  // IPv4-mapped is the IPv4 address
   EXPECT_FALSE(net.contains(ip::make_address("::1")));
+  // IPv4-mapped networks are the IPv4 networks they map (found by fuzzing: the prefix was left at 128).
+  const auto mapped = *Cidr::parse("::ffff:3:f");
+  EXPECT_TRUE(mapped.contains(ip::make_address("0.3.0.15")));
+  const auto mapped_net = *Cidr::parse("::ffff:10.0.0.0/104");
+  EXPECT_TRUE(mapped_net.contains(ip::make_address("10.200.1.1")));
+  EXPECT_FALSE(mapped_net.contains(ip::make_address("11.0.0.1")));
+  EXPECT_FALSE(Cidr::parse("::ffff:10.0.0.0/64"));
   const auto odd = *Cidr::parse("192.168.0.0/23");  // a prefix that ends inside a byte
   EXPECT_TRUE(odd.contains(ip::make_address("192.168.1.200")));
   EXPECT_FALSE(odd.contains(ip::make_address("192.168.2.1")));
@@ -73,4 +81,11 @@ TEST(LongPolls, EachCallerHoldsAtMostItsBudget) {
   keel::http::LongPolls unlimited(0);
   std::vector<std::unique_ptr<keel::http::LongPolls::Ticket>> many;
   for (int i = 0; i < 100; ++i) many.push_back(unlimited.enter("a"));
+}
+
+TEST(Duration, ALargeCountIsRefusedNotOverflowed) {  // found by fuzzing (UBSan: signed overflow)
+  EXPECT_FALSE(keel::http::parse_duration("666666666666666666s", std::chrono::seconds(60)));
+  EXPECT_FALSE(keel::http::parse_duration("9223372036854775807m", std::chrono::seconds(60)));
+  EXPECT_EQ(keel::http::parse_duration("60s", std::chrono::seconds(60)), std::chrono::milliseconds(60000));
+  EXPECT_FALSE(keel::http::parse_duration("61s", std::chrono::seconds(60)));
 }

@@ -107,4 +107,16 @@ TEST(Config, BadValuesNameTheSetting) {
   auto broken = dir.write("broken.toml", "port_base = = 1\n");
   expect_error([&] { load_config(broken, {}, {}, "/"); }, "config");
   expect_error([&] { load_config(dir.path / "missing.toml", {}, {}, "/"); }, "no such file");
+  // Not UTF-8 (found by fuzzing: toml11 read past its buffer on such bytes), a cut-off sequence, a NUL.
+  for (const std::string& bad : {std::string("'po\xff\xffse'=1\n"), std::string("a = \"\xe2\x82\"\n"),
+                                 std::string("a = 1\n\0", 7), std::string("a = \"\xed\xa0\x80\"\n")}) {
+    auto file = dir.write("bad.toml", bad);
+    expect_error([&] { load_config(file, {}, {}, "/"); }, "UTF-8");
+  }
+  auto good = dir.write("unicode.toml",
+                        "public_url = \"https://b\xc3\xbc"
+                        "cher.example\"\n");
+  EXPECT_EQ(load_config(good, {}, {}, "/").public_url,
+            "https://b\xc3\xbc"
+            "cher.example");
 }

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <functional>
+#include <iterator>
+#include <sstream>
 #include <toml.hpp>
 
 extern char** environ;
@@ -53,6 +56,43 @@ std::vector<std::string> split_list(const std::string& v) {
     start = comma + 1;
   }
   return out;
+}
+
+// Well-formed UTF-8 without NUL: no overlong forms, surrogates or code points past U+10FFFF.
+bool utf8_text(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;  // the sequence is cut off
+    for (size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
 }
 
 const std::vector<Setting>& settings() {
@@ -199,7 +239,17 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
     c.data_dir = resolve(base, "keel-data");
     toml::value root;
     try {
-      root = toml::parse(file.string());
+      // TOML is UTF-8 text: anything else is refused before the parser sees it (toml11 3.7 reads past its
+      // buffer on some invalid bytes; a fuzzer found it).
+      std::ifstream in(file, std::ios::binary);
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (!in.good() && !in.eof()) throw ConfigError("config: cannot read " + file.string());
+      if (!utf8_text(text))
+        throw ConfigError("config: " + file.string() + " is not UTF-8 text (TOML must be)");
+      std::istringstream stream(text);
+      root = toml::parse(stream, file.string());
+    } catch (const ConfigError&) {
+      throw;
     } catch (const std::exception& e) {
       std::string msg = e.what();
       auto nl = msg.find('\n');

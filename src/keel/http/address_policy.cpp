@@ -38,7 +38,14 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
     auto [end, err] = std::from_chars(p.data(), p.data() + p.size(), prefix);
     if (p.empty() || err != std::errc() || end != p.data() + p.size() || prefix > max) return std::nullopt;
   }
-  return Cidr{unmapped(a), prefix};
+  // An IPv4-mapped network ("::ffff:10.0.0.0/104") is the IPv4 one it maps: its prefix counts the 96 bits
+  // of the mapping, which the IPv4 form has not (a fuzzer found the unadjusted prefix read past the bytes).
+  const ip::address network = unmapped(a);
+  if (network.is_v4() && a.is_v6()) {
+    if (prefix < 96) return std::nullopt;
+    prefix -= 96;
+  }
+  return Cidr{network, prefix};
 }
 
 bool Cidr::contains(const ip::address& raw) const {

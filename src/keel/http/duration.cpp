@@ -8,7 +8,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text,
                                                         std::chrono::milliseconds max) {
   int64_t n = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (r.ec != std::errc() || n < 0) return std::nullopt;
+  // Bounded before it is scaled: a count of seconds or minutes near int64's end would overflow.
+  if (r.ec != std::errc() || n < 0 || n > 3600000) return std::nullopt;
   const std::string_view unit(r.ptr, text.data() + text.size() - r.ptr);
   int64_t ms = 0;
   if (unit == "ms")
@@ -19,7 +20,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text,
     ms = n * 60000;
   else
     return std::nullopt;
-  if (n > 3600000 || ms > max.count()) return std::nullopt;
+  if (ms > max.count()) return std::nullopt;
   return std::chrono::milliseconds(ms);
 }
 
