@@ -11,10 +11,19 @@
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::filesystem::path dir = [] {
-    char tmpl[] = "/tmp/keel-fuzz-config-XXXXXX";
-    return std::filesystem::path(mkdtemp(tmpl));
-  }();
+  struct TempDir {  // one for the process, removed at exit
+    std::filesystem::path path;
+    TempDir() {
+      char tmpl[] = "/tmp/keel-fuzz-config-XXXXXX";
+      path = mkdtemp(tmpl);
+    }
+    ~TempDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const TempDir temp;
+  const std::filesystem::path& dir = temp.path;
   const auto file = dir / "keel.toml";
   if (FILE* f = std::fopen(file.c_str(), "wb")) {
     std::fwrite(data, 1, size, f);

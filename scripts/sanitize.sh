@@ -17,6 +17,13 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/s
 eval "$(scripts/start-postgres.sh | sed 's/^/export /')"
 trap 'scripts/stop-postgres.sh "$KEEL_TEST_PG_DIR"' EXIT
 
+# The fuzz targets' corpus runners (fuzz/: each corpus file through its target), which ctest runs too.
+corpus_runners=()
+for src in fuzz/*.cpp; do
+  name=$(basename "$src" .cpp)
+  [ "$name" = standalone_main ] || corpus_runners+=("fuzz_${name}_corpus")
+done
+
 build() {  # build DIR SANITIZER TARGETS...
   local dir=$1 kind=$2
   shift 2
@@ -29,7 +36,7 @@ for job in $jobs; do
   case $job in
     address)
       echo "== ASan + UBSan: build"
-      build build-asan address keel keel_unit_tests
+      build build-asan address keel keel_unit_tests "${corpus_runners[@]}"
       echo "== ASan + UBSan: unit tests (SQLite and PostgreSQL at ${KEEL_TEST_PG_URL:-NOWHERE})"
       KEEL_REQUIRE_PG=1 ctest --test-dir build-asan --output-on-failure -j 2
       echo "== ASan + UBSan: end-to-end tests (SQLite)"
@@ -40,7 +47,7 @@ for job in $jobs; do
       ;;
     thread)
       echo "== TSan: build"
-      build build-tsan thread keel_unit_tests
+      build build-tsan thread keel_unit_tests "${corpus_runners[@]}"
       echo "== TSan: unit tests (SQLite and PostgreSQL at ${KEEL_TEST_PG_URL:-NOWHERE})"
       KEEL_REQUIRE_PG=1 ctest --test-dir build-tsan --output-on-failure -j 2
       ;;

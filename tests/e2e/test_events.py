@@ -263,9 +263,13 @@ def test_login_failures_say_why_and_for_whom_to_admins_only(keel, svc):
     assert len(seen) == 2
     for e in seen:  # the same shape whether the account exists or not
         assert e["subject"] is None and set(e["data"]) == {"ip"}, e
+    # Nor does filtering by a user's id tell a service which attempts were for that user.
+    assert read(keel, svc, type="keel.auth.login.failed", subject=user_id).json()["items"] == []
+    assert read(keel, svc, subject=user_id).json()["items"] != []  # the user's other events still are
     admin_email = f"adm{uuid.uuid4().hex[:8]}@example.com"
     keel.cli("user", "create", "--email", admin_email, "--password-stdin", "--admin", input="admin password\n")
     admin = requests.post(keel.url("auth") + "/v1/auth/login", json={"email": admin_email, "password": "admin password"},
                           timeout=30).json()["access_token"]
     full = read(keel, admin, type="keel.auth.login.failed").json()["items"]
     assert [(e["subject"], e["data"]["reason"]) for e in full] == [(user_id, "wrong_password"), (None, "unknown_account")]
+    assert len(read(keel, admin, type="keel.auth.login.failed", subject=user_id).json()["items"]) == 1

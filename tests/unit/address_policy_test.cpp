@@ -89,3 +89,12 @@ TEST(Duration, ALargeCountIsRefusedNotOverflowed) {  // found by fuzzing (UBSan:
   EXPECT_EQ(keel::http::parse_duration("60s", std::chrono::seconds(60)), std::chrono::milliseconds(60000));
   EXPECT_FALSE(keel::http::parse_duration("61s", std::chrono::seconds(60)));
 }
+
+TEST(AddressPolicy, KeelsPortsOnThisMachinesOtherAddressesAreKeels) {
+  const AddressPolicy p({}, {8000, 8001}, {ip::make_address("10.0.0.5"), ip::make_address("fd00::5")});
+  EXPECT_TRUE(p.refuse(ip::make_address("10.0.0.5"), 8001, false));
+  EXPECT_TRUE(p.refuse(ip::make_address("fd00::5"), 8000, false));
+  EXPECT_FALSE(p.refuse(ip::make_address("10.0.0.5"), 8001, true));   // keel's own module there
+  EXPECT_FALSE(p.refuse(ip::make_address("10.0.0.5"), 9000, false));  // another port on this machine
+  EXPECT_FALSE(p.refuse(ip::make_address("10.0.0.6"), 8001, false));  // another machine
+}

@@ -160,6 +160,7 @@ int serve(const Config& config) {
   opt.body_timeout = config.body_timeout;
   opt.max_connections = config.max_connections;
   opt.max_connections_per_ip = config.max_connections_per_ip;
+  opt.per_ip_modules = {"gateway"};
   opt.access_log = config.access_log;
   opt.shutdown_grace = config.shutdown_grace;
   http::Server server(opt);

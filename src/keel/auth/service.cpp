@@ -53,9 +53,15 @@ int64_t unix_seconds(system_clock::time_point t) {
   return std::chrono::duration_cast<seconds>(t.time_since_epoch()).count();
 }
 
-// The key an email is stored and found by (email.hpp); one that has none (not UTF-8, a domain that is not a
-// valid IDNA name) was refused at registration, so at login it finds no account.
-std::string key_of(const std::string& email) { return email_key(email).value_or(email); }
+// The key an email is stored and found by (email.hpp). One that has none (not UTF-8, a domain IDNA refuses,
+// such as "ab--cd.example") is refused at registration now; an older keel stored such an email lower-cased,
+// which the fallback still finds.
+std::string key_of(const std::string& email) {
+  if (auto key = email_key(email)) return *key;
+  std::string lower = email;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
 
 bool valid_email(const std::string& e) {
   if (e.size() < 3 || e.size() > 254) return false;

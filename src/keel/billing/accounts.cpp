@@ -49,7 +49,8 @@ bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, c
     if (at_limit == AtLimit::Refuse)
       throw Error::validation({{"amount", "would take the balance past " + std::to_string(kMaxTotal) +
                                               " (or below its negative)"}});
-    // |amount| <= kMaxTotal here before and after, so before lies on amount's side of 0: no overflow.
+    // Within ±kMaxTotal first; then a balance past the limit (stored before this check) moves no further,
+    // and one short of it moves exactly to it (before > kMaxTotal - amount >= 0 here: no overflow).
     amount = std::clamp<int64_t>(amount, -kMaxTotal, kMaxTotal);
     if (amount > 0)
       amount = before >= kMaxTotal ? 0 : kMaxTotal - before;

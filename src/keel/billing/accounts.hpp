@@ -40,7 +40,8 @@ bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, c
                 const std::string& traceparent, AtLimit at_limit = AtLimit::Refuse);
 
 // Adds `quantity` (> 0) to the account's running total of module/metric, or refuses (422, nothing changed)
-// a quantity that would take it past kMaxTotal: every sum of the account's usage then fits.
+// a quantity that would take it past kMaxTotal. Services' posts are counted so; the gateway's own request
+// counts (record_usage_batch) are not, and every sum read is capped besides (capped_sum).
 void add_to_usage_total(db::Session& s, const std::string& account_id, const std::string& module,
                         const std::string& metric, int64_t quantity);
 

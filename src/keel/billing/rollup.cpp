@@ -27,8 +27,9 @@ int64_t move(db::Session& s, const std::string& now, const std::string& select_w
   const std::string sum = capped_sum(s.dialect(), "quantity");
   const std::string upsert =
       " ON CONFLICT (account_id, module, metric, granularity, period_start) DO UPDATE SET quantity = " +
-      std::string(pg ? "LEAST" : "MIN") + "(usage_rollups.quantity + excluded.quantity, " +
-      std::to_string(kMaxTotal) + "), updated_at = excluded.updated_at";
+      std::string(pg ? "LEAST(usage_rollups.quantity::numeric + excluded.quantity, "
+                     : "MIN(usage_rollups.quantity + excluded.quantity, ") +
+      std::to_string(kMaxTotal) + ")" + (pg ? "::bigint" : "") + ", updated_at = excluded.updated_at";
   if (pg) {
     // One statement: the rows deleted are the rows summed, whatever commits meanwhile.
     return s

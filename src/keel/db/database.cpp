@@ -11,9 +11,13 @@ std::exception_ptr copy_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const DbError& x) {
-    return std::make_exception_ptr(x);
+    // Built afresh, not copied: a copy of a std::runtime_error shares its message (libstdc++ counts its
+    // references), which is what must not be shared.
+    return std::make_exception_ptr(DbError(x.kind(), std::string(x.what())));
   } catch (const Error& x) {
-    return std::make_exception_ptr(x);
+    Error fresh(x.status(), std::string(x.title()), std::string(x.detail()), x.errors());
+    fresh.headers = x.headers;
+    return std::make_exception_ptr(fresh);
   } catch (const std::exception& x) {
     return std::make_exception_ptr(std::runtime_error(x.what()));
   } catch (...) {

@@ -51,6 +51,7 @@ class DbError : public std::runtime_error {
 Error to_http_error(const DbError& e);
 
 // A fresh copy of the exception `e` holds (a DbError, an Error or any std::exception, as a runtime_error),
+// sharing nothing with it (its message built anew),
 // for handing one failure to writers on several threads: each lets go of its own object, so no thread frees
 // one another is reading (libstdc++'s reference count on a shared exception is invisible to TSan).
 std::exception_ptr copy_of(const std::exception_ptr& e);

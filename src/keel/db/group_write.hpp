@@ -133,21 +133,16 @@ class GroupWrite : public std::enable_shared_from_this<GroupWrite<Item, Out>> {
       for (size_t i = 0; i < group.size(); ++i) group[i].done(nullptr, std::move(outs.at(i)));
       return;
     } catch (const DbError& e) {
-      // Each writer gets a copy of its own: one exception object shared by coroutines on another thread
-      // would be destroyed by whichever thread lets go of it last.
+      // Each writer gets a copy of its own (copy_of): one exception object shared by coroutines on another
+      // thread would be destroyed by whichever thread lets go of it last.
       const bool the_database = e.kind() == DbError::Kind::Unavailable || e.kind() == DbError::Kind::Busy;
       if (the_database || group.size() == 1) {
-        for (auto& w : group) w.done(std::make_exception_ptr(e), Out{});
+        for (auto& w : group) w.done(copy_of(std::current_exception()), Out{});
         return;
       }
-    } catch (const Error& e) {
+    } catch (const std::exception&) {
       if (group.size() == 1) {
-        group[0].done(std::make_exception_ptr(e), Out{});
-        return;
-      }
-    } catch (const std::exception& e) {
-      if (group.size() == 1) {
-        group[0].done(std::make_exception_ptr(std::runtime_error(e.what())), Out{});
+        group[0].done(copy_of(std::current_exception()), Out{});
         return;
       }
     }

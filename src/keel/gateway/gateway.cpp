@@ -826,10 +826,11 @@ void Gateway::eject(const Target& target, size_t i) {
     ejected_count_.store(ejected_.size(), std::memory_order_relaxed);
   }
   log::warn("instance ejected until its health check passes", {{"module", target.module}, {"url", ep.key}});
-  net::co_spawn(io_, probe_ejected(ep.key, ep, target.health_paths.at(i)), net::detached);
+  net::co_spawn(io_, probe_ejected(ep.key, ep, target.health_paths.at(i), target.keel), net::detached);
 }
 
-net::awaitable<void> Gateway::probe_ejected(std::string key, http::Endpoint ep, std::string health_path) {
+net::awaitable<void> Gateway::probe_ejected(std::string key, http::Endpoint ep, std::string health_path,
+                                            bool keel) {
   const auto ex = co_await net::this_coro::executor;
   net::steady_timer timer(ex);
   std::string fields;
@@ -842,7 +843,7 @@ net::awaitable<void> Gateway::probe_ejected(std::string key, http::Endpoint ep, 
   opt.timeout = std::chrono::milliseconds(2000);
   opt.body_limit = 1 << 20;
   opt.policy = &policy_;
-  opt.keel_target = true;  // a probe carries no user's request: only the addresses refused to all matter
+  opt.keel_target = keel;  // judged as its requests are: a probe must not pool what they may not use
   for (;;) {
     timer.expires_after(settings_.probe_interval);
     co_await timer.async_wait(net::use_awaitable);

@@ -229,7 +229,8 @@ class Gateway {
   // and TTLs take it out of every gateway's table soon after; this covers the time until then.
   void eject(const Target& target, size_t i);
   bool is_ejected(const std::string& key) const;
-  boost::asio::awaitable<void> probe_ejected(std::string key, http::Endpoint ep, std::string health_path);
+  boost::asio::awaitable<void> probe_ejected(std::string key, http::Endpoint ep, std::string health_path,
+                                             bool keel);
   db::Database& db_;
   boost::asio::io_context& io_;
   auth::TokenVerifier& verifier_;

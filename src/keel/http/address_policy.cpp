@@ -1,5 +1,9 @@
 #include "keel/http/address_policy.hpp"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <charconv>
 
@@ -70,8 +74,9 @@ bool Cidr::contains(const ip::address& raw) const {
   return true;
 }
 
-AddressPolicy::AddressPolicy(std::vector<Cidr> deny, std::vector<uint16_t> own_ports)
-    : deny_(always_refused()), own_ports_(std::move(own_ports)) {
+AddressPolicy::AddressPolicy(std::vector<Cidr> deny, std::vector<uint16_t> own_ports,
+                             std::vector<ip::address> local)
+    : deny_(always_refused()), own_ports_(std::move(own_ports)), local_(std::move(local)) {
   deny_.insert(deny_.end(), deny.begin(), deny.end());
 }
 
@@ -95,7 +100,23 @@ AddressPolicy AddressPolicy::from(const Config& config) {
   }
   std::vector<uint16_t> own;
   for (int i = 0; i <= 5; ++i) own.push_back(static_cast<uint16_t>(config.port_base + i));
-  return AddressPolicy(std::move(deny), std::move(own));
+  std::vector<ip::address> local;
+  if (ifaddrs* list = nullptr; getifaddrs(&list) == 0) {
+    for (const ifaddrs* i = list; i; i = i->ifa_next) {
+      if (!i->ifa_addr) continue;
+      if (i->ifa_addr->sa_family == AF_INET) {
+        const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+        local.push_back(ip::address_v4(ntohl(a->sin_addr.s_addr)));
+      } else if (i->ifa_addr->sa_family == AF_INET6) {
+        const auto* a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+        ip::address_v6::bytes_type b;
+        std::copy(std::begin(a->sin6_addr.s6_addr), std::end(a->sin6_addr.s6_addr), b.begin());
+        local.push_back(ip::address_v6(b));
+      }
+    }
+    freeifaddrs(list);
+  }
+  return AddressPolicy(std::move(deny), std::move(own), std::move(local));
 }
 
 std::optional<std::string> AddressPolicy::refuse(ip::address raw, uint16_t port, bool keel_module) const {
@@ -103,9 +124,10 @@ std::optional<std::string> AddressPolicy::refuse(ip::address raw, uint16_t port,
   for (const auto& c : deny_)
     if (c.contains(a))
       return a.to_string() + " is in " + c.network.to_string() + "/" + std::to_string(c.prefix);
-  if (!keel_module && a.is_loopback() &&
-      std::find(own_ports_.begin(), own_ports_.end(), port) != own_ports_.end())
-    return "port " + std::to_string(port) + " on loopback is one of keel's own modules";
+  const bool own_port = std::find(own_ports_.begin(), own_ports_.end(), port) != own_ports_.end();
+  if (!keel_module && own_port &&
+      (a.is_loopback() || std::find(local_.begin(), local_.end(), a) != local_.end()))
+    return "port " + std::to_string(port) + " on this machine is one of keel's own modules";
   return std::nullopt;
 }
 

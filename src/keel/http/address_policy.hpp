@@ -7,8 +7,8 @@
 // Refused always: unspecified (0.0.0.0/8, ::), link-local (169.254.0.0/16 and fe80::/10, where cloud
 // metadata answers: 169.254.169.254), AWS's IPv6 metadata address (fd00:ec2::254), multicast and broadcast;
 // then the operator's own list ([registry] deny, CIDRs). Loopback is allowed (a module on the same machine)
-// except, for a module that is not keel's own, keel's own ports there. IPv4-mapped IPv6 addresses are judged
-// as the IPv4 address they carry.
+// except, for a module that is not keel's own, keel's own ports there and on this machine's other addresses.
+// IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
 #include <boost/asio/ip/address.hpp>
 #include <cstdint>
 #include <optional>
@@ -32,8 +32,11 @@ struct Cidr {
 
 class AddressPolicy {
  public:
-  AddressPolicy(std::vector<Cidr> deny, std::vector<uint16_t> own_ports);
-  // From the config: [registry] deny (a list of CIDRs; a bad one is a ConfigError) and keel's module ports.
+  // `local`: this machine's own addresses (besides loopback), where keel's own ports are keel's too.
+  AddressPolicy(std::vector<Cidr> deny, std::vector<uint16_t> own_ports,
+                std::vector<boost::asio::ip::address> local = {});
+  // From the config: [registry] deny (a list of CIDRs; a bad one is a ConfigError) and keel's module ports;
+  // this machine's interface addresses as they are at the call.
   static AddressPolicy from(const Config& config);
 
   // Why keel must not send a request to `a`:`port` for a module (`keel_module`: one of keel's own), or
@@ -43,6 +46,7 @@ class AddressPolicy {
  private:
   std::vector<Cidr> deny_;
   std::vector<uint16_t> own_ports_;
+  std::vector<boost::asio::ip::address> local_;
 };
 
 }  // namespace keel::http

@@ -3,6 +3,7 @@
 #include <linux/filter.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -373,7 +374,9 @@ struct Server::Impl {
           self->per_ip.erase(it);
       }
     } per_ip_slot;
-    if (opt.max_connections_per_ip > 0 && !req.remote_ip.empty()) {
+    if (opt.max_connections_per_ip > 0 && !req.remote_ip.empty() &&
+        (opt.per_ip_modules.empty() || std::find(opt.per_ip_modules.begin(), opt.per_ip_modules.end(),
+                                                 l->module) != opt.per_ip_modules.end())) {
       std::lock_guard lk(per_ip_mu);
       int& n = per_ip[req.remote_ip];
       if (n >= opt.max_connections_per_ip) {

@@ -27,6 +27,9 @@ struct ServerOptions {
   // so no single address can take the whole of max_connections. Behind a proxy every client shares its
   // address: raise it there, or set 0.
   int max_connections_per_ip = 1000;
+  // The listeners (by module) the per-address cap applies to; empty: all. keel caps its public entry point,
+  // the gateway: behind it, every request a gateway sends a module comes from that gateway's one address.
+  std::vector<std::string> per_ip_modules;
   bool access_log = true;
   std::chrono::milliseconds shutdown_grace{10000};
 };

@@ -209,7 +209,9 @@ net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst
     opt.timeout = std::chrono::milliseconds(2000);
     opt.body_limit = 1 << 20;
     opt.policy = &*reg->policy;
-    opt.keel_target = true;  // a check carries no user's request: only the addresses refused to all matter
+    // As the gateway will judge it: a third party's check never opens (nor leaves in the pool) a connection
+    // to an address the gateway would refuse it.
+    for (const auto& m : module_table()) opt.keel_target = opt.keel_target || m.name == inst.module;
     try {
       const http::ClientResponse res = co_await http::fetch(*ep, req, opt);
       ok = res.status >= 200 && res.status < 300;
