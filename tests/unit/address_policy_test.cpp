@@ -98,3 +98,14 @@ TEST(AddressPolicy, KeelsPortsOnThisMachinesOtherAddressesAreKeels) {
   EXPECT_FALSE(p.refuse(ip::make_address("10.0.0.5"), 9000, false));  // another port on this machine
   EXPECT_FALSE(p.refuse(ip::make_address("10.0.0.6"), 8001, false));  // another machine
 }
+
+TEST(AddressPolicy, TranslatedIpv6IsJudgedAsTheIpv4ItReaches) {
+  const AddressPolicy p({*Cidr::parse("10.0.0.0/8")}, {8001});
+  EXPECT_TRUE(p.refuse(ip::make_address("64:ff9b::a9fe:a9fe"), 80, true));  // NAT64 to 169.254.169.254
+  EXPECT_TRUE(p.refuse(ip::make_address("2002:a9fe:a9fe::1"), 80, true));   // 6to4 to 169.254.169.254
+  EXPECT_TRUE(p.refuse(ip::make_address("64:ff9b::a00:1"), 80, true));      // NAT64 to 10.0.0.1 (denied)
+  EXPECT_TRUE(
+      p.refuse(ip::make_address("64:ff9b::7f00:1"), 8001, false));  // NAT64 to keel's port on loopback
+  EXPECT_FALSE(p.refuse(ip::make_address("64:ff9b::c000:201"), 80, false));  // NAT64 to 192.0.2.1: allowed
+  EXPECT_FALSE(p.refuse(ip::make_address("2001:db8::1"), 80, false));
+}

@@ -119,7 +119,21 @@ AddressPolicy AddressPolicy::from(const Config& config) {
   return AddressPolicy(std::move(deny), std::move(own), std::move(local));
 }
 
+// The IPv4 address an IPv6 one reaches through a translator: NAT64's well-known prefix (64:ff9b::/96, the
+// last four bytes) or 6to4 (2002::/16, the next four). A deny list of IPv4 ranges judges that one too.
+static std::optional<ip::address_v4> embedded_v4(const ip::address& a) {
+  if (!a.is_v6()) return std::nullopt;
+  const auto b = a.to_v6().to_bytes();
+  static constexpr unsigned char kNat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (std::equal(std::begin(kNat64), std::end(kNat64), b.begin()))
+    return ip::address_v4(ip::address_v4::bytes_type{b[12], b[13], b[14], b[15]});
+  if (b[0] == 0x20 && b[1] == 0x02) return ip::address_v4(ip::address_v4::bytes_type{b[2], b[3], b[4], b[5]});
+  return std::nullopt;
+}
+
 std::optional<std::string> AddressPolicy::refuse(ip::address raw, uint16_t port, bool keel_module) const {
+  if (auto v4 = embedded_v4(raw))
+    if (auto why = refuse(*v4, port, keel_module)) return raw.to_string() + " reaches " + *why;
   const ip::address a = unmapped(raw);
   for (const auto& c : deny_)
     if (c.contains(a))

@@ -8,7 +8,8 @@
 // metadata answers: 169.254.169.254), AWS's IPv6 metadata address (fd00:ec2::254), multicast and broadcast;
 // then the operator's own list ([registry] deny, CIDRs). Loopback is allowed (a module on the same machine)
 // except, for a module that is not keel's own, keel's own ports there and on this machine's other addresses.
-// IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
+// IPv4-mapped IPv6 addresses, and NAT64 (64:ff9b::/96) and 6to4 (2002::/16) ones, are
+// judged as the IPv4 address they carry (too).
 #include <boost/asio/ip/address.hpp>
 #include <cstdint>
 #include <optional>
