@@ -77,9 +77,9 @@ TEST(LongPolls, EachCallerHoldsAtMostItsBudget) {
   EXPECT_NO_THROW(polls.enter("a"));  // a place came back (and went again with the temporary)
   a2.reset();
   b1.reset();
-  EXPECT_EQ(polls.callers(), 0u);  // no entry is kept for a caller with nothing waiting
+  EXPECT_EQ(polls.keys(), 0u);  // no entry is kept for a caller with nothing waiting
   keel::http::LongPolls unlimited(0);
-  std::vector<std::unique_ptr<keel::http::LongPolls::Ticket>> many;
+  std::vector<std::unique_ptr<keel::http::LongPolls::Slot>> many;
   for (int i = 0; i < 100; ++i) many.push_back(unlimited.enter("a"));
 }
 

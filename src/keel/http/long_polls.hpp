@@ -1,7 +1,7 @@
 #pragma once
-// A budget for requests that wait (blocking registry queries, event long-polls): each holds a connection and
-// a coroutine for up to a minute, so one caller may hold at most `per_caller` of them at once in a module of
-// a process. Past it the request is 429 with Retry-After at once, instead of piling up waits.
+// Places held per key, at most `cap` a key at once (0: no cap): connections per client address at the
+// server, waiting requests per token in a module. A key's entry lives only while it holds a place, so the
+// map is as large as the keys in use.
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,54 +11,67 @@
 
 namespace keel::http {
 
-class LongPolls {
+class KeyedSlots {
  public:
-  explicit LongPolls(int per_caller) : per_caller_(per_caller) {}  // 0: no budget
+  explicit KeyedSlots(int cap) : cap_(cap) {}
+  KeyedSlots(const KeyedSlots&) = delete;
+  KeyedSlots& operator=(const KeyedSlots&) = delete;
 
-  // Held while the request waits; gives its place back when destroyed.
-  class Ticket {
+  // Held while in use; gives its place back when destroyed.
+  class Slot {
    public:
-    Ticket(LongPolls* owner, std::string caller) : owner_(owner), caller_(std::move(caller)) {}
-    Ticket(const Ticket&) = delete;
-    Ticket& operator=(const Ticket&) = delete;
-    ~Ticket() { owner_->leave(caller_); }
+    Slot(KeyedSlots* owner, std::string key) : owner_(owner), key_(std::move(key)) {}
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+    ~Slot() { owner_->leave(key_); }
 
    private:
-    LongPolls* owner_;
-    std::string caller_;
+    KeyedSlots* owner_;
+    std::string key_;
   };
 
-  // A place for `caller` (a token's subject), or a 429 Error when it holds per_caller already.
-  std::unique_ptr<Ticket> enter(const std::string& caller) {
+  // A place for `key`, or null when it holds `cap` already.
+  std::unique_ptr<Slot> take(const std::string& key) {
     {
       std::lock_guard lk(mu_);
-      int& n = waiting_[caller];
-      if (per_caller_ > 0 && n >= per_caller_) {
-        Error e(429, "Too Many Requests",
-                "this caller already has " + std::to_string(per_caller_) + " waiting requests here");
-        e.headers.emplace_back("Retry-After", "1");
-        throw e;
-      }
+      int& n = held_[key];
+      if (cap_ > 0 && n >= cap_) return nullptr;
       ++n;
     }
-    return std::make_unique<Ticket>(this, caller);
+    return std::make_unique<Slot>(this, key);
   }
 
-  // How many callers wait now (entries go when their last request ends).
-  size_t callers() const {
+  // A place for a waiting request of `caller` (a token's subject), or a 429 with Retry-After.
+  std::unique_ptr<Slot> enter(const std::string& caller) {
+    auto slot = take(caller);
+    if (!slot) {
+      Error e(429, "Too Many Requests",
+              "this caller already has " + std::to_string(cap_) + " waiting requests here");
+      e.headers.emplace_back("Retry-After", "1");
+      throw e;
+    }
+    return slot;
+  }
+
+  // How many keys hold a place now.
+  size_t keys() const {
     std::lock_guard lk(mu_);
-    return waiting_.size();
+    return held_.size();
   }
 
  private:
-  void leave(const std::string& caller) {
+  void leave(const std::string& key) {
     std::lock_guard lk(mu_);
-    if (auto it = waiting_.find(caller); it != waiting_.end() && --it->second <= 0) waiting_.erase(it);
+    if (auto it = held_.find(key); it != held_.end() && --it->second <= 0) held_.erase(it);
   }
 
-  const int per_caller_;
+  const int cap_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, int> waiting_;
+  std::unordered_map<std::string, int> held_;
 };
+
+// Waiting requests (blocking registry queries, event long-polls) per token: each holds a connection and a
+// coroutine for up to a minute.
+using LongPolls = KeyedSlots;
 
 }  // namespace keel::http

@@ -32,6 +32,7 @@
 #include "keel/http/deadlines.hpp"
 #include "keel/http/flat_parser.hpp"
 #include "keel/http/io.hpp"
+#include "keel/http/long_polls.hpp"
 
 namespace keel::http {
 
@@ -172,9 +173,7 @@ struct Server::Impl {
   // Members the connection frames use are declared before the workers, so they outlive them.
   std::vector<std::unique_ptr<Listener>> listeners;
   std::atomic<int64_t> open{0};
-  // Open connections per client address (max_connections_per_ip), entries kept only while non-zero.
-  std::mutex per_ip_mu;
-  std::unordered_map<std::string, int> per_ip;
+  KeyedSlots per_ip{opt.max_connections_per_ip};  // open connections per client address
   std::atomic<bool> draining{false};
   std::atomic<int> drains_pending{0};  // workers that have yet to run their part of the drain
   std::vector<std::unique_ptr<Worker>> workers;
@@ -364,30 +363,16 @@ struct Server::Impl {
     // One Request for the connection's life: its strings keep their capacity from one request to the next.
     Request req(nullptr, &lookup_header, &visit_headers);
     if (!ec) req.remote_ip = remote.address().to_string();
-    struct PerIp {  // this connection's place in its address's count
-      Impl* self = nullptr;
-      std::string ip;
-      ~PerIp() {
-        if (!self) return;
-        std::lock_guard lk(self->per_ip_mu);
-        if (auto it = self->per_ip.find(ip); it != self->per_ip.end() && --it->second <= 0)
-          self->per_ip.erase(it);
-      }
-    } per_ip_slot;
+    std::unique_ptr<KeyedSlots::Slot> per_ip_slot;  // this connection's place in its address's count
     if (opt.max_connections_per_ip > 0 && !req.remote_ip.empty() &&
         (opt.per_ip_modules.empty() || std::find(opt.per_ip_modules.begin(), opt.per_ip_modules.end(),
                                                  l->module) != opt.per_ip_modules.end())) {
-      std::lock_guard lk(per_ip_mu);
-      int& n = per_ip[req.remote_ip];
-      if (n >= opt.max_connections_per_ip) {
-        if (n == 0) per_ip.erase(req.remote_ip);
+      per_ip_slot = per_ip.take(req.remote_ip);
+      if (!per_ip_slot) {
         boost::system::error_code ignore;
         socket.close(ignore);
         co_return;
       }
-      ++n;
-      per_ip_slot.self = this;
-      per_ip_slot.ip = req.remote_ip;
     }
     beast::flat_buffer buffer;
     std::string head;

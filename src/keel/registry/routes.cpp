@@ -151,8 +151,7 @@ InstanceInput parse_instance(const Request& req, const Settings& settings) {
 void check_address(const http::AddressPolicy& policy, const InstanceInput& in) {
   const auto ep = http::Endpoint::parse(in.url);
   if (!ep) return;
-  bool keel_module = false;
-  for (const auto& m : module_table()) keel_module = keel_module || m.name == in.module;
+  const bool keel_module = keel_owner_name(in.module);
   std::vector<net::ip::address> addresses;
   boost::system::error_code ec;
   std::string host = ep->host;
@@ -211,7 +210,7 @@ net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst
     opt.policy = &*reg->policy;
     // As the gateway will judge it: a third party's check never opens (nor leaves in the pool) a connection
     // to an address the gateway would refuse it.
-    for (const auto& m : module_table()) opt.keel_target = opt.keel_target || m.name == inst.module;
+    opt.keel_target = keel_owner_name(inst.module);
     try {
       const http::ClientResponse res = co_await http::fetch(*ep, req, opt);
       ok = res.status >= 200 && res.status < 300;
