@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -271,6 +272,49 @@ class Upstream:
                 c.close()
             except OSError:
                 pass
+
+
+class ScriptedUpstream:
+    """An upstream whose every connection is handed to `script(conn, request_head)` after the request's head
+    has arrived; `connections` counts the connections it accepted."""
+
+    def __init__(self, script):
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.url = f"http://127.0.0.1:{self.srv.getsockname()[1]}"
+        self.script = script
+        self.connections = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def handle(self, conn):
+        with conn:
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                try:
+                    if not self.script(conn, head.decode()):
+                        return
+                except OSError:
+                    return
+
+    def close(self):
+        self.srv.close()
 
 
 import json  # noqa: E402  (used by Upstream)

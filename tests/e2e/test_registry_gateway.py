@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import Keel, self_signed
+from conftest import Keel, ScriptedUpstream, self_signed
 
 
 def bearer(token):
@@ -240,35 +240,10 @@ def test_unreachable_module_is_a_fast_502(keel):
     assert r.headers["Content-Type"].startswith("application/problem+json")
 
 
-class RawUpstream:
+def RawUpstream(reply):
     """An upstream that reads a request's head, sends `reply` whatever it asked, and closes at once: the close
     comes in the same breath as the last bytes."""
-
-    def __init__(self, reply):
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(8)
-        self.url = f"http://127.0.0.1:{self.srv.getsockname()[1]}"
-        self.reply = reply
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.srv.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(self.reply)
-
-    def close(self):
-        self.srv.close()
+    return ScriptedUpstream(lambda conn, head: conn.sendall(reply))
 
 
 def test_an_upstream_that_closes_is_seen_at_once(keel):

@@ -772,6 +772,9 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
   opt.timeout = settings_.upstream_timeout;
   opt.policy = &policy_;
   opt.keel_target = target.keel;
+  // A body of unknown length or over 64 KiB is passed on as it arrives: the gateway holds one piece of it per
+  // connection, however large it is or however slowly its client reads, and an event stream flows.
+  opt.stream_above = 64 << 10;
 
   ThreadState& st = thread_state();
   const size_t n = target.instances.size();
@@ -788,7 +791,8 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
     try {
       http::ClientResponse res = co_await http::fetch(ep, up, opt);
       // The upstream's Content-Type travels with its other fields.
-      Response out{res.status, std::string(), std::move(res.body), {}, std::move(res.fields), {}, false};
+      Response out{res.status, std::string(), std::move(res.body),  {}, std::move(res.fields),
+                   {},         false,         std::move(res.stream)};
       if (req.method == Method::Head) {
         out.proxied_head = true;
         out.head_length = res.content_length;

@@ -389,6 +389,75 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
   co_return c;
 }
 
+// A response body read piece by piece from its connection, which goes back to the pool once the body has
+// been read to its end.
+class UpstreamBody final : public BodyStream {
+ public:
+  UpstreamBody(std::unique_ptr<PooledConnection> c, std::string key, const ClientOptions& opt,
+               std::optional<uint64_t> content_length)
+      : c_(std::move(c)), key_(std::move(key)), timeout_(opt.timeout), max_idle_(opt.max_idle_per_upstream) {
+    length = content_length;
+  }
+
+  net::awaitable<bool> next(std::string& piece) override {
+    piece.clear();
+    if (!c_) co_return false;
+    bool more = false;
+    {
+      PooledConnection& c = *c_;
+      FlatParser<false>& parser = *c.parser;
+      WatchGuard guard(&c.watch);  // the wait for each piece has its own deadline
+      c.watch.expires_after(timeout_);
+      boost::system::error_code ec;
+      for (;;) {
+        const bool finished = io::parse(c.buffer, parser, false, ec);
+        if (ec) throw ClientError("reading from " + key_ + ": " + ec.message(), true, c.watch.expired);
+        if (!c.response.body.empty()) {
+          piece.swap(c.response.body);
+          c.response.body.clear();
+          done_ = finished;
+          more = true;
+          break;
+        }
+        if (finished) {
+          done_ = true;
+          break;
+        }
+        boost::system::error_code read_error;
+        size_t n = 0;
+        if (c.tls) {
+          std::tie(read_error, n) = co_await c.tls->async_read_some(io::prepare(c.buffer), use_tuple);
+        } else {
+          std::tie(read_error, n) =
+              co_await io::async_read_short(c.socket, io::prepare(c.buffer), true, use_tuple);
+        }
+        if (io::received(c.buffer, parser, read_error, n, ec) && ec)
+          throw ClientError("reading from " + key_ + ": " + ec.message(), true, c.watch.expired);
+      }
+      c.watch.clear();
+    }
+    if (done_) release();
+    co_return more;
+  }
+
+ private:
+  // The body is read to its end: the connection goes back to its thread's pool when nothing unread is left.
+  void release() {
+    std::unique_ptr<PooledConnection> c = std::move(c_);
+    if (!c->parser->keep_alive() || c->buffer.size() != 0) return;
+    if (c->response.body.capacity() > kKeptCapacity) std::string().swap(c->response.body);
+    auto& idle = idle_connections()[key_];
+    c->idle_since = coarse_steady_now();
+    if (idle.size() < max_idle_) idle.push_back(std::move(c));
+  }
+
+  std::unique_ptr<PooledConnection> c_;
+  std::string key_;
+  std::chrono::milliseconds timeout_;
+  size_t max_idle_;
+  bool done_ = false;
+};
+
 }  // namespace
 
 void forget_lookups(net::execution_context& ctx) { NameLookups::instance().forget(ctx); }
@@ -440,12 +509,22 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       throw ClientError("sending to " + key + ": " + ec.message(), true, c->watch.expired);
     }
     bool answered = false;  // any byte of an answer came back
-    // An interim 1xx answer (100 Continue) is not the response: read on, with a fresh parser.
-    do {
-      FlatParser<false>& parser = c->new_parser();
-      parser.body_limit(opt.body_limit);
-      if (req.method == "HEAD") parser.skip(true);
-      while (!io::parse(c->buffer, parser, false, ec)) {
+    bool stream = false;
+    FlatParser<false>* parser = nullptr;
+    // The head first: an interim 1xx answer (100 Continue) is not the response, so read on with a fresh
+    // parser. Then the body, unless it is to be streamed.
+    for (bool header_only = true;;) {
+      if (header_only) {
+        parser = &c->new_parser();
+        if (opt.stream_above != 0) {
+          parser->body_limit(boost::none);
+          parser->reserve_limit(opt.stream_above);
+        } else {
+          parser->body_limit(opt.body_limit);
+        }
+        if (req.method == "HEAD") parser->skip(true);
+      }
+      while (!io::parse(c->buffer, *parser, header_only, ec)) {
         boost::system::error_code read_error;
         size_t n = 0;
         if (c->tls) {
@@ -453,16 +532,26 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
           // A pooled TLS connection the upstream closed without close_notify, before answering: the same as a
           // plain close (and retried). Within an answer it stays an error: a body cut short by an attacker
           // must not pass for one delimited by the close.
-          if (read_error == net::ssl::error::stream_truncated && !parser.got_some())
+          if (read_error == net::ssl::error::stream_truncated && !parser->got_some())
             read_error = net::error::eof;
         } else {
           std::tie(read_error, n) = co_await io::async_read_short(c->socket, io::prepare(c->buffer),
-                                                                  answered || parser.got_some(), use_tuple);
+                                                                  answered || parser->got_some(), use_tuple);
         }
-        if (io::received(c->buffer, parser, read_error, n, ec)) break;
+        if (io::received(c->buffer, *parser, read_error, n, ec)) break;
       }
-      answered = answered || parser.got_some();
-    } while (!ec && c->response.status >= 100 && c->response.status < 200);
+      answered = answered || parser->got_some();
+      if (ec || !header_only) break;
+      if (c->response.status >= 100 && c->response.status < 200) continue;
+      header_only = false;
+      if (opt.stream_above != 0 && !parser->is_done()) {
+        const auto length = parser->content_length();
+        if (!length || *length > opt.stream_above) {
+          stream = true;
+          break;
+        }
+      }
+    }
     if (ec) {
       // A pooled connection closed by the upstream before it answered: send it again on a new one.
       if (reused && attempt == 0 && !answered && !c->watch.expired) continue;
@@ -476,11 +565,15 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
       const std::string_view name = msg.view(f.name), value = msg.view(f.value);
       if (!dropped_response_field(f.id, name)) append_field_unchecked(out.fields, name, value);
     }
-    out.body = std::move(c->response.body);
-    if (const auto length = c->parser->content_length()) out.content_length = *length;
+    if (const auto length = parser->content_length()) out.content_length = *length;
     c->watch.clear();
+    if (stream) {
+      out.stream = std::make_shared<UpstreamBody>(std::move(c), key, opt, out.content_length);
+      co_return out;
+    }
+    out.body = std::move(c->response.body);
     // Back to the pool only when nothing unread is left on it.
-    if (c->parser->keep_alive() && c->buffer.size() == 0) {
+    if (parser->keep_alive() && c->buffer.size() == 0) {
       c->idle_since = coarse_steady_now();
       if (idle.size() < opt.max_idle_per_upstream) idle.push_back(std::move(c));
     }

@@ -6,6 +6,7 @@
 #include <boost/asio/execution_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "keel/http/address_policy.hpp"
+#include "keel/http/body_stream.hpp"
 
 namespace keel::http {
 
@@ -54,6 +56,10 @@ struct ClientResponse {
   // traceparent (which a proxy writes itself) are left out.
   std::string fields;
   std::string body;
+  // Set instead of `body` when the options asked for a large or open-ended body to be streamed: read it
+  // with next() on the same I/O thread. The connection goes back to the pool once the body has been read to
+  // its end; dropping the stream before that closes it.
+  std::shared_ptr<BodyStream> stream;
   // The upstream's Content-Length: for an answer to HEAD, the length of the body a GET would have had.
   std::optional<uint64_t> content_length;
 };
@@ -76,6 +82,10 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds timeout{30000};  // for the whole exchange after connecting
   size_t body_limit = 64 << 20;
+  // Non-zero: a body of unknown length (chunked, or ended by the close) or longer than this is streamed
+  // (ClientResponse::stream) rather than read whole, without body_limit; `timeout` then bounds the wait for
+  // the head and, afresh, for each piece of the body.
+  size_t stream_above = 0;
   size_t max_idle_per_upstream = 256;
   // When set, a connection goes only to addresses the policy allows (judged after the name lookup, on the
   // addresses connected to); `keel_target`: the upstream is one of keel's own modules.

@@ -4,6 +4,7 @@
 // separately built node of an ordered tree; a request's few lookups and a proxy's one pass over a response
 // need none of that, and the flat message keeps its capacity from one message to the next on a connection.
 // Only server.cpp and client.cpp include this.
+#include <algorithm>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
@@ -72,6 +73,8 @@ class FlatParser final : public boost::beast::http::basic_parser<isRequest> {
   // A request refused for a Transfer-Encoding other than exactly `chunked` naming a coding keel does not
   // implement (501); other framing errors are 400.
   bool unsupported_coding() const { return unsupported_coding_; }
+  // The most a body's announced length makes it reserve up front (a streamed body is taken piece by piece).
+  void reserve_limit(size_t n) { reserve_limit_ = n; }
 
  private:
   void on_request_impl(boost::beast::http::verb method, string_view method_str, string_view target,
@@ -128,7 +131,7 @@ class FlatParser final : public boost::beast::http::basic_parser<isRequest> {
       ec = boost::beast::http::error::buffer_overflow;
       return;
     }
-    m_.body.reserve(static_cast<size_t>(*length));
+    m_.body.reserve(std::min(static_cast<size_t>(*length), reserve_limit_));
   }
   size_t on_body_impl(string_view body, error_code&) override {
     m_.body.append(body);
@@ -143,6 +146,7 @@ class FlatParser final : public boost::beast::http::basic_parser<isRequest> {
 
   FlatMessage& m_;
   bool unsupported_coding_ = false;
+  size_t reserve_limit_ = SIZE_MAX;
 };
 
 }  // namespace keel::http

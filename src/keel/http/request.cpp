@@ -104,14 +104,14 @@ std::optional<std::string> Request::query_time(std::string_view name) const {
 }
 
 Response Response::json(int status, const boost::json::value& v) {
-  return Response{status, "application/json", boost::json::serialize(v), {}, {}, {}, false};
+  return Response{status, "application/json", boost::json::serialize(v), {}, {}, {}, false, nullptr};
 }
 Response Response::json_text(int status, std::string body) {
-  return Response{status, "application/json", std::move(body), {}, {}, {}, false};
+  return Response{status, "application/json", std::move(body), {}, {}, {}, false, nullptr};
 }
 Response Response::text(int status, std::string body, std::string content_type) {
-  return Response{status, std::move(content_type), std::move(body), {}, {}, {}, false};
+  return Response{status, std::move(content_type), std::move(body), {}, {}, {}, false, nullptr};
 }
-Response Response::no_content() { return Response{204, "", "", {}, {}, {}, false}; }
+Response Response::no_content() { return Response{204, "", "", {}, {}, {}, false, nullptr}; }
 
 }  // namespace keel::http

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,6 +104,8 @@ inline bool iequals(std::string_view a, std::string_view b) {
 // Decodes %XX escapes (and '+' as a space in query strings); nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space);
 
+class BodyStream;  // http/body_stream.hpp
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
@@ -113,6 +116,9 @@ struct Response {
   // body): the Content-Length to announce, if the upstream gave one, and `proxied_head` set either way.
   std::optional<uint64_t> head_length;
   bool proxied_head = false;
+  // A body sent as it is produced (a proxied upstream's large or open-ended one), after `body`: the server
+  // frames it with the stream's length when known, else chunked (close-delimited for HTTP/1.0 clients).
+  std::shared_ptr<BodyStream> stream;
 
   static Response json(int status, const boost::json::value& v);
   static Response json_text(int status, std::string body);

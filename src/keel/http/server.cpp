@@ -28,6 +28,7 @@
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/db/database.hpp"
+#include "keel/http/body_stream.hpp"
 #include "keel/http/client.hpp"
 #include "keel/http/deadlines.hpp"
 #include "keel/http/flat_parser.hpp"
@@ -106,7 +107,7 @@ void parse_traceparent(std::string_view tp, TraceContext& t) {
 }
 
 Response problem_response(const Error& e) {
-  Response r{e.status(), "application/problem+json", problem_json(e), {}, {}, {}, false};
+  Response r{e.status(), "application/problem+json", problem_json(e), {}, {}, {}, false, nullptr};
   for (const auto& h : e.headers) r.headers.push_back(h);
   return r;
 }
@@ -326,6 +327,54 @@ struct Server::Impl {
                  "the request body exceeds " + std::to_string(opt.body_limit) + " bytes");
   }
 
+  // One chunk of a chunked body (RFC 9112 §7.1): its size in hex, the data, CRLF.
+  net::awaitable<boost::system::error_code> write_chunk(tcp::socket& socket, Connection& conn,
+                                                        std::string_view data) {
+    char size_line[24];
+    auto r = std::to_chars(size_line, size_line + 16, data.size(), 16);
+    *r.ptr++ = '\r';
+    *r.ptr++ = '\n';
+    std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<size_t>(r.ptr - size_line)),
+                                          net::buffer(data.data(), data.size()),
+                                          net::buffer("\r\n"sv.data(), 2)};
+    conn.deadline = coarse_steady_now() + opt.body_timeout;
+    co_return co_await io::write(socket, bufs);
+  }
+
+  // Sends a streamed body piece by piece as its source gives them: one piece held at a time, the next one
+  // asked for only once the client has taken this one. The wait for a piece is the source's to bound; each
+  // write has the body timeout. An error (the client gone, the source failed) ends the connection, so the
+  // client cannot take a cut body for a whole one: it misses the last chunk or some of the announced length.
+  net::awaitable<boost::system::error_code> send_stream(tcp::socket& socket, Connection& conn,
+                                                        BodyStream& stream, bool chunked, size_t& bytes,
+                                                        const std::string& request_id) {
+    std::string piece;
+    for (;;) {
+      conn.deadline = std::chrono::steady_clock::time_point::max();
+      bool more = false;
+      try {
+        more = co_await stream.next(piece);
+      } catch (const std::exception& e) {
+        log::warn("streamed body cut short", {{"request_id", request_id}, {"error", e.what()}});
+        co_return net::error::connection_aborted;
+      }
+      if (!more) break;
+      bytes += piece.size();
+      if (chunked) {
+        if (auto ec = co_await write_chunk(socket, conn, piece)) co_return ec;
+      } else {
+        conn.deadline = coarse_steady_now() + opt.body_timeout;
+        std::array<net::const_buffer, 1> bufs{net::buffer(piece)};
+        if (auto ec = co_await io::write(socket, bufs)) co_return ec;
+      }
+    }
+    if (!chunked) co_return boost::system::error_code();
+    static constexpr std::string_view kLast = "0\r\n\r\n";
+    std::array<net::const_buffer, 1> last{net::buffer(kLast.data(), kLast.size())};
+    conn.deadline = coarse_steady_now() + opt.body_timeout;
+    co_return co_await io::write(socket, last);
+  }
+
   // Closes connections whose deadline passed (slow or idle clients).
   net::awaitable<void> sweep(Worker* w) {
     for (;;) {
@@ -472,19 +521,33 @@ struct Server::Impl {
         handle_error(req, res);
       }
 
-      const bool keep_alive = parser.keep_alive() && !draining.load(std::memory_order_relaxed);
-      const size_t body_size = res->body.size();
+      bool keep_alive = parser.keep_alive() && !draining.load(std::memory_order_relaxed);
+      size_t body_size = res->body.size();
       const bool head_only = req.method == Method::Head;
       // A proxied HEAD announces the upstream's length, or none when it gave none (never the empty body's).
-      const std::optional<size_t> length = head_only && res->proxied_head
-                                               ? std::optional<size_t>(res->head_length)
-                                               : std::optional<size_t>(body_size);
+      std::optional<size_t> length = head_only && res->proxied_head ? std::optional<size_t>(res->head_length)
+                                                                    : std::optional<size_t>(body_size);
+      // A streamed body goes with its length when known; else chunked, or to the close for HTTP/1.0.
+      const bool streamed = res->stream && !head_only;
+      bool chunked = false;
+      if (streamed) {
+        if (res->stream->length) {
+          length = body_size + *res->stream->length;
+        } else if (hreq.version >= 11) {
+          length.reset();
+          chunked = true;
+          res->raw_headers += "Transfer-Encoding: chunked\r\n"sv;
+        } else {
+          length.reset();
+          keep_alive = false;
+        }
+      }
       append_head(head, res->status, hreq.version, *res, req.request_id, req.trace.traceparent(), keep_alive,
                   length);
-      std::array<net::const_buffer, 2> bufs{net::buffer(head),
-                                            net::buffer(res->body.data(), head_only ? 0 : body_size)};
+      std::array<net::const_buffer, 2> bufs{
+          net::buffer(head), net::buffer(res->body.data(), head_only || chunked ? 0 : body_size)};
       // Counted before it is sent: a client that has its answer finds it in /metrics (asked on any
-      // connection). The duration is the time to the answer, its sending aside.
+      // connection). The duration is the time to the answer (the head of a streamed one), its sending aside.
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       l->metrics->record(route_label, req.method, res->status, seconds);
       conn.deadline = coarse_steady_now() + opt.body_timeout;
@@ -493,6 +556,11 @@ struct Server::Impl {
         auto [write_error, n] = co_await net::async_write(socket, bufs, use_tuple);
         wec = write_error;
       }
+      if (streamed && !wec) {
+        if (chunked && body_size > 0) wec = co_await write_chunk(socket, conn, res->body);
+        if (!wec) wec = co_await send_stream(socket, conn, *res->stream, chunked, body_size, req.request_id);
+      }
+      res->stream.reset();  // an unfinished upstream body's connection closes here
 
       if (opt.access_log && log::enabled(log::Level::info)) {
         log::info("request", {{"module", l->module},
