@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -371,7 +372,35 @@ class SqliteDatabase final : public Database {
 
 }  // namespace
 
+namespace {
+
+// The page caches' memory, set aside once per process before SQLite starts: cache_mib of 4 KiB pages (keel's
+// page size), in one block touched up front. SQLite takes its pages from there before it asks malloc, and a
+// process's memory then does not climb for minutes as the caches fill with a growing database (a soak's RSS
+// rose 23 -> 27 MiB over five minutes, half of it SQLite's pages, half the allocator holding what the pages
+// left free between them). The block is the cache's full size from the start, as PostgreSQL's shared_buffers
+// is; pages past it (a burst's extra readers) come from malloc as before.
+void reserve_page_cache(int64_t cache_mib) {
+  static std::once_flag once;
+  std::call_once(once, [cache_mib] {
+    int header = 0;
+    if (cache_mib <= 0 || sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &header) != SQLITE_OK) return;
+    const size_t slot = (4096 + static_cast<size_t>(header) + 7) & ~size_t(7);
+    const size_t slots = static_cast<size_t>(cache_mib) * 256;
+    void* block = ::mmap(nullptr, slot * slots, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (block == MAP_FAILED) return;
+    // Refused once SQLite has started (a process that used it before opening keel's database): then malloc.
+    if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, block, static_cast<int>(slot), static_cast<int>(slots)) !=
+        SQLITE_OK)
+      ::munmap(block, slot * slots);
+  });
+}
+
+}  // namespace
+
 std::unique_ptr<Database> open_sqlite(const SqliteOptions& options) {
+  reserve_page_cache(options.cache_mib);
   return std::make_unique<SqliteDatabase>(options);
 }
 
