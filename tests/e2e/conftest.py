@@ -212,6 +212,7 @@ class Upstream:
         self.name = name
         self.healthy = True
         self.hits = 0
+        self.health_checks = 0
         self.seen = []
         self.connections = []
         outer = self
@@ -230,6 +231,7 @@ class Upstream:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path.endswith("/health"):
+                    outer.health_checks += 1
                     status = 200 if outer.healthy else 500
                     payload = b'{"ok":true}' if outer.healthy else b'{"ok":false}'
                 else:
@@ -315,6 +317,51 @@ class ScriptedUpstream:
 
     def close(self):
         self.srv.close()
+
+
+class RecordingUpstream(ScriptedUpstream):
+    """A third-party module that keeps every request exactly as it arrived: the request line, each header line
+    in order (repeats and spellings kept, unlike a dict of headers) and the body. It answers 200 with a small
+    JSON body and keeps the connection open."""
+
+    def __init__(self):
+        self.requests = []
+        super().__init__(None)
+
+    def handle(self, conn):
+        with conn:
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    try:
+                        chunk = conn.recv(65536)
+                    except OSError:
+                        return
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                fields = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:]]
+                length = int(next((v for k, v in fields if k.lower() == "content-length"), "0"))
+                while len(data) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                body, data = data[:length], data[length:]
+                self.requests.append({"method": method, "target": target, "fields": fields, "body": body})
+                payload = json.dumps({"method": method, "target": target}).encode()
+                try:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                                 str(len(payload)).encode() + b"\r\n\r\n" + payload)
+                except OSError:
+                    return
+
+    def field_lines(self, request, name):
+        """The values of every header line of `request` whose name is `name` (case-insensitively)."""
+        return [v for k, v in request["fields"] if k.lower() == name.lower()]
 
 
 import json  # noqa: E402  (used by Upstream)

@@ -378,6 +378,90 @@ def test_expired_and_revoked_service_tokens(keel):
     assert_problem(requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(long), timeout=10), 401)
 
 
+def wait_past(unix_seconds):
+    """Returns once this machine's clock has passed `unix_seconds` (a token's exp) by a little."""
+    while time.time() < unix_seconds + 0.2:
+        time.sleep(0.05)
+
+
+def test_a_token_in_the_verifiers_cache_is_refused_once_it_expires(keel_factory):
+    """A token checked once is kept verified in memory; past its exp it is still 401, through the gateway and on
+    the module's own port. One I/O thread: the requests after exp land where the token was cached."""
+    k = keel_factory(extra_args=["--io-threads", "1"]).start()
+    short = k.cli("token", "create", "--service", "clock", "--ttl", "3").stdout.strip()
+    exp = jwt.decode(short, options={"verify_signature": False})["exp"]
+    urls = [k.url("gateway") + "/v1/registry/modules", k.url("registry") + "/v1/registry/modules"]
+    for url in urls:
+        for _ in range(3):
+            assert requests.get(url, headers=bearer(short), timeout=10).status_code == 200, url
+    assert time.time() < exp  # the uses above were before it expired
+    wait_past(exp)
+    for url in urls:
+        for _ in range(3):
+            r = requests.get(url, headers=bearer(short), timeout=10)
+            assert_problem(r, 401)
+            assert r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"' and "expired" in r.json()["detail"]
+
+
+def test_a_users_access_token_stops_working_at_its_expiry(keel_factory, backend):
+    """The shortest access-token lifetime auth allows (30 s): used while valid, refused once expired, through
+    the gateway and on auth's own port. Expiry is checked in memory, whatever the database: run once."""
+    if backend != "sqlite":
+        pytest.skip("token expiry does not touch the database; the SQLite run covers it")
+    k = keel_factory(env={"KEEL_AUTH_ACCESS_TTL_SECONDS": "30"}, extra_args=["--io-threads", "1"]).start()
+    reg = register(k, port="gateway")
+    token = reg["access_token"]
+    assert reg["expires_in"] == 30
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    for port in ("gateway", "auth"):
+        for _ in range(3):
+            assert requests.get(k.url(port) + "/v1/auth/me", headers=bearer(token), timeout=10).status_code == 200
+    wait_past(exp)
+    for port in ("gateway", "auth"):
+        for _ in range(3):
+            r = requests.get(k.url(port) + "/v1/auth/me", headers=bearer(token), timeout=10)
+            assert_problem(r, 401)
+            assert "expired" in r.json()["detail"]
+    # The session outlives its access token: a refresh gets a new one.
+    r = requests.post(k.url("gateway") + "/v1/auth/refresh", json={"refresh_token": reg["refresh_token"]}, timeout=10)
+    assert r.status_code == 200
+    assert requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(r.json()["access_token"]), timeout=10).ok
+
+
+def test_a_logout_on_one_process_is_refused_by_another_within_a_second(keel_factory, tmp_path):
+    """Two processes on one database (and one data directory: one master key): a session logged out through
+    one is refused by the other once it polls the revocations (every 250 ms), within the contract's second."""
+    data = str(tmp_path / "shared")
+    (tmp_path / "shared").mkdir()
+    a = keel_factory(data_dir=data, services="auth").start()
+    b = keel_factory(data_dir=data, services="gateway,auth").start()
+    reg = register(a)
+    token = reg["access_token"]
+    urls = [b.url("gateway") + "/v1/auth/me", b.url("auth") + "/v1/auth/me"]
+    for url in urls:
+        for _ in range(3):
+            assert requests.get(url, headers=bearer(token), timeout=10).status_code == 200, url
+    assert requests.post(a.url("auth") + "/v1/auth/logout", headers=bearer(token), timeout=10).status_code == 204
+    logged_out = time.time()
+    assert_problem(requests.get(a.url("auth") + "/v1/auth/me", headers=bearer(token), timeout=10), 401)
+    pending = set(urls)
+
+    def all_refuse():
+        for url in list(pending):
+            if requests.get(url, headers=bearer(token), timeout=10).status_code == 401:
+                pending.discard(url)
+        return not pending
+
+    deadline = logged_out + 3
+    while not all_refuse() and time.time() < deadline:
+        time.sleep(0.05)
+    took = time.time() - logged_out
+    assert not pending, f"{pending} still accept the token {took:.2f} s after the logout"
+    assert took < 1.0, took  # the contract: effective within 1 s of a logout
+    for url in urls:  # and it stays refused
+        assert_problem(requests.get(url, headers=bearer(token), timeout=10), 401)
+
+
 def test_key_rotation_keeps_old_tokens_valid(keel):
     reg = register(keel)
     out = keel.cli("keys", "rotate").stdout

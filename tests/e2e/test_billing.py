@@ -147,14 +147,31 @@ def test_the_gateway_meters_authenticated_requests(keel_factory):
     assert _requests_usage(k, tok, "auth") == 7
 
 
-def test_plan_rate_quota_is_429_at_the_gateway(keel_factory):
-    k = keel_factory(env={"KEEL_BILLING_FREE_REQUESTS_PER_MINUTE": "5"}).start()
-    tok = new_user(k)["access_token"]
-    codes = [requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10) for _ in range(7)]
-    assert [c.status_code for c in codes[:4]] == [200] * 4  # registration was not metered; 5 fit the quota
-    limited = [c for c in codes if c.status_code == 429]
-    assert limited and 1 <= int(limited[0].headers["Retry-After"]) <= 60
-    assert limited[0].headers["Content-Type"].startswith("application/problem+json")
+def test_plan_quota_admits_exactly_its_requests_each_minute(keel_factory):
+    """A plan's quota counts requests per wall-clock minute: with 5 a minute, exactly 5 pass and the 6th is
+    429. A burst that straddles a minute's turn (two windows) proves nothing; it is tried again with a new
+    user."""
+    import time
+    quota = 5
+    k = keel_factory(env={"KEEL_BILLING_FREE_REQUESTS_PER_MINUTE": str(quota)}).start()
+    for _ in range(3):
+        tok = new_user(k)["access_token"]  # registration is not metered
+        if time.time() % 60 > 58:  # close to a minute's turn: start after it
+            time.sleep(60.1 - time.time() % 60)
+        start = time.time()
+        answers = [requests.get(k.url("gateway") + "/v1/auth/me", headers=bearer(tok), timeout=10)
+                   for _ in range(quota + 2)]
+        end = time.time()
+        if int((start - 0.05) // 60) == int(end // 60):  # the gateway's clock lags by milliseconds at most
+            break
+    else:
+        pytest.fail("every burst straddled a minute's turn")
+    assert [a.status_code for a in answers] == [200] * quota + [429] * 2, [a.text for a in answers]
+    limited = answers[quota]
+    assert limited.headers["Content-Type"].startswith("application/problem+json")
+    assert "quota" in limited.json()["detail"]
+    # Retry-After points at the next minute.
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61 - int(end % 60)
 
 
 def test_priced_requests_need_credits_402(keel_factory):
@@ -300,3 +317,46 @@ def test_usage_stored_past_the_bound_still_reads(keel):
     r = requests.get(keel.url("billing") + "/v1/billing/usage", headers=bearer(u["access_token"]), timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["items"] == [{"module": "meter", "metric": "tokens", "quantity": MAX_TOTAL}]
+
+
+def test_user_billing_routes_refuse_service_tokens(keel):
+    """Account, ledger and usage are a user's own: a service token is valid but has no user, so 403."""
+    u = new_user(keel)
+    svc = keel.cli("token", "create", "--service", "x").stdout.strip()
+    for port in ("billing", "gateway"):
+        for path in ("/v1/billing/account", "/v1/billing/ledger", "/v1/billing/usage"):
+            r = requests.get(keel.url(port) + path, headers=bearer(svc), timeout=10)
+            assert r.status_code == 403, (port, path, r.status_code, r.text)
+            assert r.headers["Content-Type"].startswith("application/problem+json")
+            assert requests.get(keel.url(port) + path, headers=bearer(u["access_token"]), timeout=10).status_code == 200
+
+
+def test_a_retried_credit_replays_its_answer_even_at_the_balances_bound(keel):
+    """A retry with the same Idempotency-Key answers the original (status and body, Idempotent-Replayed) and
+    posts nothing, whatever happened to the account since: here the balance reached its bound, so the credit
+    posted afresh would be 422. (A plain retry cannot tell a ledger that checks for the key from one that
+    does not: the second insert breaks the unique (account, key) and rolls back, and the route answers the
+    stored entry either way. At the bound the credit is refused before it gets to the insert.)"""
+    u = new_user(keel)
+    tok = u["access_token"]
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(tok), timeout=10).json()
+    admin = admin_token(keel)
+    url = f"{keel.url('billing')}/v1/billing/accounts/{account['id']}/credits"
+
+    def credit(amount, key):
+        return requests.post(url, json={"amount": amount, "description": "top-up"}, timeout=10,
+                             headers={**bearer(admin), "Idempotency-Key": key})
+
+    first = credit(2**50, "first")
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    for i in range(6):
+        assert credit(2**50, f"more-{i}").status_code == 201
+    assert credit(2**50 - 1, "last").json()["balance_after"] == MAX_TOTAL
+    again = credit(2**50, "first")
+    assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true", again.text
+    assert again.json() == first.json()  # the original entry, balance_after 2^50 included
+    balance = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(tok), timeout=10).json()
+    assert balance["balance"] == MAX_TOTAL
+    ledger = requests.get(keel.url("billing") + "/v1/billing/ledger", headers=bearer(tok), timeout=10).json()
+    assert len(ledger["items"]) == 8
+    assert [e["idempotency_key"] for e in ledger["items"]].count("first") == 1

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import Keel, ScriptedUpstream, self_signed
+from conftest import Keel, RecordingUpstream, ScriptedUpstream, self_signed
 
 
 def bearer(token):
@@ -224,6 +224,31 @@ def test_ttl_expiry_stops_routing_and_heartbeats_renew(keel, upstream_factory):
     assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10).ok)
 
 
+def test_a_passing_health_check_does_not_revive_an_instance_whose_ttl_lapsed(keel, upstream_factory):
+    """Only heartbeats renew a TTL: an instance that stopped heartbeating turns critical when its TTL lapses and
+    is removed after the grace period (2 s here), although its health endpoint keeps answering 200."""
+    a = upstream_factory("a")
+    ext = service_token(keel, "ext")
+    assert put_instance(keel, ext, "ext", "a", url=a.url, routes=["/v1/ext"], health_path="/health",
+                        ttl_seconds=1).status_code == 200
+    tok = user_token(keel)["access_token"]
+    assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10).ok)
+    statuses = []
+
+    def gone():
+        items = [i for i in instances(keel, tok, "ext").json()["items"] if i["instance_id"] == "a"]
+        statuses.append(items[0]["status"] if items else None)
+        return not items
+
+    assert wait_until(gone, timeout=6, step=0.1), statuses  # TTL 1 s + grace 2 s, checked every 0.2 s
+    # Once critical it stayed critical until it went, while its health checks kept passing all along.
+    first_critical = statuses.index("critical")
+    assert set(statuses[first_critical:]) == {"critical", None}, statuses
+    assert a.healthy and a.health_checks >= 3
+    r = requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
+    assert r.status_code == 503 and r.headers["Content-Type"].startswith("application/problem+json")
+
+
 def test_unreachable_module_is_a_fast_502(keel):
     import socket
     s = socket.socket()
@@ -404,6 +429,20 @@ def test_rate_limits_per_user(keel_factory):
     assert codes[4].status_code == 429 and int(codes[4].headers["Retry-After"]) >= 1
 
 
+def test_rate_limits_per_address_on_public_routes(keel_factory):
+    """Requests without a token are limited per client address: past the burst, 429 with Retry-After."""
+    k = keel_factory(env={"KEEL_GATEWAY_IP_RATE": "0.2", "KEEL_GATEWAY_IP_BURST": "3"}).start()
+    answers = [requests.get(k.url("gateway") + "/.well-known/jwks.json", timeout=10) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429], [a.text for a in answers]
+    assert int(answers[3].headers["Retry-After"]) >= 1
+    assert answers[3].headers["Content-Type"].startswith("application/problem+json")
+    assert "address" in answers[3].json()["detail"]
+    # Another public route from the same address shares the budget; the module's own port is not limited.
+    assert requests.post(k.url("gateway") + "/v1/auth/login", json={"email": "a@example.com", "password": "x" * 8},
+                         timeout=10).status_code == 429
+    assert requests.get(k.url("auth") + "/.well-known/jwks.json", timeout=10).status_code == 200
+
+
 def test_gateway_refuses_a_logged_out_token_within_a_second(keel):
     reg = user_token(keel)
     tok = reg["access_token"]
@@ -488,3 +527,80 @@ def test_instance_urls_may_not_point_at_metadata_link_local_or_keels_own_ports(k
     # A bad deny list is a configuration error.
     p = keel_factory(env={"KEEL_REGISTRY_DENY": "10.0.0.0/33"}).cli("serve", check=False)
     assert p.returncode == 2 and "registry.deny" in p.stderr
+
+
+def identity_lines(request):
+    """The header lines of a request a proxy received whose names read as X-Keel-* however spelled."""
+    return [(k.lower().replace("_", "-"), v) for k, v in request["fields"]
+            if k.lower().replace("_", "-").startswith("x-keel-")]
+
+
+def test_the_gateway_sends_third_parties_exactly_one_identity_whatever_the_client_claims(keel):
+    up = RecordingUpstream()
+    try:
+        assert put_instance(keel, service_token(keel, "ext"), "ext", "a", url=up.url,
+                            routes=["/v1/ext"]).status_code == 200
+        reg = user_token(keel)
+        tok, uid = reg["access_token"], reg["user"]["id"]
+        assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok),
+                                               timeout=10).status_code == 200, timeout=2)
+        spoofs = [{"X-Keel-User-Id": "forged", "X-Keel-Roles": "admin"},
+                  {"X_Keel_User_Id": "forged", "X_Keel_Roles": "admin"},
+                  {"x-keel-user-id": "forged", "x-keel-roles": "admin"},
+                  {"X-KEEL-USER-ID": "forged", "X-KEEL-ROLES": "admin"},
+                  {"x_Keel-user_ID": "forged", "X-keel_ROLES": "admin"},
+                  {"X-Keel-User-Id": uid, "X-Keel-Roles": "user,admin", "X-Keel-Service": "billing"}]
+        for spoof in spoofs:
+            before = len(up.requests)
+            r = requests.get(keel.url("gateway") + "/v1/ext/who", headers={**bearer(tok), **spoof}, timeout=10)
+            assert r.status_code == 200, (spoof, r.text)
+            assert len(up.requests) == before + 1
+            got = up.requests[-1]
+            assert sorted(identity_lines(got)) == [("x-keel-roles", "user"), ("x-keel-user-id", uid)], (spoof, got)
+            assert up.field_lines(got, "X-Keel-User-Id") == [uid]
+    finally:
+        up.close()
+
+
+def test_without_edge_auth_anonymous_requests_reach_third_parties_with_no_identity(keel_factory):
+    """With edge_auth off a third party's routes are public: the gateway checks no token and vouches for
+    nobody, so whatever X-Keel-* headers a client sends, the upstream gets none."""
+    k = keel_factory(env={"KEEL_GATEWAY_EDGE_AUTH": "false"}).start()
+    up = RecordingUpstream()
+    try:
+        assert put_instance(k, service_token(k, "ext"), "ext", "a", url=up.url, routes=["/v1/ext"]).status_code == 200
+        assert wait_until(lambda: requests.get(k.url("gateway") + "/v1/ext/x", timeout=10).status_code == 200,
+                          timeout=2)
+        for spoof in ({"X-Keel-User-Id": "forged", "X-Keel-Roles": "admin"},
+                      {"X_Keel_User_Id": "forged", "x_keel_roles": "admin"},
+                      {"x-KEEL-user-ID": "forged", "X-Keel_Roles": "admin"}):
+            r = requests.get(k.url("gateway") + "/v1/ext/who", headers=spoof, timeout=10)
+            assert r.status_code == 200, (spoof, r.text)
+            assert identity_lines(up.requests[-1]) == [], (spoof, up.requests[-1])
+    finally:
+        up.close()
+
+
+def test_every_method_reaches_a_third_party_as_sent(keel):
+    up = RecordingUpstream()
+    try:
+        assert put_instance(keel, service_token(keel, "ext"), "ext", "a", url=up.url,
+                            routes=["/v1/ext"]).status_code == 200
+        tok = user_token(keel)["access_token"]
+        assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok),
+                                               timeout=10).status_code == 200, timeout=2)
+        for method in ("PUT", "PATCH", "DELETE", "OPTIONS", "POST", "GET"):
+            target = f"/v1/ext/items/{method.lower()}?q=1&r=a%20b"
+            body = b"" if method == "GET" else f'{{"method": "{method}"}}'.encode()
+            before = len(up.requests)
+            r = requests.request(method, keel.url("gateway") + target, data=body or None, timeout=10,
+                                 headers={**bearer(tok), "Content-Type": "application/json"})
+            assert r.status_code == 200, (method, r.status_code, r.text)
+            assert r.json() == {"method": method, "target": target}
+            assert len(up.requests) == before + 1, method  # once, not retried
+            got = up.requests[-1]
+            assert (got["method"], got["target"], got["body"]) == (method, target, body)
+            if body:
+                assert up.field_lines(got, "Content-Type") == ["application/json"]
+    finally:
+        up.close()
