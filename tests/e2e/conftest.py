@@ -51,6 +51,17 @@ def fresh_pg_database():
     return PG_URL.rsplit("/", 1)[0] + "/" + name
 
 
+def wait_until(fn, timeout=5.0, step=0.05):
+    """Polls `fn` until it returns something true or `timeout` passes; returns its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(step)
+    return fn()
+
+
 class Keel:
     """One keel process."""
 

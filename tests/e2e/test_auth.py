@@ -10,7 +10,7 @@ import jwt
 import pytest
 import requests
 
-from conftest import Keel
+from conftest import Keel, wait_until
 
 JSON = {"Content-Type": "application/json"}
 
@@ -40,6 +40,20 @@ def assert_problem(r, status):
     body = r.json()
     assert body["status"] == status and body["title"] and body["detail"]
     return body
+
+
+def refused_within(k, token, seconds=2.0, ports=("auth",)):
+    """Polls /v1/auth/me with `token` on each port until it is 401; asserts it was within `seconds` (the
+    contract's 1 s for a revocation, with room for a loaded machine). Returns the last answer."""
+    start = time.time()
+    for port in ports:
+        while True:
+            r = requests.get(k.url(port) + "/v1/auth/me", headers=bearer(token), timeout=10)
+            if r.status_code == 401 or time.time() - start > seconds:
+                break
+            time.sleep(0.02)
+        assert_problem(r, 401)
+    return r
 
 
 @pytest.fixture
@@ -159,13 +173,11 @@ def test_refresh_token_reuse_after_the_window_revokes_the_session(keel):
     reg = register(keel)
     url = keel.url("auth") + "/v1/auth/refresh"
     successor = requests.post(url, json={"refresh_token": reg["refresh_token"]}, timeout=10).json()["refresh_token"]
-    time.sleep(1.5)
+    time.sleep(1.5)  # past the reuse window: time itself is the condition
     assert_problem(requests.post(url, json={"refresh_token": reg["refresh_token"]}, timeout=10), 401)
     # The thief's use ended the session: the newest token and the access token stop working too.
     assert_problem(requests.post(url, json={"refresh_token": successor}, timeout=10), 401)
-    time.sleep(1.1)
-    r = requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(reg["access_token"]), timeout=10)
-    assert_problem(r, 401)
+    r = refused_within(keel, reg["access_token"])
     assert "invalid_token" in r.headers["WWW-Authenticate"]
     reasons = keel.query("SELECT revoked_reason FROM sessions WHERE id = $1", reg["session_id"])
     assert reasons == [("refresh_token_reuse",)]
@@ -181,9 +193,7 @@ def test_logout_revokes_within_a_second_everywhere(keel):
     other = login(keel, reg["user"]["email"], "correct horse battery").json()
     r = requests.post(keel.url("gateway") + "/v1/auth/logout", headers=bearer(token), timeout=10)
     assert r.status_code == 204
-    time.sleep(1.0)
-    for port in ("auth", "gateway"):
-        assert_problem(requests.get(keel.url(port) + "/v1/auth/me", headers=bearer(token), timeout=10), 401)
+    refused_within(keel, token, ports=("auth", "gateway"))
     # Only that session: the other still works.
     assert requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(other["access_token"]), timeout=10).ok
     assert_problem(requests.post(keel.url("auth") + "/v1/auth/refresh", json={"refresh_token": reg["refresh_token"]},
@@ -201,9 +211,8 @@ def test_logout_all_and_session_listing(keel):
     assert set(items[0]) >= {"id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"}
     assert requests.post(keel.url("auth") + "/v1/auth/logout-all", headers=bearer(second["access_token"]),
                          timeout=10).status_code == 204
-    time.sleep(1.0)
     for t in (reg["access_token"], second["access_token"]):
-        assert_problem(requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(t), timeout=10), 401)
+        refused_within(keel, t)
 
 
 def test_deleting_sessions_and_other_users_sessions_are_404(keel):
@@ -214,8 +223,7 @@ def test_deleting_sessions_and_other_users_sessions_are_404(keel):
     assert_problem(requests.delete(url + b["session_id"], headers=bearer(a["access_token"]), timeout=10), 404)
     assert_problem(requests.delete(url + "not-a-uuid", headers=bearer(a["access_token"]), timeout=10), 404)
     assert requests.delete(url + a2["session_id"], headers=bearer(a["access_token"]), timeout=10).status_code == 204
-    time.sleep(1.0)
-    assert_problem(requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(a2["access_token"]), timeout=10), 401)
+    refused_within(keel, a2["access_token"])
     assert requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(b["access_token"]), timeout=10).ok
 
 
@@ -243,9 +251,8 @@ def test_password_change_revokes_the_other_sessions(keel):
     r = requests.post(url, json={"current_password": "correct horse battery", "new_password": "new password 1"},
                       headers=bearer(reg["access_token"]), timeout=30)
     assert r.status_code == 204, r.text
-    time.sleep(1.0)
+    refused_within(keel, other["access_token"])
     assert requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(reg["access_token"]), timeout=10).ok
-    assert_problem(requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(other["access_token"]), timeout=10), 401)
     assert login(keel, addr, "correct horse battery").status_code == 401
     assert login(keel, addr, "new password 1").status_code == 200
     types = {row[0] for row in keel.query("SELECT type FROM observability_events WHERE subject = $1", reg["user"]["id"])}
@@ -364,7 +371,7 @@ def test_expired_and_revoked_service_tokens(keel):
     assert claims["roles"] == ["service"] and claims["svc"] == "invoicer" and claims["sub"] == "service:invoicer"
     key = jwks_client_key(keel, short)
     jwt.decode(short, key.key, algorithms=["EdDSA"], audience="keel", issuer="keel", options={"verify_exp": False})
-    time.sleep(2.1)
+    wait_past(claims["exp"])  # time itself is the condition
     # A service token on a user route is 403 while valid, 401 once expired.
     r = requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(short), timeout=10)
     assert_problem(r, 401)
@@ -374,8 +381,7 @@ def test_expired_and_revoked_service_tokens(keel):
     assert_problem(requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(long), timeout=10), 403)
     sid = jwt.decode(long, options={"verify_signature": False})["sid"]
     assert keel.cli("token", "revoke", "--id", sid).returncode == 0
-    time.sleep(1.0)
-    assert_problem(requests.get(keel.url("auth") + "/v1/auth/me", headers=bearer(long), timeout=10), 401)
+    refused_within(keel, long)
 
 
 def wait_past(unix_seconds):
@@ -482,7 +488,8 @@ def test_no_secret_reaches_logs_or_events(keel):
     reg = register(keel, password=password)
     requests.post(keel.url("auth") + "/v1/auth/refresh", json={"refresh_token": reg["refresh_token"]}, timeout=10)
     login(keel, reg["user"]["email"], "wrong secret password")
-    time.sleep(0.2)
+    # The failed login's access-log line is written once it was answered.
+    assert wait_until(lambda: '"path":"/v1/auth/login"' in keel.log() and '"status":401' in keel.log())
     log = keel.log()
     for secret in (password, "wrong secret password", reg["refresh_token"], reg["access_token"]):
         assert secret not in log

@@ -11,6 +11,8 @@ import pytest
 import requests
 import urllib3
 
+from conftest import wait_until
+
 
 def _outcome(error):
     """'refused' when the connection was never made; 'lost' when a sent request got no answer."""
@@ -68,7 +70,7 @@ def test_sigterm_under_load_answers_every_request_it_took(keel_factory, backend)
         threads = [threading.Thread(target=client, args=(n, n % 2 == 0)) for n in range(8)]
         for t in threads:
             t.start()
-        time.sleep(0.4)
+        assert wait_until(lambda: counts["answered"] >= 40, timeout=10)  # the load is under way
         assert k.stop(signal.SIGTERM, timeout=15) == 0
         stop.set()
         for t in threads:

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import KEEL_BIN, MODULES, Keel
+from conftest import KEEL_BIN, MODULES, Keel, wait_until
 
 
 def assert_problem(resp, status):
@@ -81,7 +81,7 @@ def test_request_ids(keel):
     r = requests.get(keel.url("events") + "/health", headers={"traceparent": tp}, timeout=5)
     assert r.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
     # The access log has one JSON line for that request, carrying its id and trace.
-    time.sleep(0.1)
+    assert wait_until(lambda: "req-123.abc" in keel.log())  # written once the request was answered
     lines = [json.loads(l) for l in keel.log().splitlines() if l.startswith("{")]
     req_lines = [l for l in lines if l.get("msg") == "request" and l.get("request_id") == "req-123.abc"]
     assert len(req_lines) == 1 and req_lines[0]["status"] == 200 and req_lines[0]["module"] == "billing"
