@@ -141,6 +141,12 @@ finish() {
   if [ -n "$child" ]; then
     kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null
     wait "$child" 2>/dev/null
+    # keel stops gracefully on SIGTERM; whatever of that group is left after 5 s is killed.
+    for _ in $(seq 50); do
+      kill -0 -- "-$child" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$child" 2>/dev/null
   fi
   if [ -n "$applied" ]; then
     echo "mutate: reverting $(name_of "$current")" >&3
@@ -255,11 +261,12 @@ for p in "${selected[@]}"; do
   printf '== [%d/%d] %s ... ' "$i" "$total" "$name"
   current=$p
   files=$(git apply --numstat "$p" 2>/dev/null | cut -f3 | tr '\n' ' ')
+  applied=$files  # first: an interrupt from here on reverts it (git checkout of files it left alone is harmless)
   if [ -z "$files" ] || ! git apply "$p" 2>"$log/$name.apply.log"; then
+    applied=""
     result=error
     echo "(the patch does not apply)" >>"$log/$name.apply.log"
   else
-    applied=$files
     if ! build_keel >"$log/$name.build.log" 2>&1; then
       result=stillborn
     else
