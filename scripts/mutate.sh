@@ -267,6 +267,7 @@ for p in "${selected[@]}"; do
     result=error
     echo "(the patch does not apply)" >>"$log/$name.apply.log"
   else
+    rm -f "$log/$name.apply.log"
     if ! build_keel >"$log/$name.build.log" 2>&1; then
       result=stillborn
     else
