@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 
-.PHONY: setup build run test unit e2e bench fuzz format clean
+.PHONY: setup build run test unit e2e bench fuzz mutate format clean
 
 setup:
 	@scripts/setup.sh
@@ -22,6 +22,11 @@ test: build
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# Mutation testing: each planted bug in mutants/ is applied, built and run against the tests that must catch
+# it, then reverted; fails below a 95% kill rate (scripts/mutate.sh). Not part of `make test`.
+mutate: build
+	@scripts/mutate.sh
 
 bench: build
 	@scripts/setup.sh --bench

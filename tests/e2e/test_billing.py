@@ -83,6 +83,30 @@ def test_admin_credits_are_idempotent_and_on_the_ledger(keel):
     assert types.count("keel.billing.ledger.posted") == 2
 
 
+def test_the_ledger_pages_newest_first_without_repeating_or_skipping_an_entry(keel):
+    """?limit= and the cursor walk the ledger newest first: every entry once, and the last page has no cursor."""
+    u = new_user(keel)
+    headers = bearer(u["access_token"])
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=headers, timeout=10).json()
+    admin = admin_token(keel)
+    for amount in range(1, 6):
+        assert requests.post(f"{keel.url('billing')}/v1/billing/accounts/{account['id']}/credits",
+                             json={"amount": amount, "idempotency_key": f"page-{amount}"}, headers=bearer(admin),
+                             timeout=10).status_code == 201
+    pages, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        r = requests.get(keel.url("billing") + "/v1/billing/ledger", params=params, headers=headers, timeout=10)
+        assert r.status_code == 200, r.text
+        pages.append([e["amount"] for e in r.json()["items"]])
+        cursor = r.json()["next_cursor"]
+        if not cursor or len(pages) > 5:
+            break
+    assert pages == [[5, 4], [3, 2], [1]]
+    assert requests.get(keel.url("billing") + "/v1/billing/ledger", params={"cursor": "not-ours"}, headers=headers,
+                        timeout=10).status_code == 400
+
+
 def test_usage_posts_count_once_under_concurrency(keel):
     u = new_user(keel)
     svc = keel.cli("token", "create", "--service", "notes").stdout.strip()

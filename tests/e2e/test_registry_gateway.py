@@ -522,6 +522,18 @@ def test_instance_urls_may_not_point_at_metadata_link_local_or_keels_own_ports(k
     assert p.returncode == 2 and "registry.deny" in p.stderr
 
 
+def test_none_of_keels_six_ports_is_a_third_partys_instance_url(keel):
+    """Each of keel's own ports on this machine, from the gateway's to the events module's, is refused as an
+    instance URL: a third party registered there would get requests (and tokens) meant for one of them."""
+    ext = service_token(keel, "ext")
+    for module in ("gateway", "auth", "memory", "registry", "billing", "events"):
+        port = int(keel.url(module).rsplit(":", 1)[1])
+        r = put_instance(keel, ext, "ext", "a", url=f"http://127.0.0.1:{port}/", routes=["/v1/ext"])
+        assert r.status_code == 422, (module, r.status_code, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["url"], (module, r.text)
+    assert instances(keel, ext, "ext").json()["items"] == []
+
+
 def identity_lines(request):
     """The header lines of a request a proxy received whose names read as X-Keel-* however spelled."""
     return [(k.lower().replace("_", "-"), v) for k, v in request["fields"]
@@ -595,5 +607,90 @@ def test_every_method_reaches_a_third_party_as_sent(keel):
             assert (got["method"], got["target"], got["body"]) == (method, target, body)
             if body:
                 assert up.field_lines(got, "Content-Type") == ["application/json"]
+    finally:
+        up.close()
+
+
+def test_an_instance_urls_path_is_the_base_of_every_request_it_gets(keel):
+    """An instance URL may carry a path, with or without a trailing slash: a request for /v1/ext/items?q=1 reaches
+    http://host:port/ as /v1/ext/items?q=1 and http://host:port/base/ as /base/v1/ext/items?q=1, never with a
+    doubled slash."""
+    up = RecordingUpstream()
+    try:
+        ext = service_token(keel, "ext")
+        tok = user_token(keel)["access_token"]
+        for url, expected in ((up.url + "/", "/v1/ext/items?q=1"), (up.url + "/base/", "/base/v1/ext/items?q=1"),
+                              (up.url + "/base", "/base/v1/ext/items?q=1"), (up.url, "/v1/ext/items?q=1")):
+            assert put_instance(keel, ext, "ext", "a", url=url, routes=["/v1/ext"]).status_code == 200
+
+            def reached():
+                r = requests.get(keel.url("gateway") + "/v1/ext/items?q=1", headers=bearer(tok), timeout=10)
+                return r.status_code == 200 and up.requests[-1]["target"] == expected
+
+            # The gateway follows the registration within a second.
+            assert wait_until(reached, timeout=2), (url, up.requests[-1]["target"] if up.requests else None)
+    finally:
+        up.close()
+
+
+def test_a_post_an_upstream_dropped_is_not_sent_to_another_instance(keel):
+    """A request that is not idempotent goes to one instance once: when that instance takes it and drops the
+    connection without answering (it may have done the write), the answer is 502, and no other instance gets it."""
+    dropped = []
+
+    def drop_posts(conn, head):
+        if head.startswith("POST "):
+            dropped.append(head.split(" ", 2)[1])
+            return False  # closes without a word
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        return False  # no keep-alive: every request reaches it on a new connection
+
+    dropper, recorder = ScriptedUpstream(drop_posts), RecordingUpstream()
+    try:
+        ext = service_token(keel, "ext")
+        for name, u in (("a", dropper), ("b", recorder)):
+            assert put_instance(keel, ext, "ext", name, url=u.url, routes=["/v1/ext"]).status_code == 200
+        s = requests.Session()
+        s.headers.update(bearer(user_token(keel)["access_token"]))
+        gateway = keel.url("gateway")
+        # Both instances are in the gateway's table: GETs reach each of them.
+        assert wait_until(lambda: s.get(gateway + "/v1/ext/warm", timeout=10).ok and dropper.connections > 0
+                          and len(recorder.requests) > 0, timeout=3)
+        for i in range(10):  # one connection, one I/O thread: the instances take turns
+            before = len(recorder.requests)
+            r = s.post(gateway + f"/v1/ext/orders/{i}", json={"n": i}, timeout=10)
+            if dropped:
+                assert dropped == [f"/v1/ext/orders/{i}"], dropped  # sent once
+                assert r.status_code == 502 and r.headers["Content-Type"].startswith("application/problem+json"), \
+                    (r.status_code, r.text)
+                assert len(recorder.requests) == before, "the dropped POST was sent again to another instance"
+                break
+            assert r.status_code == 200 and len(recorder.requests) == before + 1, (r.status_code, r.text)
+        else:
+            pytest.fail("no POST reached the instance that drops them")
+    finally:
+        dropper.close()
+        recorder.close()
+
+
+def test_hop_by_hop_fields_and_proxy_credentials_stay_at_the_gateway(keel):
+    """Fields meant for the next hop alone (RFC 9110 7.6.1), Proxy-Authorization among them (credentials for a
+    proxy, not for whoever is behind it), are not passed on to a third party; end-to-end fields are."""
+    up = RecordingUpstream()
+    try:
+        assert put_instance(keel, service_token(keel, "ext"), "ext", "a", url=up.url,
+                            routes=["/v1/ext"]).status_code == 200
+        tok = user_token(keel)["access_token"]
+        assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok),
+                                               timeout=10).status_code == 200, timeout=2)
+        hop = {"Proxy-Authorization": "Basic cHJveHk6c2VjcmV0", "Keep-Alive": "timeout=5", "TE": "trailers",
+               "Trailer": "X-Checksum", "Connection": "keep-alive"}
+        r = requests.get(keel.url("gateway") + "/v1/ext/hop", headers={**bearer(tok), **hop, "X-Custom": "kept",
+                         "Accept-Language": "fr"}, timeout=10)
+        assert r.status_code == 200, r.text
+        got = up.requests[-1]
+        names = {k.lower() for k, _ in got["fields"]}
+        assert not names & {"proxy-authorization", "keep-alive", "te", "trailer"}, got["fields"]
+        assert up.field_lines(got, "X-Custom") == ["kept"] and up.field_lines(got, "Accept-Language") == ["fr"]
     finally:
         up.close()
