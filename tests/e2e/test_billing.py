@@ -377,14 +377,16 @@ def test_usage_posts_name_each_invalid_field_with_422(keel):
     good = {"user_id": u["user"]["id"], "module": "notes", "metric": "writes", "quantity": 1}
     cases = [
         ({"quantity": None}, "quantity", "is required"),
+        ({"quantity": "null"}, "quantity", "is required"),
         ({"module": "Notes"}, "module", "must match [a-z][a-z0-9._-]{0,62}"),
         ({"module": "9lives"}, "module", "must match [a-z][a-z0-9._-]{0,62}"),
         ({"metric": "write s"}, "metric", "must match [a-z][a-z0-9._-]{0,62}"),
         ({"metric": "-writes"}, "metric", "must match [a-z][a-z0-9._-]{0,62}"),
     ]
     for change, field, message in cases:
-        body = {k: v for k, v in {**good, **change, "idempotency_key": f"u-{uuid.uuid4().hex}"}.items()
-                if v is not None}
+        # None leaves the field out; "null" sends it as JSON null, which is no quantity either.
+        body = {k: (None if v == "null" else v) for k, v in
+                {**good, **change, "idempotency_key": f"u-{uuid.uuid4().hex}"}.items() if v is not None}
         errors = problem(requests.post(url, json=body, headers=bearer(svc), timeout=10), 422)["errors"]
         assert {"field": field, "message": message} in errors, (change, errors)
     # A well-formed id that is no user's: 422 on user_id, and nothing is recorded.
@@ -430,7 +432,8 @@ def test_a_credit_without_an_amount_is_422(keel):
     account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
                            timeout=10).json()["id"]
     url = keel.url("billing") + f"/v1/billing/accounts/{account}/credits"
-    for body in ({"idempotency_key": "k1"}, {"description": "no amount", "idempotency_key": "k2"}):
+    for body in ({"idempotency_key": "k1"}, {"description": "no amount", "idempotency_key": "k2"},
+                 {"amount": None, "idempotency_key": "k3"}):
         errors = problem(requests.post(url, json=body, headers=bearer(admin), timeout=10), 422)["errors"]
         assert errors == [{"field": "amount", "message": "is required"}], errors
     assert requests.get(keel.url("billing") + "/v1/billing/ledger", headers=bearer(u["access_token"]),
