@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Error-path coverage of the end-to-end suite: which of keel's error branches the tests in tests/e2e reach.
-# A developer tool, not part of `make test`: it builds keel once more, with coverage counters, and runs the
-# whole e2e suite on it (about half an hour on SQLite and PostgreSQL on two cores).
+# A developer tool, not part of `make test`: it builds keel once more, with coverage counters (about five
+# minutes on two cores), and runs the whole e2e suite on it on SQLite and on PostgreSQL (about six more).
 #
 #   scripts/error-coverage.sh [--report-only] [--sqlite-only] [-- PYTEST ARGS...]
 #
@@ -15,7 +15,8 @@
 # on PostgreSQL (on $KEEL_TEST_PG_URL when set, else on a throwaway cluster it starts with
 # scripts/start-postgres.sh and removes afterwards; skipped when neither can be had), with
 # KEEL_E2E_GRACEFUL_STOP=1 so the fixtures stop each keel with SIGTERM: a process writes its profile only when
-# it exits (the few keels a test kills with SIGKILL on purpose count for nothing). It merges the profiles
+# it exits (the few keels a test kills with SIGKILL on purpose count for nothing, and so does one that crashes
+# on its way out: the run lists the tests whose keel did not exit 0, from KEEL_E2E_STOP_LOG). It merges the profiles
 # (llvm-profdata-15), reads the counts (llvm-cov-15 export), lists every error branch as "reached" or
 # "NOT reached", and prints the share reached against the bar. It exits 0 when the suite passed and the bar is
 # met, 1 otherwise. Packages: clang-15 and llvm-15 (scripts/setup.sh --coverage, run by this script).
@@ -28,14 +29,15 @@
 #   2. records a validation failure that turns into a 422: `v.fail(` in route code, and Validator's own
 #      `fail(std::string(field), …` checks in http/json_body.cpp (wrong type, NUL, length, range, required);
 #   3. calls a helper whose only work is such an answer: `reject("…")` in auth/verifier.cpp (each call is a
-#      different 401 reason) and `too_large()` in http/server.cpp (the 413 before and after the head).
+#      different 401 reason), `too_large()` in http/server.cpp (the 413 before and after the head) and
+#      `throw too_many(` in gateway/gateway.cpp (the 429s of the shared and local rate limits and quotas).
 # Not error branches (the mechanism every error answer goes through, not a choice to answer one):
 #   core/error.{hpp,cpp} (Error's definition and factories, problem_json), server.cpp's problem_response()
 #   and handle_error()'s catch of keel::Error, the helpers' own definitions (verifier.cpp's reject, server.cpp's
-#   too_large body, json_body.hpp's Validator::fail). Nor are errors that never become an HTTP answer of keel's
-#   own: ConfigError (startup), DbError and ClientError (each reaches a client only through a mapping line
-#   above: db/database.cpp's to_http_error, the gateway's 502/504), and the 503 of GET /health, which is a
-#   health document, not a problem body (tests/e2e/test_foundation.py covers it).
+#   too_large, gateway.cpp's too_many, json_body.hpp's Validator::fail). Nor are errors that never become an
+#   HTTP answer of keel's own: ConfigError (startup), DbError and ClientError (each reaches a client only
+#   through a mapping line above: db/database.cpp's to_http_error, the gateway's 502/504), and the 503 of
+#   GET /health, which is a health document, not a problem body (tests/e2e/test_foundation.py covers it).
 #
 # A branch is REACHED when the code region holding its error part ran at least once: the count llvm-cov gives
 # at the line and column where the match starts (`throw Error::x(` in `if (cond) throw Error::x(…);` is a
@@ -116,8 +118,7 @@ if [ -s "$build/unclean-stops.txt" ]; then
   echo "== keel processes that did not exit 0 on SIGTERM at their test's end ($build/unclean-stops.txt):"
   grep -v '^    ' "$build/unclean-stops.txt" | sed 's/^/  /'
 fi
-find "$profiles" -name '*.profraw' -size 0 -delete
-llvm-profdata-15 merge -sparse "$profiles"/*.profraw -o "$profdata"
+find "$profiles" -name '*.profraw' -size +0 -print0 | xargs -0 llvm-profdata-15 merge -sparse -o "$profdata"
 
 echo "== error branches reached by the end-to-end suite"
 COV_BUILD="$build" COV_PROFDATA="$profdata" COV_BAR="$bar" SUITE_FAILED="$suite_failed" /usr/bin/python3 - <<'PY'
@@ -142,12 +143,14 @@ PER_FILE = {  # patterns that hold in one file only
     "src/keel/http/json_body.cpp": [re.compile(r"^\s*fail\(std::string\(field\)")],
     "src/keel/auth/verifier.cpp": [re.compile(r"\breject\(\"")],
     "src/keel/http/server.cpp": [re.compile(r"=\s*too_large\(\)")],
+    "src/keel/gateway/gateway.cpp": [re.compile(r"\bthrow too_many\(")],
 }
 # The mechanism, not branches (see the header): whole files, and single lines by their text.
 MECHANISM_FILES = {"src/keel/core/error.hpp", "src/keel/core/error.cpp"}
 MECHANISM_LINES = [
     ("src/keel/auth/verifier.cpp", "[[noreturn]] void reject(const char* why)"),  # reject's own body
     ("src/keel/http/server.cpp", 'return Error(413, "Content Too Large",'),      # too_large's own body
+    ("src/keel/gateway/gateway.cpp", 'Error e(429, "Too Many Requests", detail);'),  # too_many's own body
 ]
 
 # Branches an end-to-end test cannot reach over HTTP: (file, text that identifies the line, reason).
