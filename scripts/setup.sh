@@ -15,7 +15,8 @@ for flag in "$@"; do
   case $flag in
     --bench) packages+=(wrk nginx haproxy nghttp2-client util-linux procps python3-numpy) ;;
     --fuzz) packages+=(clang-15 libfuzzer-15-dev) ;;  # scripts/fuzz.sh
-    *) echo "setup: unknown flag $flag (--bench, --fuzz)" >&2; exit 2 ;;
+    --coverage) packages+=(clang-15 llvm-15) ;;  # scripts/error-coverage.sh: llvm-profdata-15, llvm-cov-15
+    *) echo "setup: unknown flag $flag (--bench, --fuzz, --coverage)" >&2; exit 2 ;;
   esac
 done
 

@@ -240,6 +240,90 @@ def test_patch_me(keel):
     assert_problem(requests.patch(url, json={"display_name": "x"}, timeout=10), 401)
 
 
+def test_patch_me_refuses_metadata_past_16_kib(keel):
+    reg = register(keel)
+    url = keel.url("auth") + "/v1/auth/me"
+    body = assert_problem(requests.patch(url, json={"metadata": {"notes": "x" * 16400}},
+                                         headers=bearer(reg["access_token"]), timeout=10), 422)
+    assert body["errors"] == [{"field": "metadata", "message": "must be at most 16 KiB of JSON"}]
+    # At the bound it is stored.
+    r = requests.patch(url, json={"metadata": {"notes": "x" * 16000}}, headers=bearer(reg["access_token"]),
+                       timeout=10)
+    assert r.status_code == 200 and len(r.json()["metadata"]["notes"]) == 16000, r.text
+
+
+def test_a_new_password_outside_the_length_bounds_is_422_and_changes_nothing(keel):
+    reg = register(keel)
+    url = keel.url("auth") + "/v1/auth/password"
+    for new in ("short", "", "x" * 1025):
+        r = requests.post(url, json={"current_password": "correct horse battery", "new_password": new},
+                          headers=bearer(reg["access_token"]), timeout=30)
+        body = assert_problem(r, 422)
+        assert body["errors"] == [{"field": "new_password", "message": "must be 8 to 1024 characters"}], body
+    assert login(keel, reg["user"]["email"], "correct horse battery").status_code == 200
+
+
+def delete_user(k, user_id):
+    """Deletes a user's row the way the schema cascades it (sessions, billing account, memories): no API does
+    this, so it is done in the database, as an operator would."""
+    if k.database:
+        k.query("DELETE FROM users WHERE id = $1", user_id)
+        return
+    import pathlib
+    import sqlite3
+    con = sqlite3.connect(pathlib.Path(k.data_dir) / "keel.db")
+    try:
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("DELETE FROM users WHERE id = ?", (user_id,))
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_a_token_that_outlives_its_user_is_refused_where_the_user_is_needed(keel):
+    reg = register(keel)
+    tok = reg["access_token"]
+    delete_user(keel, reg["user"]["id"])
+    auth = keel.url("auth")
+    for method, path, body in (("GET", "/v1/auth/me", None), ("PATCH", "/v1/auth/me", {"display_name": "Gone"}),
+                               ("POST", "/v1/auth/password", {"current_password": "correct horse battery",
+                                                              "new_password": "new password 1"})):
+        r = requests.request(method, auth + path, json=body, headers=bearer(tok), timeout=30)
+        assert assert_problem(r, 401)["detail"] == "the user no longer exists", (method, path)
+        assert r.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    # A memory cannot be stored for a user who is gone: the reference to the user fails, 409.
+    r = requests.post(keel.url("memory") + "/v1/memories", json={"content": "orphan"}, headers=bearer(tok),
+                      timeout=10)
+    assert assert_problem(r, 409)["detail"] == "a referenced resource does not exist"
+    assert keel.query("SELECT COUNT(*) FROM memories WHERE user_id = $1", reg["user"]["id"]) == [("0",)]
+    # Nor does a billing account remain.
+    r = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(tok), timeout=10)
+    assert assert_problem(r, 404)["detail"] == "this user has no billing account"
+
+
+def test_password_hashing_past_its_queue_is_503_with_retry_after(keel_factory):
+    # One hashing thread, one waiting hash, each hash slow (256 MiB): of six registrations at once, the ones
+    # that find the queue full are refused at once instead of piling up.
+    k = keel_factory(env={"KEEL_AUTH_HASH_THREADS": "1", "KEEL_AUTH_HASH_QUEUE": "1",
+                          "KEEL_AUTH_ARGON2_MEMORY_KIB": "262144"}).start()
+    addrs = [email() for _ in range(6)]
+
+    def post(addr):
+        return requests.post(k.url("auth") + "/v1/auth/register",
+                             json={"email": addr, "password": "correct horse battery"}, timeout=60)
+
+    with concurrent.futures.ThreadPoolExecutor(len(addrs)) as pool:
+        answers = list(pool.map(post, addrs))
+    statuses = sorted(r.status_code for r in answers)
+    assert set(statuses) == {201, 503}, statuses
+    for addr, r in zip(addrs, answers):
+        if r.status_code == 503:
+            assert assert_problem(r, 503)["detail"] == "server busy, try again"
+            assert int(r.headers["Retry-After"]) >= 1
+            # Nothing was created: the same registration goes through once the queue has room.
+            assert post(addr).status_code == 201
+
+
 def test_password_change_revokes_the_other_sessions(keel):
     reg = register(keel)
     addr = reg["user"]["email"]

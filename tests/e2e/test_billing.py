@@ -384,3 +384,81 @@ def test_a_retried_credit_replays_its_answer_even_at_the_balances_bound(keel):
     ledger = requests.get(keel.url("billing") + "/v1/billing/ledger", headers=bearer(tok), timeout=10).json()
     assert len(ledger["items"]) == 8
     assert [e["idempotency_key"] for e in ledger["items"]].count("first") == 1
+
+
+def problem(r, status):
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def test_usage_posts_name_each_invalid_field_with_422(keel):
+    u = new_user(keel)
+    svc = keel.cli("token", "create", "--service", "notes").stdout.strip()
+    url = keel.url("billing") + "/v1/billing/usage"
+    good = {"user_id": u["user"]["id"], "module": "notes", "metric": "writes", "quantity": 1}
+    cases = [
+        ({"quantity": None}, "quantity", "is required"),
+        ({"quantity": "null"}, "quantity", "is required"),
+        ({"module": "Notes"}, "module", "must match [a-z][a-z0-9._-]{0,62}"),
+        ({"module": "9lives"}, "module", "must match [a-z][a-z0-9._-]{0,62}"),
+        ({"metric": "write s"}, "metric", "must match [a-z][a-z0-9._-]{0,62}"),
+        ({"metric": "-writes"}, "metric", "must match [a-z][a-z0-9._-]{0,62}"),
+    ]
+    for change, field, message in cases:
+        # None leaves the field out; "null" sends it as JSON null, which is no quantity either.
+        body = {k: (None if v == "null" else v) for k, v in
+                {**good, **change, "idempotency_key": f"u-{uuid.uuid4().hex}"}.items() if v is not None}
+        errors = problem(requests.post(url, json=body, headers=bearer(svc), timeout=10), 422)["errors"]
+        assert {"field": field, "message": message} in errors, (change, errors)
+    # A well-formed id that is no user's: 422 on user_id, and nothing is recorded.
+    key = f"u-{uuid.uuid4().hex}"
+    r = requests.post(url, json={**good, "user_id": str(uuid.uuid4()), "idempotency_key": key},
+                      headers=bearer(svc), timeout=10)
+    assert problem(r, 422)["errors"] == [{"field": "user_id", "message": "no such user"}]
+    assert keel.query("SELECT COUNT(*) FROM usage_records WHERE idempotency_key = $1", key) == [("0",)]
+    assert requests.get(keel.url("billing") + "/v1/billing/usage", headers=bearer(u["access_token"]),
+                        timeout=10).json()["items"] == []
+
+
+def test_an_idempotency_key_header_that_differs_from_the_bodys_key_is_422(keel):
+    u = new_user(keel)
+    svc = keel.cli("token", "create", "--service", "notes").stdout.strip()
+    admin = admin_token(keel)
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
+                           timeout=10).json()["id"]
+    posts = [
+        (keel.url("billing") + "/v1/billing/usage", svc,
+         {"user_id": u["user"]["id"], "module": "notes", "metric": "writes", "quantity": 1}),
+        (keel.url("billing") + f"/v1/billing/accounts/{account}/credits", admin, {"amount": 5}),
+    ]
+    for url, token, body in posts:
+        for body_key in ("body-key", 7):
+            r = requests.post(url, json={**body, "idempotency_key": body_key},
+                              headers={**bearer(token), "Idempotency-Key": "header-key"}, timeout=10)
+            assert problem(r, 422)["errors"] == [
+                {"field": "idempotency_key", "message": "differs from the Idempotency-Key header"}], url
+        # The same key in both, or in the header alone, is one post.
+        first = requests.post(url, json={**body, "idempotency_key": "same"},
+                              headers={**bearer(token), "Idempotency-Key": "same"}, timeout=10)
+        again = requests.post(url, json=body, headers={**bearer(token), "Idempotency-Key": "same"}, timeout=10)
+        assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
+        assert again.json()["id"] == first.json()["id"]
+    assert requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
+                        timeout=10).json()["balance"] == 5
+
+
+def test_a_credit_without_an_amount_is_422(keel):
+    u = new_user(keel)
+    admin = admin_token(keel)
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(u["access_token"]),
+                           timeout=10).json()["id"]
+    url = keel.url("billing") + f"/v1/billing/accounts/{account}/credits"
+    for body in ({"idempotency_key": "k1"}, {"description": "no amount", "idempotency_key": "k2"},
+                 {"amount": None, "idempotency_key": "k3"}):
+        errors = problem(requests.post(url, json=body, headers=bearer(admin), timeout=10), 422)["errors"]
+        assert errors == [{"field": "amount", "message": "is required"}], errors
+    assert requests.get(keel.url("billing") + "/v1/billing/ledger", headers=bearer(u["access_token"]),
+                        timeout=10).json()["items"] == []

@@ -78,6 +78,30 @@ def test_who_may_read_and_write(keel, svc):
     assert read(keel, svc, since="yesterday").status_code == 422
 
 
+def test_invalid_events_are_422_naming_the_field_and_store_nothing(keel, svc):
+    before = read(keel, svc).json()["next_after"]
+    cases = [
+        ({"type": "com.example.bad type"}, "type", "must not contain whitespace"),
+        ({"type": "com.example.tab\there"}, "type", "must not contain whitespace"),
+        ({"type": "com.example.line\n"}, "type", "must not contain whitespace"),
+        ({"data": {"note": "a\u0000b"}}, "data", "must not contain NUL characters"),
+        ({"data": ["ok", {"k\u0000": 1}]}, "data", "must not contain NUL characters"),
+        ({"data": {"blob": "x" * 65536}}, "data", "must be at most 64 KiB of JSON"),
+        ({"dataschema": "https://example.com/s"}, "dataschema", "is not a CloudEvents attribute keel stores"),
+        ({"user_id": "someone"}, "user_id", "is not a CloudEvents attribute keel stores"),
+    ]
+    for change, field, message in cases:
+        body = {"type": "com.example.checked", "source": "/checks", **change}
+        r = requests.post(keel.url("events") + "/v1/events", json=body, headers=bearer(svc), timeout=10)
+        assert r.status_code == 422 and r.headers["Content-Type"].startswith("application/problem+json"), r.text
+        assert {"field": field, "message": message} in r.json()["errors"], (change, r.json())
+    assert read(keel, svc).json()["next_after"] == before  # none of them was stored
+    # The attributes keel does store, and data just under the bound, are taken.
+    r = post(keel, svc, type="com.example.checked", source="/checks", specversion="1.0",
+             datacontenttype="application/json", data={"blob": "x" * 60000})
+    assert r.status_code == 201, r.text
+
+
 def test_after_and_limit_page_through_in_order(keel, svc):
     seqs = [post(keel, svc, type="page.test", source="/p", data={"i": i}).json()["seq"] for i in range(7)]
     seen, after = [], 0

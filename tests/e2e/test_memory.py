@@ -143,6 +143,7 @@ INVALID = [
     ({"content": "x", "tags": ["t%d" % i for i in range(33)]}, "tags"),
     ({"content": "x", "metadata": [1]}, "metadata"),
     ({"content": "x", "metadata": {"k": "a\u0000"}}, "metadata"),
+    ({"content": "x", "metadata": {"k": "x" * (64 * 1024)}}, "metadata"),  # past 64 KiB as JSON
     ({"content": "x", "embedding": []}, "embedding"),
     ({"content": "x", "embedding": [0.0, 0.0]}, "embedding"),
     ({"content": "x", "embedding": ["1"]}, "embedding"),

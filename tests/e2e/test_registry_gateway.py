@@ -80,6 +80,13 @@ def test_registration_is_validated(keel):
         ("ext", "a", {"url": "http://127.0.0.1:1/", "routes": ["no-slash"]}, "routes"),
         ("ext", "a", {"url": "http://127.0.0.1:1/", "ttl_seconds": 0}, "ttl_seconds"),
         ("ext", "bad id!", {"url": "http://127.0.0.1:1/"}, "instance_id"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "routes": "/v1/ext"}, "routes"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "routes": ["/v1/e%d" % i for i in range(33)]}, "routes"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "routes": ["/v1/ext", ""]}, "routes"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "tags": ["ok", 5]}, "tags"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "tags": ["x" * 257]}, "tags"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "tags": ["a\u0000b"]}, "tags"),
+        ("ext", "a", {"url": "http://127.0.0.1:1/", "health_path": "health"}, "health_path"),
     ]
     for module, instance, body, field in cases:
         r = put_instance(keel, ext, module, instance, **body)
@@ -90,6 +97,16 @@ def test_registration_is_validated(keel):
     r = requests.put(f"{keel.url('registry')}/v1/registry/modules/Bad_Name/instances/a",
                      json={"url": "http://127.0.0.1:1/"}, headers=bearer(bad_name), timeout=10)
     assert r.status_code in (403, 422)
+
+
+def test_an_instance_filter_by_an_unknown_status_is_422(keel):
+    ext = service_token(keel, "ext")
+    assert put_instance(keel, ext, "ext", "a", url="http://127.0.0.1:1/").status_code == 200
+    for status in ("up", "PASSING", ""):
+        r = instances(keel, ext, "ext", status=status)
+        assert r.status_code == 422 and r.headers["Content-Type"].startswith("application/problem+json"), r.text
+        assert r.json()["errors"] == [{"field": "status", "message": "must be passing or critical"}]
+    assert [i["instance_id"] for i in instances(keel, ext, "ext", status="passing").json()["items"]] == ["a"]
 
 
 def test_route_prefixes_belong_to_one_module(keel):
@@ -254,6 +271,29 @@ def test_unreachable_module_is_a_fast_502(keel):
     r = requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok), timeout=10)
     assert r.status_code == 502 and time.time() - start < 2
     assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_an_upstream_that_never_answers_is_a_504_at_the_upstream_timeout(keel_factory):
+    k = keel_factory(env={"KEEL_GATEWAY_UPSTREAM_TIMEOUT_MS": "300"}).start()
+    release = threading.Event()
+    # Reads each request's head and says nothing until the test ends.
+    silent = ScriptedUpstream(lambda conn, head: release.wait(30) and False)
+    try:
+        assert put_instance(k, service_token(k, "silent"), "silent", "a", url=silent.url, routes=["/v1/silent"],
+                            ttl_seconds=60).status_code == 200
+        tok = user_token(k)["access_token"]
+        url = k.url("gateway") + "/v1/silent/x"
+        assert wait_until(lambda: requests.get(url, headers=bearer(tok), timeout=10).status_code != 404)  # routed
+        for method in ("GET", "POST"):
+            start = time.time()
+            r = requests.request(method, url, json={} if method == "POST" else None, headers=bearer(tok), timeout=10)
+            assert r.status_code == 504 and time.time() - start < 3, (method, r.status_code, time.time() - start)
+            assert r.headers["Content-Type"].startswith("application/problem+json")
+            body = r.json()
+            assert body["status"] == 504 and body["detail"] == "module silent did not answer in time", body
+    finally:
+        release.set()
+        silent.close()
 
 
 def RawUpstream(reply):
