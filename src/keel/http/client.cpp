@@ -462,6 +462,8 @@ class UpstreamBody final : public BodyStream {
 
 void forget_lookups(net::execution_context& ctx) { NameLookups::instance().forget(ctx); }
 
+void drop_idle_connections() { idle_connections().clear(); }
+
 net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req, const ClientOptions& opt) {
   const std::string& key = to.key;
   // This thread's idle connections to `to` (a map's elements stay where they are while others come and go).

@@ -97,6 +97,11 @@ struct ClientOptions {
 boost::asio::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& req,
                                              const ClientOptions& opt);
 
+// Closes the calling thread's pooled idle connections. An I/O thread calls it once its io_context has stopped
+// running, before the context is destroyed: the pool is the thread's, its sockets the context's, and the
+// main thread's pool would otherwise outlive the context it points into (a use-after-free at exit).
+void drop_idle_connections();
+
 // Before an io_context that ran fetch() is destroyed: a name lookup still under way (a hanging DNS server)
 // then answers no one on it.
 void forget_lookups(boost::asio::execution_context& ctx);

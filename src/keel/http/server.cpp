@@ -664,12 +664,14 @@ void Server::run() {
       auto guard = net::make_work_guard(w->ctx);
       io::ReactorBinding binding(w->ctx);
       w->ctx.run();
+      drop_idle_connections();
     });
   }
   {
     auto guard = net::make_work_guard(impl_->workers[0]->ctx);
     io::ReactorBinding binding(impl_->workers[0]->ctx);
     impl_->workers[0]->ctx.run();
+    drop_idle_connections();
   }
   for (auto& t : threads) t.join();
 }
