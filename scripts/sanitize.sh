@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sanitizer jobs (.ci/run runs them after `make test`):
 #   1. ASan + UBSan (build-asan): the unit tests (SQLite and a PostgreSQL this script starts), then the
-#      end-to-end suite on SQLite against the sanitized keel. Any report stops the run (halt_on_error, and -fno-sanitize-recover for UBSan); a leak at exit
+#      end-to-end suite on SQLite against the sanitized keel, each keel stopped with SIGTERM so that its shutdown runs
+#      sanitized too. Any report stops the run (halt_on_error, and -fno-sanitize-recover for UBSan); a leak at exit
 #      fails it too.
 #   2. TSan (build-tsan): the unit tests, on both backends (their threads: the worker pools, group writes, pipes, the sequencer's
 #      rounds, SQLite's writer).
@@ -41,9 +42,20 @@ for job in $jobs; do
       KEEL_REQUIRE_PG=1 ctest --test-dir build-asan --output-on-failure -j 2
       echo "== ASan + UBSan: end-to-end tests (SQLite)"
       # One test preloads a name-lookup shim (LD_PRELOAD) ahead of ASan's runtime: allowed here.
+      # Every keel is stopped with SIGTERM at its test's end, so shutdown runs under ASan too; one that does not
+      # then exit 0 (a sanitizer report at exit) is listed in the stop log, which fails the job.
+      stop_log=$(mktemp)
       KEEL_BIN="$PWD/build-asan/keel" KEEL_TEST_PG_URL="" KEEL_REQUIRE_PG="" \
+        KEEL_E2E_GRACEFUL_STOP=1 KEEL_E2E_STOP_LOG="$stop_log" \
         ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
         /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e -k "not postgres"
+      if [ -s "$stop_log" ]; then
+        echo "keel did not exit cleanly after SIGTERM:" >&2
+        cat "$stop_log" >&2
+        rm -f "$stop_log"
+        exit 1
+      fi
+      rm -f "$stop_log"
       ;;
     thread)
       echo "== TSan: build"
