@@ -626,14 +626,20 @@ def test_without_edge_auth_anonymous_requests_reach_third_parties_with_no_identi
         up.close()
 
 
+def route_ext_to(keel, up):
+    """Registers `up` as module "ext" on /v1/ext and waits until the gateway routes there; a user's token."""
+    assert put_instance(keel, service_token(keel, "ext"), "ext", "a", url=up.url,
+                        routes=["/v1/ext"]).status_code == 200
+    tok = user_token(keel)["access_token"]
+    assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok),
+                                           timeout=10).status_code == 200, timeout=2)
+    return tok
+
+
 def test_every_method_reaches_a_third_party_as_sent(keel):
     up = RecordingUpstream()
     try:
-        assert put_instance(keel, service_token(keel, "ext"), "ext", "a", url=up.url,
-                            routes=["/v1/ext"]).status_code == 200
-        tok = user_token(keel)["access_token"]
-        assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok),
-                                               timeout=10).status_code == 200, timeout=2)
+        tok = route_ext_to(keel, up)
         for method in ("PUT", "PATCH", "DELETE", "OPTIONS", "POST", "GET"):
             target = f"/v1/ext/items/{method.lower()}?q=1&r=a%20b"
             body = b"" if method == "GET" else f'{{"method": "{method}"}}'.encode()
@@ -718,11 +724,7 @@ def test_hop_by_hop_fields_and_proxy_credentials_stay_at_the_gateway(keel):
     proxy, not for whoever is behind it), are not passed on to a third party; end-to-end fields are."""
     up = RecordingUpstream()
     try:
-        assert put_instance(keel, service_token(keel, "ext"), "ext", "a", url=up.url,
-                            routes=["/v1/ext"]).status_code == 200
-        tok = user_token(keel)["access_token"]
-        assert wait_until(lambda: requests.get(keel.url("gateway") + "/v1/ext/x", headers=bearer(tok),
-                                               timeout=10).status_code == 200, timeout=2)
+        tok = route_ext_to(keel, up)
         hop = {"Proxy-Authorization": "Basic cHJveHk6c2VjcmV0", "Keep-Alive": "timeout=5", "TE": "trailers",
                "Trailer": "X-Checksum", "Connection": "keep-alive"}
         r = requests.get(keel.url("gateway") + "/v1/ext/hop", headers={**bearer(tok), **hop, "X-Custom": "kept",
