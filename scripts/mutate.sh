@@ -113,7 +113,7 @@ exec 3>&2  # the terminal: a trap may run while a command's output goes to a log
 applied=""  # the files of the mutant now in the tree
 pg_dir=""
 child=""    # the tests running now (timeout's process group: pytest and the keel processes it started)
-log=$(mktemp -d "${TMPDIR:-/tmp}/keel-mutate.XXXXXX")
+log=$(mktemp -d --suffix=-keel-mutate)  # under $TMPDIR (or /tmp), named tmp.<random>-keel-mutate
 revert() {
   if [ -n "$applied" ]; then
     # shellcheck disable=SC2086

@@ -194,8 +194,7 @@ void install(ModuleContext& ctx) {
     const std::string module = v.required_string("module", 1, 63);
     const std::string metric = v.required_string("metric", 1, 63);
     const std::string key = v.required_string("idempotency_key", 1, 200);
-    if (!body.contains("quantity") || body.at("quantity").is_null()) v.fail("quantity", "is required");
-    const int64_t quantity = v.optional_int("quantity", 1, int64_t{1} << 50).value_or(0);
+    const int64_t quantity = v.required_int("quantity", 1, int64_t{1} << 50);
     if (!user_id.empty() && !is_uuid(user_id)) v.fail("user_id", "must be a user id");
     if (!module.empty() && !std::regex_match(module, kName))
       v.fail("module", "must match [a-z][a-z0-9._-]{0,62}");
@@ -244,8 +243,7 @@ void install(ModuleContext& ctx) {
     auto body = http::parse_json_object(req);
     key_from_header(req, body);
     http::Validator v(body);
-    if (!body.contains("amount") || body.at("amount").is_null()) v.fail("amount", "is required");
-    const int64_t amount = v.optional_int("amount", 1, int64_t{1} << 50).value_or(0);
+    const int64_t amount = v.required_int("amount", 1, int64_t{1} << 50);
     const auto description = v.optional_string("description", 0, 500);
     const std::string key = v.required_string("idempotency_key", 1, 200);
     v.check();

@@ -84,6 +84,15 @@ std::optional<int64_t> Validator::optional_int(std::string_view field, int64_t m
   return out;
 }
 
+int64_t Validator::required_int(std::string_view field, int64_t min, int64_t max) {
+  auto it = body_.find(field);
+  if (it == body_.end() || it->value().is_null()) {
+    fail(std::string(field), "is required");
+    return 0;
+  }
+  return optional_int(field, min, max).value_or(0);
+}
+
 std::optional<boost::json::object> Validator::optional_object(std::string_view field) {
   auto it = body_.find(field);
   if (it == body_.end() || it->value().is_null()) return std::nullopt;

@@ -22,6 +22,8 @@ class Validator {
   std::string required_string(std::string_view field, size_t min = 1, size_t max = 65536);
   std::optional<std::string> optional_string(std::string_view field, size_t min = 0, size_t max = 65536);
   std::optional<int64_t> optional_int(std::string_view field, int64_t min, int64_t max);
+  // A required integer in [min, max]; absent or null is "is required" (0 returned once failed).
+  int64_t required_int(std::string_view field, int64_t min, int64_t max);
   std::optional<boost::json::object> optional_object(std::string_view field);
   void fail(std::string field, std::string message) {
     errors_.push_back({std::move(field), std::move(message)});
