@@ -34,7 +34,7 @@ struct RunningServer {
     opt.access_log = false;
     server = std::make_unique<Server>(opt);
     auto router = std::make_shared<Router>();
-    router->add(Method::Post, "/echo", [](Request& req) -> net::awaitable<Response> {
+    router->add(Method::Post, "/echo", Access::anyone(), [](Request& req) -> net::awaitable<Response> {
       auto body = parse_json_object(req);
       Validator v(body);
       auto name = v.required_string("name", 1, 5);
@@ -44,11 +44,11 @@ struct RunningServer {
                    {"name", name}, {"request_id", req.request_id}, {"trace_id", req.trace.trace_id()}});
     });
     // Holds the (one) I/O thread for a while, as a handler doing heavy work would.
-    router->add(Method::Get, "/busy", [](Request&) -> net::awaitable<Response> {
+    router->add(Method::Get, "/busy", Access::anyone(), [](Request&) -> net::awaitable<Response> {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       co_return Response::json_text(200, R"({"busy":true})");
     });
-    router->add(Method::Get, "/slow", [](Request&) -> net::awaitable<Response> {
+    router->add(Method::Get, "/slow", Access::anyone(), [](Request&) -> net::awaitable<Response> {
       net::steady_timer t(co_await net::this_coro::executor, std::chrono::milliseconds(300));
       co_await t.async_wait(net::use_awaitable);
       co_return Response::json_text(200, R"({"slow":true})");

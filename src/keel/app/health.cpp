@@ -175,19 +175,26 @@ struct HealthCache {
 };
 }  // namespace
 
+void declare_common_routes(http::Router& router) {
+  for (const char* path : {"/health", "/health/live", "/metrics"})
+    router.add(http::Method::Get, path, http::Access::anyone(), http::Handler());
+}
+
 void add_common_routes(http::Router& router, CommonRoutes common) {
   auto cache = std::make_shared<HealthCache>();
   cache->module = common.module;
   cache->probe = common.probe;
   cache->extra = common.extra;
-  router.add(http::Method::Get, "/health", [cache](http::Request&) -> boost::asio::awaitable<http::Response> {
-    auto [status, body] = cache->get();
-    co_return http::Response::json_text(status, std::move(body));
-  });
-  router.add(http::Method::Get, "/health/live", [](http::Request&) -> boost::asio::awaitable<http::Response> {
-    co_return http::Response::json_text(200, R"({"status":"ok"})");
-  });
-  router.add(http::Method::Get, "/metrics",
+  router.add(http::Method::Get, "/health", http::Access::anyone(),
+             [cache](http::Request&) -> boost::asio::awaitable<http::Response> {
+               auto [status, body] = cache->get();
+               co_return http::Response::json_text(status, std::move(body));
+             });
+  router.add(http::Method::Get, "/health/live", http::Access::anyone(),
+             [](http::Request&) -> boost::asio::awaitable<http::Response> {
+               co_return http::Response::json_text(200, R"({"status":"ok"})");
+             });
+  router.add(http::Method::Get, "/metrics", http::Access::anyone(),
              [fn = common.metrics_text](http::Request&) -> boost::asio::awaitable<http::Response> {
                co_return http::Response::text(200, fn(), "text/plain; version=0.0.4; charset=utf-8");
              });

@@ -53,5 +53,7 @@ struct CommonRoutes {
   std::function<std::string()> extra = nullptr;
 };
 void add_common_routes(http::Router& router, CommonRoutes common);
+// The same routes, described only (public; handlers never called): app/modules.hpp, declared_routes.
+void declare_common_routes(http::Router& router);
 
 }  // namespace keel

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 
+#include "keel/app/health.hpp"
 #include "keel/auth/routes.hpp"
 #include "keel/billing/routes.hpp"
 #include "keel/core/config.hpp"
 #include "keel/events/routes.hpp"
 #include "keel/gateway/routes.hpp"
+#include "keel/http/router.hpp"
 #include "keel/memory/routes.hpp"
 #include "keel/registry/routes.hpp"
 
@@ -14,14 +16,28 @@ namespace keel {
 
 const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
-      {"gateway", 0, {"/openapi.json"}, gateway::install},
-      {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install},
-      {"memory", 2, {"/v1/memories"}, memory::install},
-      {"registry", 3, {"/v1/registry"}, registry::install},
-      {"billing", 4, {"/v1/billing"}, billing::install},
-      {"events", 5, {"/v1/events"}, events::install},
+      {"gateway", 0, {"/openapi.json"}, gateway::install, gateway::declare},
+      {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install, auth::declare},
+      {"memory", 2, {"/v1/memories"}, memory::install, memory::declare},
+      {"registry", 3, {"/v1/registry"}, registry::install, registry::declare},
+      {"billing", 4, {"/v1/billing"}, billing::install, billing::declare},
+      {"events", 5, {"/v1/events"}, events::install, events::declare},
   };
   return table;
+}
+
+const Declarations& declared_routes() {
+  static const Declarations routers = [] {
+    Declarations out;
+    for (const auto& m : module_table()) {
+      auto r = std::make_shared<http::Router>();
+      m.declare(*r);
+      declare_common_routes(*r);
+      out.emplace_back(std::string(m.name), std::move(r));
+    }
+    return out;
+  }();
+  return routers;
 }
 
 std::vector<const ModuleSpec*> select_modules(const std::vector<std::string>& names) {

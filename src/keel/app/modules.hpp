@@ -26,6 +26,9 @@ namespace registry {
 class IndexWatch;
 }
 
+// Module name -> a router describing its routes (handlers never called).
+using Declarations = std::vector<std::pair<std::string, std::shared_ptr<const http::Router>>>;
+
 struct ModuleContext {
   const Config& config;
   db::Database& db;
@@ -35,6 +38,8 @@ struct ModuleContext {
   registry::IndexWatch& registry_index;
   // Modules running in this process, and the routers serving them (the gateway dispatches to them).
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_routers;
+  // Every keel module's routes as declared, wherever it runs (declared_routes()).
+  const Declarations& declared;
   // Set by a module with series of its own to add to its /metrics (Prometheus text lines).
   std::function<void(std::string&)> extra_metrics = {};
 };
@@ -47,9 +52,15 @@ struct ModuleSpec {
   // Adds the module's own routes and background tasks; null while the module serves only the common
   // /health, /health/live and /metrics routes.
   void (*install)(ModuleContext&);
+  // Adds the module's routes, with who may call each, to a router that only describes them.
+  void (*declare)(http::Router&);
 };
 
 const std::vector<ModuleSpec>& module_table();
+// Every module's routes as it declares them (ModuleSpec::declare, with the common /health, /health/live and
+// /metrics), built once: who may call what, for modules that do not run in this process and for the OpenAPI
+// document.
+const Declarations& declared_routes();
 
 // Expands and checks a --services list: "all" (or nothing) is every module, in table order. Throws
 // ConfigError naming an unknown module.

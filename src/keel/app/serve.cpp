@@ -30,6 +30,7 @@
 #include "keel/gateway/routes.hpp"
 #include "keel/http/router.hpp"
 #include "keel/http/server.hpp"
+#include "keel/module/caller.hpp"
 #include "keel/module/idempotency.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
@@ -177,8 +178,10 @@ int serve(const Config& config) {
   const std::string host = advertised_host(config);
   for (const ModuleSpec* m : modules) {
     auto router = std::make_shared<http::Router>();
+    router->set_guard(module::guard(verifier));  // each route's declared access, checked before its handler
     auto metrics = std::make_shared<http::HttpMetrics>(std::string(m->name));
-    ModuleContext ctx{config, *db, *router, server.main_context(), verifier, registry_index, local_routers};
+    ModuleContext ctx{config,         *db,           *router,          server.main_context(), verifier,
+                      registry_index, local_routers, declared_routes()};
     if (m->install) m->install(ctx);
     local_routers.emplace_back(std::string(m->name), router);
     CommonRoutes common{std::string(m->name), &probe, [metrics, &server, extra = ctx.extra_metrics] {

@@ -18,10 +18,12 @@
 #include "keel/http/json_body.hpp"
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
+#include "keel/module/caller.hpp"
 
 namespace keel::auth {
 
 namespace json = boost::json;
+using http::Access;
 using http::Method;
 using http::Request;
 using http::Response;
@@ -34,17 +36,10 @@ struct Auth {
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<TokenIssuer> issuer;
   std::unique_ptr<AuthService> service;
-  TokenVerifier* verifier;
 };
 
 ClientInfo client_of(const Request& req) {
   return {req.remote_ip, std::string(req.header("user-agent")), std::string(req.trace.traceparent())};
-}
-
-Principal user_principal(const Auth& a, const Request& req) {
-  Principal p = a.verifier->authenticate(req);
-  if (p.user_id.empty()) throw Error::forbidden("this route needs a user's token, not a service token");
-  return p;
 }
 
 NewUser new_user_from(const json::object& body) {
@@ -87,31 +82,17 @@ boost::asio::awaitable<void> forget_ended_sessions(db::Database& db, int64_t kep
 }
 }  // namespace
 
-void install(ModuleContext& ctx) {
-  auto a = std::make_shared<Auth>();
-  a->settings = AuthSettings::from(ctx.config);
-  a->verifier = &ctx.verifier;
-  const size_t threads = a->settings.hash_threads > 0 ? a->settings.hash_threads
-                                                      : std::max(1u, std::thread::hardware_concurrency());
-  a->hasher = std::make_unique<PasswordHasher>(a->settings.argon2_memory_kib, a->settings.argon2_iterations,
-                                               threads, a->settings.hash_queue);
-  a->issuer = std::make_unique<TokenIssuer>(ctx.db, a->settings, fleet_master_key(ctx.db, a->settings));
-  a->issuer->load_sync();
-  ctx.verifier.load_sync();  // sees the key just created
-  a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.verifier, *a->hasher);
-  a->service->rekey_emails_sync();
-  boost::asio::co_spawn(ctx.io, a->issuer->run(), boost::asio::detached);
-  boost::asio::co_spawn(ctx.io, forget_ended_sessions(ctx.db, a->settings.ended_sessions_kept_days),
-                        boost::asio::detached);
-
-  auto& r = ctx.router;
-  r.add(Method::Post, "/v1/auth/register", [a](Request& req) -> Awaitable {
+namespace {
+// The module's routes, each with who may call it. `a` is null when they are only declared (declare()):
+// their handlers are then never called.
+void add_routes(http::Router& r, std::shared_ptr<Auth> a, const std::string& base) {
+  r.add(Method::Post, "/v1/auth/register", Access::anyone(), [a](Request& req) -> Awaitable {
     const NewUser u = new_user_from(http::parse_json_object(req));
     const ClientInfo client = client_of(req);
     const json::object body = co_await a->service->register_user(u, client);
     co_return Response::json(201, body);
   });
-  r.add(Method::Post, "/v1/auth/login", [a](Request& req) -> Awaitable {
+  r.add(Method::Post, "/v1/auth/login", Access::anyone(), [a](Request& req) -> Awaitable {
     auto body = http::parse_json_object(req);
     http::Validator v(body);
     // Any email gets the same 401 as a wrong password, however long.
@@ -122,7 +103,7 @@ void install(ModuleContext& ctx) {
     const json::object result = co_await a->service->login(email, password, client);
     co_return Response::json(200, result);
   });
-  r.add(Method::Post, "/v1/auth/refresh", [a](Request& req) -> Awaitable {
+  r.add(Method::Post, "/v1/auth/refresh", Access::anyone(), [a](Request& req) -> Awaitable {
     auto body = http::parse_json_object(req);
     http::Validator v(body);
     auto token = v.required_string("refresh_token", 1, 512);
@@ -131,25 +112,25 @@ void install(ModuleContext& ctx) {
     const json::object result = co_await a->service->refresh(token, client);
     co_return Response::json(200, result);
   });
-  r.add(Method::Post, "/v1/auth/logout", [a](Request& req) -> Awaitable {
-    const Principal who = user_principal(*a, req);
+  r.add(Method::Post, "/v1/auth/logout", Access::user(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
     const ClientInfo client = client_of(req);
     co_await a->service->logout(who, client);
     co_return Response::no_content();
   });
-  r.add(Method::Post, "/v1/auth/logout-all", [a](Request& req) -> Awaitable {
-    const Principal who = user_principal(*a, req);
+  r.add(Method::Post, "/v1/auth/logout-all", Access::user(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
     const ClientInfo client = client_of(req);
     co_await a->service->logout_all(who, client);
     co_return Response::no_content();
   });
-  r.add(Method::Get, "/v1/auth/me", [a](Request& req) -> Awaitable {
-    const Principal who = user_principal(*a, req);
+  r.add(Method::Get, "/v1/auth/me", Access::user(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
     const json::object user = co_await a->service->me(who);
     co_return Response::json(200, user);
   });
-  r.add(Method::Patch, "/v1/auth/me", [a](Request& req) -> Awaitable {
-    Principal who = user_principal(*a, req);
+  r.add(Method::Patch, "/v1/auth/me", Access::user(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
     auto body = http::parse_json_object(req);
     http::Validator v(body);
     std::optional<std::optional<std::string>> display_name;
@@ -164,8 +145,8 @@ void install(ModuleContext& ctx) {
     const json::object user = co_await a->service->update_me(who, display_name, metadata);
     co_return Response::json(200, user);
   });
-  r.add(Method::Post, "/v1/auth/password", [a](Request& req) -> Awaitable {
-    Principal who = user_principal(*a, req);
+  r.add(Method::Post, "/v1/auth/password", Access::user(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
     auto body = http::parse_json_object(req);
     http::Validator v(body);
     auto current = v.required_string("current_password", 0, 1 << 20);
@@ -175,49 +156,67 @@ void install(ModuleContext& ctx) {
     co_await a->service->change_password(who, current, next, client);
     co_return Response::no_content();
   });
-  r.add(Method::Get, "/v1/auth/sessions", [a](Request& req) -> Awaitable {
-    Principal who = user_principal(*a, req);
+  r.add(Method::Get, "/v1/auth/sessions", Access::user(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
     auto page = http::parse_page(req);
     auto [items, last] = co_await a->service->list_sessions(who, page.limit, page.after);
     co_return Response::json(200, http::page_body(std::move(items), page, last));
   });
-  r.add(Method::Delete, "/v1/auth/sessions/{id}", [a](Request& req) -> Awaitable {
-    Principal who = user_principal(*a, req);
+  r.add(Method::Delete, "/v1/auth/sessions/{id}", Access::user(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
     const ClientInfo client = client_of(req);
     co_await a->service->revoke_session(who, req.param("id"), client);
     co_return Response::no_content();
   });
-  r.add(Method::Get, "/v1/auth/users", [a](Request& req) -> Awaitable {
-    Principal who = a->verifier->authenticate(req);
-    if (!who.is_admin()) throw Error::forbidden("listing users needs the admin role");
+  r.add(Method::Get, "/v1/auth/users", Access::admin(), [a](Request& req) -> Awaitable {
     auto page = http::parse_page(req);
     auto [items, last] = co_await a->service->list_users(page.limit, page.after);
     co_return Response::json(200, http::page_body(std::move(items), page, last));
   });
-  r.add(Method::Get, "/.well-known/jwks.json", [a](Request&) -> Awaitable {
+  r.add(Method::Get, "/.well-known/jwks.json", Access::anyone(), [a](Request&) -> Awaitable {
     const json::object keys = co_await a->service->jwks();
     Response res = Response::json(200, keys);
     res.headers.emplace_back("Cache-Control", "public, max-age=60");
     co_return res;
   });
   // From public_url, never from the request's Host: a forged Host must not point clients elsewhere.
-  r.add(Method::Get, "/.well-known/openid-configuration",
-        [a, base = ctx.config.public_base()](Request&) -> Awaitable {
-          co_return Response::json(
-              200,
-              json::object{{"issuer", a->settings.issuer},
-                           {"jwks_uri", base + "/.well-known/jwks.json"},
-                           {"token_endpoint", base + "/v1/auth/login"},
-                           {"userinfo_endpoint", base + "/v1/auth/me"},
-                           {"revocation_endpoint", base + "/v1/auth/logout"},
-                           {"grant_types_supported", json::array{"password", "refresh_token"}},
-                           {"response_types_supported", json::array{"token"}},
-                           {"subject_types_supported", json::array{"public"}},
-                           {"id_token_signing_alg_values_supported", json::array{alg_name(a->settings.alg)}},
-                           {"token_endpoint_auth_methods_supported", json::array{"none"}},
-                           {"claims_supported",
-                            json::array{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "roles"}}});
-        });
+  r.add(Method::Get, "/.well-known/openid-configuration", Access::anyone(), [a, base](Request&) -> Awaitable {
+    co_return Response::json(
+        200, json::object{{"issuer", a->settings.issuer},
+                          {"jwks_uri", base + "/.well-known/jwks.json"},
+                          {"token_endpoint", base + "/v1/auth/login"},
+                          {"userinfo_endpoint", base + "/v1/auth/me"},
+                          {"revocation_endpoint", base + "/v1/auth/logout"},
+                          {"grant_types_supported", json::array{"password", "refresh_token"}},
+                          {"response_types_supported", json::array{"token"}},
+                          {"subject_types_supported", json::array{"public"}},
+                          {"id_token_signing_alg_values_supported", json::array{alg_name(a->settings.alg)}},
+                          {"token_endpoint_auth_methods_supported", json::array{"none"}},
+                          {"claims_supported",
+                           json::array{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "roles"}}});
+  });
+}
+}  // namespace
+
+void declare(http::Router& router) { add_routes(router, nullptr, std::string()); }
+
+void install(ModuleContext& ctx) {
+  auto a = std::make_shared<Auth>();
+  a->settings = AuthSettings::from(ctx.config);
+  const size_t threads = a->settings.hash_threads > 0 ? a->settings.hash_threads
+                                                      : std::max(1u, std::thread::hardware_concurrency());
+  a->hasher = std::make_unique<PasswordHasher>(a->settings.argon2_memory_kib, a->settings.argon2_iterations,
+                                               threads, a->settings.hash_queue);
+  a->issuer = std::make_unique<TokenIssuer>(ctx.db, a->settings, fleet_master_key(ctx.db, a->settings));
+  a->issuer->load_sync();
+  ctx.verifier.load_sync();  // sees the key just created
+  a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.verifier, *a->hasher);
+  a->service->rekey_emails_sync();
+  boost::asio::co_spawn(ctx.io, a->issuer->run(), boost::asio::detached);
+  boost::asio::co_spawn(ctx.io, forget_ended_sessions(ctx.db, a->settings.ended_sessions_kept_days),
+                        boost::asio::detached);
+
+  add_routes(ctx.router, a, ctx.config.public_base());
 }
 
 }  // namespace keel::auth

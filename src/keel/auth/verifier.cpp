@@ -36,12 +36,6 @@ std::string str(const boost::json::object& o, std::string_view key) {
 [[noreturn]] void reject(const char* why) { throw Error::unauthorized(why); }
 }  // namespace
 
-bool Principal::has_role(std::string_view role) const {
-  for (const auto& r : roles)
-    if (r == role) return true;
-  return false;
-}
-
 namespace {
 std::atomic<uint64_t> g_next_verifier{1};
 

@@ -17,21 +17,11 @@
 #include "keel/auth/jws.hpp"
 #include "keel/db/database.hpp"
 #include "keel/http/request.hpp"
+#include "keel/module/caller.hpp"
 
 namespace keel::auth {
 
-struct Principal {
-  std::string subject;     // user id, or "service:<name>"
-  std::string user_id;     // empty for service tokens
-  std::string service;     // the service's name for service tokens
-  std::string session_id;  // "sid"
-  std::vector<std::string> roles;
-  int64_t expires_at = 0;    // unix seconds
-  std::string roles_joined;  // "user,admin", for the gateway's X-Keel-Roles
-  bool has_role(std::string_view role) const;
-  bool is_admin() const { return has_role("admin"); }
-  bool is_service() const { return has_role("service"); }
-};
+using Principal = module::Principal;
 
 struct VerifierSettings {
   std::string issuer = "keel";
@@ -40,7 +30,7 @@ struct VerifierSettings {
   int64_t leeway_seconds = 30;
 };
 
-class TokenVerifier {
+class TokenVerifier : public module::Authenticator {
  public:
   TokenVerifier(db::Database& db, VerifierSettings settings);
   // Loads keys and recent revocations (at start, before serving).
@@ -53,7 +43,7 @@ class TokenVerifier {
   std::shared_ptr<const Principal> verify_shared(std::string_view token) const;
   // The Bearer token of the request; 401 when absent or invalid.
   Principal authenticate(const http::Request& req) const { return *authenticate_shared(req); }
-  std::shared_ptr<const Principal> authenticate_shared(const http::Request& req) const;
+  std::shared_ptr<const Principal> authenticate_shared(const http::Request& req) const override;
   // Makes a revocation effective in this process at once (others see it at their next poll).
   void revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until);
   const VerifierSettings& settings() const { return settings_; }

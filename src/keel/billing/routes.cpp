@@ -9,7 +9,6 @@
 #include <regex>
 
 #include "keel/app/modules.hpp"
-#include "keel/auth/verifier.hpp"
 #include "keel/billing/accounts.hpp"
 #include "keel/billing/rollup.hpp"
 #include "keel/core/config.hpp"
@@ -20,11 +19,13 @@
 #include "keel/http/json_body.hpp"
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
+#include "keel/module/caller.hpp"
 
 namespace keel::billing {
 
 namespace json = boost::json;
 namespace net = boost::asio;
+using http::Access;
 using http::Method;
 using http::Request;
 using http::Response;
@@ -34,7 +35,6 @@ namespace {
 
 struct Billing {
   db::Database* db;
-  auth::TokenVerifier* verifier;
 };
 
 constexpr const char* kAccountColumns =
@@ -69,13 +69,6 @@ std::optional<db::Row> own_account(db::Session& s, const std::string& user_id) {
                    {user_id});
   if (r.empty()) return std::nullopt;
   return r.rows[0];
-}
-
-auth::Principal user_of(const Billing& b, const Request& req) {
-  auth::Principal who = b.verifier->authenticate(req);
-  if (who.user_id.empty())
-    throw Error::forbidden("this route reads a user's own billing; use a user's token");
-  return who;
 }
 
 const std::regex kName("[a-z][a-z0-9._-]{0,62}");
@@ -117,27 +110,19 @@ net::awaitable<void> roll_up(db::Database& db, UsageRetention retention) {
 
 }  // namespace
 
-void install(ModuleContext& ctx) {
-  auto b = std::make_shared<Billing>(Billing{&ctx.db, &ctx.verifier});
-  auto& r = ctx.router;
-  UsageRetention retention;
-  retention.raw_minutes =
-      static_cast<int64_t>(module_number(ctx.config, "billing.usage_raw_minutes", 5, 1, 1440));
-  retention.minute_days =
-      static_cast<int64_t>(module_number(ctx.config, "billing.usage_minute_days", 2, 1, 3650));
-  retention.retention_days =
-      static_cast<int64_t>(module_number(ctx.config, "billing.usage_retention_days", 400, 0, 36500));
-  net::co_spawn(ctx.io, roll_up(ctx.db, retention), net::detached);
-
-  r.add(Method::Get, "/v1/billing/account", [b](Request& req) -> Awaitable {
-    const auth::Principal who = user_of(*b, req);
+namespace {
+// The module's routes, each with who may call it. `b` is null when they are only declared (declare()):
+// their handlers are then never called.
+void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
+  r.add(Method::Get, "/v1/billing/account", Access::user(), [b](Request& req) -> Awaitable {
+    const module::Principal& who = module::caller(req);
     auto row = co_await b->db->read([&](db::Session& s) { return own_account(s, who.user_id); });
     if (!row) throw Error::not_found("this user has no billing account");
     co_return Response::json(200, account_json(*row));
   });
 
-  r.add(Method::Get, "/v1/billing/ledger", [b](Request& req) -> Awaitable {
-    const auth::Principal who = user_of(*b, req);
+  r.add(Method::Get, "/v1/billing/ledger", Access::user(), [b](Request& req) -> Awaitable {
+    const module::Principal& who = module::caller(req);
     const http::Page page = http::parse_page(req);
     if (page.after && !is_uuid(*page.after))
       throw Error::bad_request("the cursor is not one this server issued");
@@ -156,8 +141,8 @@ void install(ModuleContext& ctx) {
         200, http::page_of(rows.rows, page, entry_json, [](const db::Row& row) { return row.text(0); }));
   });
 
-  r.add(Method::Get, "/v1/billing/usage", [b](Request& req) -> Awaitable {
-    const auth::Principal who = user_of(*b, req);
+  r.add(Method::Get, "/v1/billing/usage", Access::user(), [b](Request& req) -> Awaitable {
+    const module::Principal& who = module::caller(req);
     // Open ends when absent (1970 rather than year 0: PostgreSQL's timestamptz starts at 4713 BC but not
     // 0000).
     const std::string from = req.query_time("from").value_or("1970-01-01T00:00:00.000Z");
@@ -184,9 +169,7 @@ void install(ModuleContext& ctx) {
     co_return Response::json(200, json::object{{"items", std::move(items)}});
   });
 
-  r.add(Method::Post, "/v1/billing/usage", [b](Request& req) -> Awaitable {
-    const auth::Principal who = b->verifier->authenticate(req);
-    if (!who.is_service()) throw Error::forbidden("usage is posted with a service token");
+  r.add(Method::Post, "/v1/billing/usage", Access::service(), [b](Request& req) -> Awaitable {
     auto body = http::parse_json_object(req);
     key_from_header(req, body);
     http::Validator v(body);
@@ -235,9 +218,7 @@ void install(ModuleContext& ctx) {
     co_return replayed_unless(created, Response::json(created ? 201 : 200, usage_json(existing.rows.at(0))));
   });
 
-  r.add(Method::Post, "/v1/billing/accounts/{id}/credits", [b](Request& req) -> Awaitable {
-    const auth::Principal who = b->verifier->authenticate(req);
-    if (!who.is_admin()) throw Error::forbidden("posting credits needs the admin role");
+  r.add(Method::Post, "/v1/billing/accounts/{id}/credits", Access::admin(), [b](Request& req) -> Awaitable {
     const std::string account_id = req.param("id");
     if (!is_uuid(account_id)) throw Error::not_found("no such billing account");
     auto body = http::parse_json_object(req);
@@ -267,6 +248,22 @@ void install(ModuleContext& ctx) {
     if (!created) entry = co_await b->db->read(find);
     co_return replayed_unless(created, Response::json(created ? 201 : 200, entry_json(entry.rows.at(0))));
   });
+}
+}  // namespace
+
+void declare(http::Router& router) { add_routes(router, nullptr); }
+
+void install(ModuleContext& ctx) {
+  auto b = std::make_shared<Billing>(Billing{&ctx.db});
+  UsageRetention retention;
+  retention.raw_minutes =
+      static_cast<int64_t>(module_number(ctx.config, "billing.usage_raw_minutes", 5, 1, 1440));
+  retention.minute_days =
+      static_cast<int64_t>(module_number(ctx.config, "billing.usage_minute_days", 2, 1, 3650));
+  retention.retention_days =
+      static_cast<int64_t>(module_number(ctx.config, "billing.usage_retention_days", 400, 0, 36500));
+  net::co_spawn(ctx.io, roll_up(ctx.db, retention), net::detached);
+  add_routes(ctx.router, b);
 }
 
 }  // namespace keel::billing

@@ -12,7 +12,6 @@
 #include <cctype>
 
 #include "keel/app/modules.hpp"
-#include "keel/auth/verifier.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
@@ -23,12 +22,14 @@
 #include "keel/http/json_body.hpp"
 #include "keel/http/long_polls.hpp"
 #include "keel/http/router.hpp"
+#include "keel/module/caller.hpp"
 #include "keel/module/idempotency.hpp"
 
 namespace keel::events {
 
 namespace json = boost::json;
 namespace net = boost::asio;
+using http::Access;
 using http::Method;
 using http::Request;
 using http::Response;
@@ -38,7 +39,6 @@ namespace {
 
 struct Events {
   db::Database* db;
-  auth::TokenVerifier* verifier;
   std::atomic<int64_t> latest{0};  // the highest seq this process has seen committed
   int64_t retention_days = 30;
   // PostgreSQL: posts without an Idempotency-Key commit in groups (db/group_write.hpp); a commit for each
@@ -102,11 +102,6 @@ db::Result run_query(db::Session& s, const Query& q) {
   return s.query(sql, params);
 }
 
-void require_reader(const auth::Principal& who) {
-  if (!who.is_admin() && !who.is_service())
-    throw Error::forbidden("reading events needs the admin role or a service token");
-}
-
 Query parse_query(const Request& req) {
   Query q;
   q.after = req.query_int("after", 0, INT64_MAX).value_or(0);
@@ -145,23 +140,12 @@ net::awaitable<void> follow_latest(std::shared_ptr<Events> ev) {
 
 }  // namespace
 
-void install(ModuleContext& ctx) {
-  auto ev = std::make_shared<Events>();
-  ev->db = &ctx.db;
-  ev->verifier = &ctx.verifier;
-  ev->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
-  ev->retention_days = static_cast<int64_t>(module_number(ctx.config, "events.retention_days", 30, 0, 36500));
-  ev->latest = ctx.db.read_sync([](db::Session& s) {
-    return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
-  });
-  if (ctx.db.dialect() == db::Dialect::Postgres)
-    ev->group = std::make_shared<db::GroupWrite<NewEvent, Appended>>(
-        ctx.db, [](db::Session& s, const std::vector<NewEvent>& events) { return append_all(s, events); });
-  net::co_spawn(ctx.io, follow_latest(ev), net::detached);
-
-  ctx.router.add(Method::Get, "/v1/events", [ev](Request& req) -> Awaitable {
-    const auth::Principal who = ev->verifier->authenticate(req);
-    require_reader(who);
+namespace {
+// The module's routes, each with who may call it. `ev` is null when they are only declared (declare()):
+// their handlers are then never called.
+void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
+  r.add(Method::Get, "/v1/events", Access::admin() | Access::service(), [ev](Request& req) -> Awaitable {
+    const module::Principal& who = module::caller(req);
     Query q = parse_query(req);
     q.admin = who.is_admin();
     std::optional<std::chrono::milliseconds> wait;
@@ -199,9 +183,8 @@ void install(ModuleContext& ctx) {
     co_return Response::json(200, json::object{{"items", std::move(items)}, {"next_after", next_after}});
   });
 
-  ctx.router.add(Method::Post, "/v1/events", [ev](Request& req) -> Awaitable {
-    const auth::Principal who = ev->verifier->authenticate(req);
-    if (!who.is_service() && !who.is_admin()) throw Error::forbidden("posting events needs a service token");
+  r.add(Method::Post, "/v1/events", Access::service() | Access::admin(), [ev](Request& req) -> Awaitable {
+    const module::Principal& who = module::caller(req);
     auto body = http::parse_json_object(req);
     http::Validator v(body);
     NewEvent e;
@@ -274,6 +257,25 @@ void install(ModuleContext& ctx) {
     answer.body = json::serialize(out);
     co_return answer;
   });
+}
+}  // namespace
+
+void declare(http::Router& router) { add_routes(router, nullptr); }
+
+void install(ModuleContext& ctx) {
+  auto ev = std::make_shared<Events>();
+  ev->db = &ctx.db;
+  ev->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
+  ev->retention_days = static_cast<int64_t>(module_number(ctx.config, "events.retention_days", 30, 0, 36500));
+  ev->latest = ctx.db.read_sync([](db::Session& s) {
+    return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
+  });
+  if (ctx.db.dialect() == db::Dialect::Postgres)
+    ev->group = std::make_shared<db::GroupWrite<NewEvent, Appended>>(
+        ctx.db, [](db::Session& s, const std::vector<NewEvent>& events) { return append_all(s, events); });
+  net::co_spawn(ctx.io, follow_latest(ev), net::detached);
+
+  add_routes(ctx.router, ev);
 }
 
 }  // namespace keel::events

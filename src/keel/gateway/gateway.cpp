@@ -45,13 +45,6 @@ bool hop_by_hop(std::string_view name) {
   return false;
 }
 
-// Routes that need no token at the edge: signing in, public keys, health.
-bool is_public(std::string_view path) {
-  return path == "/v1/auth/register" || path == "/v1/auth/login" || path == "/v1/auth/refresh" ||
-         path_under(path, "/.well-known") || path == "/health" || path == "/health/live" ||
-         path == "/metrics" || path == "/openapi.json";
-}
-
 // X-Keel-User-Id and X-Keel-Roles, however a client spells them (X_Keel_User_Id reaches CGI-style upstreams
 // as the same variable).
 bool is_identity_header(std::string_view k) {
@@ -155,6 +148,7 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
       verifier_(ctx.verifier),
       index_(ctx.registry_index),
       local_(ctx.local_routers),
+      declared_(ctx.declared),
       settings_(settings),
       policy_(http::AddressPolicy::from(ctx.config)),
       user_limit_(settings.user_rate, settings.user_burst),
@@ -167,11 +161,16 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
     budgets_ = std::make_unique<SharedBudgets>(db_, settings_.lease_period);
 }
 
+bool Target::is_public(http::Method method, std::string_view path) const {
+  return access && access->is_public(method, path);
+}
+
 namespace {
 std::shared_ptr<RouteTable> build_table(
     const std::vector<std::pair<std::string, std::string>>& owners,
     const std::vector<registry::Instance>& instances,
-    const std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local, int64_t index) {
+    const std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local,
+    const Declarations& declared, int64_t index) {
   auto t = std::make_shared<RouteTable>();
   t->index = index;
   std::map<std::string, size_t> by_module;
@@ -184,6 +183,10 @@ std::shared_ptr<RouteTable> build_table(
         if (m.name == module) target.keel = true;
       for (const auto& [name, router] : local)
         if (name == module) target.local = router;
+      if (!target.local)
+        for (const auto& [name, routes] : declared)
+          if (name == module) target.access = routes;
+      if (target.local) target.access = target.local;
       t->targets.push_back(std::move(target));
     }
     return it->second;
@@ -221,7 +224,7 @@ std::shared_ptr<RouteTable> build_table(
 
 void Gateway::install_table(db::Session& s) {
   auto t = build_table(registry::route_owners(s), registry::list_instances(s, std::nullopt), local_,
-                       registry::current_index(s));
+                       declared_, registry::current_index(s));
   std::lock_guard lk(table_mu_);
   table_ = std::move(t);
   table_version_.fetch_add(1, std::memory_order_release);
@@ -270,7 +273,7 @@ net::awaitable<Response> Gateway::handle(Request& req) {
 
   Caller who;
   std::optional<AccountView> account;
-  if (settings_.edge_auth && !is_public(req.path)) {
+  if (settings_.edge_auth && !target->is_public(req.method, req.path)) {
     who = verifier_.authenticate_shared(req);
     if (!who->user_id.empty()) {
       account = cached_account(who->user_id);

@@ -32,8 +32,10 @@ class Router;
 }
 namespace auth {
 class TokenVerifier;
-struct Principal;
 }  // namespace auth
+namespace module {
+struct Principal;
+}  // namespace module
 namespace registry {
 class IndexWatch;
 }
@@ -93,6 +95,10 @@ struct Target {
   std::string module;
   bool keel = false;                    // one of keel's own modules
   std::shared_ptr<http::Router> local;  // set when the module runs in this process
+  // Who may call the module's routes: its router here, else what keel's module declares (null for a third
+  // party's module: every path of it needs a token at the edge).
+  std::shared_ptr<const http::Router> access;
+  bool is_public(http::Method method, std::string_view path) const;
   std::vector<http::Endpoint> instances;
   std::vector<std::string> health_paths;  // instances[i]'s, for the gateway's own probe when it is ejected
 };
@@ -193,14 +199,14 @@ class Gateway {
 
  private:
   using Table = std::shared_ptr<const RouteTable>;
-  using Caller = std::shared_ptr<const auth::Principal>;
+  using Caller = std::shared_ptr<const module::Principal>;
   void install_table(db::Session& s);
   // The per-user rate limit, then the plan's quota, then the balance check and metering, for a caller checked
   // at the edge; `account` is the user's (none for a service token). Resumes from `stage` (the checks already
   // passed) and throws a refusal. False when a shared budget's lease ran out here: the caller awaits the next
   // lease round and calls again; with `last_try`, an empty lease falls back to the local limits.
   // A public route (`who` null) passes the per-address limit alone.
-  bool admit(const auth::Principal* who, const AccountView* account, const Target& target,
+  bool admit(const module::Principal* who, const AccountView* account, const Target& target,
              const http::Request& req, int& stage, bool last_try);
   // One unit of a shared budget (or of the local limiter without one): Pass, Wait (lease empty), or throws
   // 429 naming `what`.
@@ -236,6 +242,7 @@ class Gateway {
   auth::TokenVerifier& verifier_;
   registry::IndexWatch& index_;
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_;
+  const std::vector<std::pair<std::string, std::shared_ptr<const http::Router>>>& declared_;
   GatewaySettings settings_;
   http::AddressPolicy policy_;  // where proxied requests and probes may go (address_policy.hpp)
   RateLimiter user_limit_, ip_limit_;

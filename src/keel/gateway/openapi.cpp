@@ -7,7 +7,37 @@ namespace keel::gateway {
 
 namespace json = boost::json;
 
-std::string openapi_document(const std::string& version) {
+namespace {
+std::string lower_method(http::Method m) {
+  std::string method(http::method_name(m));
+  for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return method;
+}
+
+// Sets every operation's `security` from the route declared for it.
+void secure(json::object& paths, const std::vector<std::shared_ptr<const http::Router>>& declarations) {
+  for (const auto& router : declarations)
+    for (const auto& route : router->routes()) {
+      if (route->prefix) continue;
+      auto* ops = paths.if_contains(route->pattern);
+      if (!ops) continue;
+      auto* op = ops->as_object().if_contains(lower_method(route->method));
+      if (!op) continue;
+      op->as_object()["security"] =
+          route->access.is_public() ? json::array{} : json::array{json::object{{"bearer", json::array{}}}};
+    }
+  std::string undeclared;
+  for (const auto& [path, ops] : paths)
+    for (const auto& [method, op] : ops.as_object())
+      if (op.is_object() && !op.as_object().contains("security"))
+        undeclared += " " + std::string(method) + " " + std::string(path);
+  if (!undeclared.empty())
+    throw std::logic_error("OpenAPI operations no route declares who may call:" + undeclared);
+}
+}  // namespace
+
+std::string openapi_document(const std::string& version,
+                             const std::vector<std::shared_ptr<const http::Router>>& declarations) {
   json::object paths, schemas, parameters;
   for (const auto& [module, text] : openapi_fragments()) {
     json::value fragment = json::parse(text);  // checked by the unit tests: a broken fragment fails there
@@ -17,6 +47,7 @@ std::string openapi_document(const std::string& version) {
     if (auto* p = fragment.as_object().if_contains("parameters"))
       for (const auto& kv : p->as_object()) parameters[kv.key()] = kv.value();
   }
+  secure(paths, declarations);
   json::object problem_response{
       {"description", "An RFC 9457 problem"},
       {"content", {{"application/problem+json", {{"schema", {{"$ref", "#/components/schemas/Problem"}}}}}}}};
@@ -55,8 +86,7 @@ std::vector<std::string> undocumented_routes(const http::Router& router) {
   for (const auto& route : router.routes()) {
     if (route->prefix || route->method == http::Method::Head || route->method == http::Method::Options)
       continue;
-    std::string method(http::method_name(route->method));
-    for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string method = lower_method(route->method);
     const auto* ops = paths.if_contains(route->pattern);
     if (!ops || !ops->is_object() || !ops->as_object().contains(method))
       out.push_back(std::string(http::method_name(route->method)) + " " + route->pattern);

@@ -16,9 +16,15 @@ namespace {
 std::shared_ptr<Gateway> g_gateway;  // the process's gateway, for the /health modules report
 }
 
+void declare(http::Router& router) {
+  router.add(http::Method::Get, "/openapi.json", http::Access::anyone(), http::Handler());
+}
+
 void install(ModuleContext& ctx) {
-  auto doc = std::make_shared<const std::string>(openapi_document(KEEL_VERSION));
-  ctx.router.add(http::Method::Get, "/openapi.json",
+  std::vector<std::shared_ptr<const http::Router>> declarations;
+  for (const auto& [module, routes] : ctx.declared) declarations.push_back(routes);
+  auto doc = std::make_shared<const std::string>(openapi_document(KEEL_VERSION, declarations));
+  ctx.router.add(http::Method::Get, "/openapi.json", http::Access::anyone(),
                  [doc](http::Request&) -> boost::asio::awaitable<http::Response> {
                    co_return http::Response::json_text(200, *doc);
                  });
@@ -31,7 +37,8 @@ void install(ModuleContext& ctx) {
   for (auto m : {http::Method::Get, http::Method::Head, http::Method::Post, http::Method::Put,
                  http::Method::Patch, http::Method::Delete, http::Method::Options})
     ctx.router.add_prefix(
-        m, "/",
+        // The gateway checks tokens itself, per the route it forwards to (Gateway::handle).
+        m, "/", http::Access::anyone(),
         [gw](http::Request& req) -> boost::asio::awaitable<http::Response> { return gw->handle(req); },
         http::RouteOptions{.raw_body = true});
 }

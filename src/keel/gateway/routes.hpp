@@ -3,13 +3,18 @@
 
 namespace keel {
 struct ModuleContext;
+namespace http {
+class Router;
 }
+}  // namespace keel
 
 namespace keel::gateway {
 
 // The gateway's own routes (/openapi.json). The routes of modules in this process are mounted into the
 // gateway by serve(); proxying to other processes comes with the registry.
 void install(ModuleContext& ctx);
+// The gateway's own routes, described only (app/modules.hpp, ModuleSpec::declare).
+void declare(http::Router& router);
 // {"auth":"ok","memory":"unavailable",...} for the gateway's /health; empty when no gateway runs here.
 std::string modules_health();
 // Writes the requests counted since the last flush (at shutdown).

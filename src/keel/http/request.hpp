@@ -52,6 +52,9 @@ class Request {
   // Room for a handler to build what it sends on (the gateway's upstream header fields): it keeps its
   // capacity from one request to the next on a connection, so building costs no allocation.
   std::string scratch;
+  // The verified caller of a route that is not public, set by the router's guard before the handler runs
+  // (Router::set_guard; module/caller.hpp gives it its type). Empty on public routes.
+  std::shared_ptr<const void> caller;
 
   // A header's value, or empty when absent. Case-insensitive name.
   std::string_view header(std::string_view name) const { return lookup_(raw_, name); }

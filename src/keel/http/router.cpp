@@ -33,9 +33,10 @@ std::string decode_segment(std::string_view seg) {
 }
 }  // namespace
 
-void Router::add(Method method, std::string pattern, Handler handler, RouteOptions options) {
+void Router::add(Method method, std::string pattern, Access access, Handler handler, RouteOptions options) {
   auto r = std::make_unique<Route>();
   r->method = method;
+  r->access = access;
   r->segments = split(pattern);
   r->pattern = std::move(pattern);
   r->options = options;
@@ -43,9 +44,11 @@ void Router::add(Method method, std::string pattern, Handler handler, RouteOptio
   routes_.push_back(std::move(r));
 }
 
-void Router::add_prefix(Method method, std::string prefix, Handler handler, RouteOptions options) {
+void Router::add_prefix(Method method, std::string prefix, Access access, Handler handler,
+                        RouteOptions options) {
   auto r = std::make_unique<Route>();
   r->method = method;
+  r->access = access;
   r->segments = split(prefix);
   r->pattern = prefix + (prefix.ends_with('/') ? "*" : "/*");
   r->prefix = true;
@@ -116,6 +119,17 @@ Match Router::match(Method method, std::string_view path) const {
   return m;
 }
 
+bool Router::is_public(Method method, std::string_view path) const {
+  const Match m = match(method, path);
+  if (m.route) return m.route->access.is_public();
+  if (m.allowed.empty()) return false;  // a 404: nothing here is public
+  for (Method other :
+       {Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Options})
+    if (m.allowed.contains(other))
+      if (const Match o = match(other, path); o.route && o.route->access.is_public()) return true;
+  return false;
+}
+
 namespace {
 bool is_json_content_type(std::string_view ct) {
   std::string_view media = ct.substr(0, ct.find(';'));
@@ -137,6 +151,10 @@ boost::asio::awaitable<Response> Router::dispatch(Request& req, const std::strin
     throw Error::not_found("no route matches this path");
   }
   route_label = &m.route->pattern;
+  if (!m.route->access.is_public()) {
+    if (!guard_) throw Error::unauthorized("this route needs a token, and nothing here can check one");
+    guard_(req, m.route->access);
+  }
   if (!req.body.empty() && !m.route->options.raw_body && !is_json_content_type(req.header("content-type")))
     throw Error(415, "Unsupported Media Type", "request bodies must be Content-Type: application/json");
   req.path_params = std::move(m.params);

@@ -8,11 +8,15 @@
 #include <string_view>
 #include <vector>
 
+#include "keel/http/access.hpp"
 #include "keel/http/request.hpp"
 
 namespace keel::http {
 
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+// Checks a request's caller against a route's access before its handler runs: throws a 401 or 403
+// keel::Error, or stores the verified caller in the request (Request::caller) and returns.
+using Guard = std::function<void(Request&, Access)>;
 
 struct RouteOptions {
   // Accept any request body as-is (proxying); by default a body must be application/json.
@@ -24,6 +28,7 @@ struct Route {
   std::string pattern;  // also the metrics label
   std::vector<std::string> segments;
   bool prefix = false;
+  Access access = Access::anyone();
   RouteOptions options;
   Handler handler;
 };
@@ -48,18 +53,28 @@ struct Match {
 
 class Router {
  public:
-  void add(Method method, std::string pattern, Handler handler, RouteOptions options = {});
+  // Every route says who may call it: there is no overload without an Access.
+  void add(Method method, std::string pattern, Access access, Handler handler, RouteOptions options = {});
   // Matches `prefix` and everything below it (pattern "/v1/ext/*").
-  void add_prefix(Method method, std::string prefix, Handler handler, RouteOptions options = {});
+  void add_prefix(Method method, std::string prefix, Access access, Handler handler,
+                  RouteOptions options = {});
+  // How callers of routes that are not public are checked. A router without one refuses them (401): a route
+  // is never served unchecked.
+  void set_guard(Guard guard) { guard_ = std::move(guard); }
   Match match(Method method, std::string_view path) const;
-  // Matches and starts the handler: 404 or 405 (with Allow) when nothing matches, 415 for a body that is not
-  // JSON on a JSON route. Not a coroutine: those errors are thrown by the call itself, `route_label` is set
-  // before it returns, and the handler's awaitable is returned as it is (no frame of the router's own).
+  // True when a request needs no token: its route is public, or no route serves its method but a public route
+  // serves its path (the 405 is the module's to give, not a 401).
+  bool is_public(Method method, std::string_view path) const;
+  // Matches, checks the caller (the guard) and starts the handler: 404 or 405 (with Allow) when nothing
+  // matches, 401 or 403 from the guard, 415 for a body that is not JSON on a JSON route. Not a coroutine:
+  // those errors are thrown by the call itself, `route_label` is set before it returns, and the handler's
+  // awaitable is returned as it is (no frame of the router's own).
   boost::asio::awaitable<Response> dispatch(Request& req, const std::string*& route_label) const;
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
 
  private:
   std::vector<std::unique_ptr<Route>> routes_;
+  Guard guard_;
 };
 
 // "GET, HEAD, POST" for an Allow header, in a fixed order; GET brings HEAD.

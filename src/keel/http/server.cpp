@@ -504,6 +504,7 @@ struct Server::Impl {
       req.query = q == std::string_view::npos ? std::string_view() : req.target.substr(q + 1);
       req.body = std::move(hreq.body);
       req.path_params.clear();
+      req.caller.reset();  // a kept-alive connection's next request proves itself again
       const std::string_view rid = lookup_header(&hreq, "x-request-id");
       if (is_sane_request_id(rid))
         req.request_id.assign(rid);

@@ -18,7 +18,6 @@
 #include <unordered_set>
 
 #include "keel/app/modules.hpp"
-#include "keel/auth/verifier.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
@@ -27,12 +26,14 @@
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
 #include "keel/memory/store.hpp"
+#include "keel/module/caller.hpp"
 #include "keel/module/idempotency.hpp"
 
 namespace keel::memory {
 
 namespace json = boost::json;
 namespace net = boost::asio;
+using http::Access;
 using http::Method;
 using http::Request;
 using http::Response;
@@ -92,7 +93,6 @@ class TermStats {
 struct Memories {
   explicit Memories(VectorSettings vs) : index(vs) {}
   db::Database* db = nullptr;
-  auth::TokenVerifier* verifier = nullptr;
   VectorIndex index;
   TermStats terms;
   // A word in more memories than this is common. A query with rarer words ranks every memory matching those
@@ -103,12 +103,6 @@ struct Memories {
   int64_t versions_kept = 20;          // a memory's past versions kept (the newest)
   int64_t versions_max_age_days = 90;  // a past version older than this goes (0: kept while the memory is)
 };
-
-std::string user_of(const Memories& m, const Request& req) {
-  auth::Principal who = m.verifier->authenticate(req);
-  if (who.user_id.empty()) throw Error::forbidden("memories belong to users; use a user's token");
-  return who.user_id;
-}
 
 std::string expiry_after(int64_t seconds) {
   return format_rfc3339(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
@@ -555,39 +549,12 @@ VectorSettings vector_settings(const Config& c) {
 
 }  // namespace
 
-void install(ModuleContext& ctx) {
-  auto m = std::make_shared<Memories>(vector_settings(ctx.config));
-  m->db = &ctx.db;
-  m->verifier = &ctx.verifier;
-  m->common_word_rows =
-      static_cast<int64_t>(module_number(ctx.config, "memory.common_word_rows", 500, 1, 1e7));
-  m->sweep_interval = std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(ctx.config, "memory.sweep_interval_ms", 30000, 10, 86400000)));
-  m->versions_kept = static_cast<int64_t>(module_number(ctx.config, "memory.versions_kept", 20, 0, 100000));
-  m->versions_max_age_days =
-      static_cast<int64_t>(module_number(ctx.config, "memory.versions_max_age_days", 90, 0, 36500));
-  net::co_spawn(ctx.io, sweep(m), net::detached);
-  net::co_spawn(ctx.io, load_spaces(m), net::detached);
-  std::weak_ptr<Memories> weak = m;
-  ctx.extra_metrics = [weak](std::string& out) {
-    auto mm = weak.lock();
-    if (!mm) return;
-    const auto st = mm->index.stats();
-    out += "# HELP keel_memory_vectors Vectors in this process's index.\n# TYPE keel_memory_vectors gauge\n";
-    out += "keel_memory_vectors " + std::to_string(st.vectors) + "\n";
-    out +=
-        "# HELP keel_memory_vectors_pending Vectors of large spaces not yet in their HNSW graph (searched "
-        "exactly meanwhile).\n# TYPE keel_memory_vectors_pending gauge\n";
-    out += "keel_memory_vectors_pending " + std::to_string(st.pending) + "\n";
-    out +=
-        "# HELP keel_memory_vector_spaces Vector spaces (user and namespace) in this process's index.\n"
-        "# TYPE keel_memory_vector_spaces gauge\n";
-    out += "keel_memory_vector_spaces " + std::to_string(st.spaces) + "\n";
-  };
-  auto& r = ctx.router;
-
-  r.add(Method::Post, "/v1/memories", [m](Request& req) -> Awaitable {
-    const std::string user_id = user_of(*m, req);
+namespace {
+// The module's routes, each with who may call it. `m` is null when they are only declared (declare()):
+// their handlers are then never called.
+void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
+  r.add(Method::Post, "/v1/memories", Access::user(), [m](Request& req) -> Awaitable {
+    const std::string& user_id = module::caller(req).user_id;
     const auto body = http::parse_json_object(req);
     http::Validator v(body);
     NewMemory nm;
@@ -610,8 +577,8 @@ void install(ModuleContext& ctx) {
     co_return co_await module::create_once(*m->db, idempotency, create);
   });
 
-  r.add(Method::Get, "/v1/memories", [m](Request& req) -> Awaitable {
-    const std::string user_id = user_of(*m, req);
+  r.add(Method::Get, "/v1/memories", Access::user(), [m](Request& req) -> Awaitable {
+    const std::string& user_id = module::caller(req).user_id;
     const http::Page page = http::parse_page(req);
     if (page.after && !is_uuid(*page.after))
       throw Error::bad_request("the cursor is not one this server issued");
@@ -637,8 +604,8 @@ void install(ModuleContext& ctx) {
         200, http::page_of(rows.rows, page, memory_json, [](const db::Row& row) { return row.text(0); }));
   });
 
-  r.add(Method::Post, "/v1/memories/search", [m](Request& req) -> Awaitable {
-    const std::string user_id = user_of(*m, req);
+  r.add(Method::Post, "/v1/memories/search", Access::user(), [m](Request& req) -> Awaitable {
+    const std::string& user_id = module::caller(req).user_id;
     const auto body = http::parse_json_object(req);
     http::Validator v(body);
     const auto query = v.optional_string("query", 1, 4096);
@@ -672,8 +639,8 @@ void install(ModuleContext& ctx) {
     co_return Response::json(200, json::object{{"items", std::move(items)}});
   });
 
-  r.add(Method::Get, "/v1/memories/{id}", [m](Request& req) -> Awaitable {
-    const std::string user_id = user_of(*m, req);
+  r.add(Method::Get, "/v1/memories/{id}", Access::user(), [m](Request& req) -> Awaitable {
+    const std::string& user_id = module::caller(req).user_id;
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const std::string now = now_rfc3339();
@@ -686,8 +653,8 @@ void install(ModuleContext& ctx) {
     co_return memory_response(200, rows.rows[0]);
   });
 
-  r.add(Method::Patch, "/v1/memories/{id}", [m](Request& req) -> Awaitable {
-    const std::string user_id = user_of(*m, req);
+  r.add(Method::Patch, "/v1/memories/{id}", Access::user(), [m](Request& req) -> Awaitable {
+    const std::string& user_id = module::caller(req).user_id;
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const auto body = http::parse_json_object(req);
@@ -717,8 +684,8 @@ void install(ModuleContext& ctx) {
     co_return memory_response(200, row);
   });
 
-  r.add(Method::Delete, "/v1/memories/{id}", [m](Request& req) -> Awaitable {
-    const std::string user_id = user_of(*m, req);
+  r.add(Method::Delete, "/v1/memories/{id}", Access::user(), [m](Request& req) -> Awaitable {
+    const std::string& user_id = module::caller(req).user_id;
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const std::string now = now_rfc3339();
@@ -729,8 +696,8 @@ void install(ModuleContext& ctx) {
     co_return Response::no_content();
   });
 
-  r.add(Method::Get, "/v1/memories/{id}/history", [m](Request& req) -> Awaitable {
-    const std::string user_id = user_of(*m, req);
+  r.add(Method::Get, "/v1/memories/{id}/history", Access::user(), [m](Request& req) -> Awaitable {
+    const std::string& user_id = module::caller(req).user_id;
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const http::Page page = http::parse_page(req);
@@ -761,6 +728,40 @@ void install(ModuleContext& ctx) {
                                return std::to_string(row.int64(6));
                              }));
   });
+}
+}  // namespace
+
+void declare(http::Router& router) { add_routes(router, nullptr); }
+
+void install(ModuleContext& ctx) {
+  auto m = std::make_shared<Memories>(vector_settings(ctx.config));
+  m->db = &ctx.db;
+  m->common_word_rows =
+      static_cast<int64_t>(module_number(ctx.config, "memory.common_word_rows", 500, 1, 1e7));
+  m->sweep_interval = std::chrono::milliseconds(
+      static_cast<int64_t>(module_number(ctx.config, "memory.sweep_interval_ms", 30000, 10, 86400000)));
+  m->versions_kept = static_cast<int64_t>(module_number(ctx.config, "memory.versions_kept", 20, 0, 100000));
+  m->versions_max_age_days =
+      static_cast<int64_t>(module_number(ctx.config, "memory.versions_max_age_days", 90, 0, 36500));
+  net::co_spawn(ctx.io, sweep(m), net::detached);
+  net::co_spawn(ctx.io, load_spaces(m), net::detached);
+  std::weak_ptr<Memories> weak = m;
+  ctx.extra_metrics = [weak](std::string& out) {
+    auto mm = weak.lock();
+    if (!mm) return;
+    const auto st = mm->index.stats();
+    out += "# HELP keel_memory_vectors Vectors in this process's index.\n# TYPE keel_memory_vectors gauge\n";
+    out += "keel_memory_vectors " + std::to_string(st.vectors) + "\n";
+    out +=
+        "# HELP keel_memory_vectors_pending Vectors of large spaces not yet in their HNSW graph (searched "
+        "exactly meanwhile).\n# TYPE keel_memory_vectors_pending gauge\n";
+    out += "keel_memory_vectors_pending " + std::to_string(st.pending) + "\n";
+    out +=
+        "# HELP keel_memory_vector_spaces Vector spaces (user and namespace) in this process's index.\n"
+        "# TYPE keel_memory_vector_spaces gauge\n";
+    out += "keel_memory_vector_spaces " + std::to_string(st.spaces) + "\n";
+  };
+  add_routes(ctx.router, m);
 }
 
 }  // namespace keel::memory

@@ -2,11 +2,17 @@
 
 namespace keel {
 struct ModuleContext;
+namespace http {
+class Router;
 }
+}  // namespace keel
 
 namespace keel::memory {
 
 // The memory module: each user's memories with full-text, vector and hybrid search (CONTRACT.md, memory).
 void install(ModuleContext& ctx);
+// Adds the module's routes, with who may call each, to a router that only describes them (handlers never
+// called): the gateway's edge check and the OpenAPI document read them for modules in other processes.
+void declare(http::Router& router);
 
 }  // namespace keel::memory

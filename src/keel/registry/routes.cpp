@@ -12,7 +12,6 @@
 #include <set>
 
 #include "keel/app/modules.hpp"
-#include "keel/auth/verifier.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/http/client.hpp"
@@ -20,6 +19,7 @@
 #include "keel/http/json_body.hpp"
 #include "keel/http/long_polls.hpp"
 #include "keel/http/router.hpp"
+#include "keel/module/caller.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
 
@@ -27,6 +27,7 @@ namespace keel::registry {
 
 namespace json = boost::json;
 namespace net = boost::asio;
+using http::Access;
 using http::Method;
 using http::Request;
 using http::Response;
@@ -65,7 +66,6 @@ struct Settings {
 
 struct Registry {
   db::Database* db;
-  auth::TokenVerifier* verifier;
   IndexWatch* index;
   Settings settings;
   std::optional<http::AddressPolicy> policy;    // where instance URLs may point (http/address_policy.hpp)
@@ -85,7 +85,7 @@ void check_names(const std::string& module, const std::string& instance_id) {
 }
 
 // Writes need the admin role or a service token bound to this module.
-void require_writer(const auth::Principal& who, const std::string& module) {
+void require_writer(const module::Principal& who, const std::string& module) {
   // keel's processes register their own modules in the database; over HTTP those names are nobody's, so
   // nobody can stand in for auth or memory and receive users' tokens and passwords through the gateway.
   if (keel_owner_name(module))
@@ -93,9 +93,7 @@ void require_writer(const auth::Principal& who, const std::string& module) {
                            "' is one of keel's own modules; only keel's processes register it");
   if (who.is_admin()) return;
   if (who.is_service() && who.service == module) return;
-  if (who.is_service())
-    throw Error::forbidden("this service token may write only the '" + who.service + "' module");
-  throw Error::forbidden("registry writes need a service token or the admin role");
+  throw Error::forbidden("this service token may write only the '" + who.service + "' module");
 }
 
 std::vector<std::string> string_list(http::Validator& v, const json::object& body, const char* field,
@@ -256,40 +254,30 @@ net::awaitable<void> maintain(std::shared_ptr<Registry> reg) {
 
 }  // namespace
 
-void install(ModuleContext& ctx) {
-  auto reg = std::make_shared<Registry>();
-  reg->db = &ctx.db;
-  reg->verifier = &ctx.verifier;
-  reg->index = &ctx.registry_index;
-  reg->policy.emplace(http::AddressPolicy::from(ctx.config));
-  reg->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
-  reg->settings.check_interval_ms =
-      static_cast<int64_t>(module_number(ctx.config, "registry.check_interval_ms", 1000, 100, 60000));
-  reg->settings.grace_seconds =
-      static_cast<int64_t>(module_number(ctx.config, "registry.grace_seconds", 30, 0, 86400));
-  reg->settings.default_ttl_seconds =
-      static_cast<int64_t>(module_number(ctx.config, "registry.default_ttl_seconds", 30, 1, 86400));
-  net::co_spawn(ctx.io, maintain(reg), net::detached);
-
-  auto& r = ctx.router;
-  r.add(Method::Put, "/v1/registry/modules/{name}/instances/{instance_id}", [reg](Request& req) -> Awaitable {
-    const auth::Principal who = reg->verifier->authenticate(req);
-    check_names(req.param("name"), req.param("instance_id"));
-    require_writer(who, req.param("name"));
-    const InstanceInput in = parse_instance(req, reg->settings);
-    check_address(*reg->policy, in);
-    const std::string tp(req.trace.traceparent());
-    auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
-      check_route_conflicts(s, in);
-      auto out = upsert_instance(s, in, tp).first;
-      return std::make_pair(std::move(out), current_index(s));
-    });
-    reg->index->observe(index);  // after the commit: a waiter woken now reads the change
-    co_return Response::json(200, inst.to_json());
-  });
+namespace {
+// The module's routes, each with who may call it. `reg` is null when they are only declared (declare()):
+// their handlers are then never called.
+void add_routes(http::Router& r, std::shared_ptr<Registry> reg) {
+  // Writes: the admin role or a service token (bound to its module: require_writer).
+  r.add(Method::Put, "/v1/registry/modules/{name}/instances/{instance_id}",
+        Access::admin() | Access::service(), [reg](Request& req) -> Awaitable {
+          const module::Principal& who = module::caller(req);
+          check_names(req.param("name"), req.param("instance_id"));
+          require_writer(who, req.param("name"));
+          const InstanceInput in = parse_instance(req, reg->settings);
+          check_address(*reg->policy, in);
+          const std::string tp(req.trace.traceparent());
+          auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
+            check_route_conflicts(s, in);
+            auto out = upsert_instance(s, in, tp).first;
+            return std::make_pair(std::move(out), current_index(s));
+          });
+          reg->index->observe(index);  // after the commit: a waiter woken now reads the change
+          co_return Response::json(200, inst.to_json());
+        });
   r.add(Method::Post, "/v1/registry/modules/{name}/instances/{instance_id}/heartbeat",
-        [reg](Request& req) -> Awaitable {
-          const auth::Principal who = reg->verifier->authenticate(req);
+        Access::admin() | Access::service(), [reg](Request& req) -> Awaitable {
+          const module::Principal& who = module::caller(req);
           const std::string module = req.param("name"), id = req.param("instance_id");
           check_names(module, id);
           require_writer(who, module);
@@ -302,8 +290,8 @@ void install(ModuleContext& ctx) {
           co_return Response::json(200, inst->to_json());
         });
   r.add(Method::Delete, "/v1/registry/modules/{name}/instances/{instance_id}",
-        [reg](Request& req) -> Awaitable {
-          const auth::Principal who = reg->verifier->authenticate(req);
+        Access::admin() | Access::service(), [reg](Request& req) -> Awaitable {
+          const module::Principal& who = module::caller(req);
           const std::string module = req.param("name"), id = req.param("instance_id");
           check_names(module, id);
           require_writer(who, module);
@@ -315,64 +303,88 @@ void install(ModuleContext& ctx) {
           reg->index->observe(index);
           co_return Response::no_content();
         });
-  r.add(Method::Get, "/v1/registry/modules", [reg](Request& req) -> Awaitable {
-    reg->verifier->authenticate(req);
-    // One read, so instances, routes and the index describe the same moment.
-    auto [instances, owners, index] = co_await reg->db->read([](db::Session& s) {
-      return std::make_tuple(list_instances(s, std::nullopt), route_owners(s), current_index(s));
-    });
-    std::map<std::string, json::object> modules;
-    for (const auto& [prefix, owner] : owners) {
-      auto& m = modules[owner];
-      if (!m.contains("routes")) m["routes"] = json::array{};
-      m["routes"].as_array().emplace_back(prefix);
-    }
-    for (const auto& i : instances) {
-      auto& m = modules[i.module];
-      if (!m.contains("routes")) m["routes"] = json::array{};
-      m["instances"] = (m.contains("instances") ? m["instances"].as_int64() : 0) + 1;
-      m["passing"] = (m.contains("passing") ? m["passing"].as_int64() : 0) + (i.status == "passing" ? 1 : 0);
-    }
-    json::array items;
-    for (auto& [name, m] : modules) {
-      m["name"] = name;
-      if (!m.contains("instances")) m["instances"] = 0;
-      if (!m.contains("passing")) m["passing"] = 0;
-      items.push_back(std::move(m));
-    }
-    co_return with_index(Response::json(200, json::object{{"items", std::move(items)}}), index);
-  });
-  r.add(Method::Get, "/v1/registry/modules/{name}/instances", [reg](Request& req) -> Awaitable {
-    const auth::Principal who = reg->verifier->authenticate(req);
-    const std::string module = req.param("name");
-    check_names(module, "");
-    const auto status = req.query_param("status");
-    const auto tag = req.query_param("tag");
-    const auto version = req.query_param("version");
-    if (status && *status != "passing" && *status != "critical")
-      throw Error::validation({{"status", "must be passing or critical"}});
-    if (const auto after = req.query_int("index", 0, INT64_MAX)) {
-      std::chrono::milliseconds wait(std::chrono::seconds(30));
-      if (const auto w = req.query_param("wait")) {
-        auto d = http::parse_duration(*w, std::chrono::seconds(60));
-        if (!d)
-          throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
-        wait = *d;
-      }
-      const auto ticket = reg->long_polls->enter(who.subject);
-      co_await reg->index->wait_past(*after, std::chrono::steady_clock::now() + wait);
-    }
-    auto [instances, index] = co_await reg->db->read(
-        [&](db::Session& s) { return std::make_pair(list_instances(s, module), current_index(s)); });
-    json::array items;
-    for (const auto& i : instances) {
-      if (status && i.status != *status) continue;
-      if (version && i.version != *version) continue;
-      if (tag && std::find(i.tags.begin(), i.tags.end(), *tag) == i.tags.end()) continue;
-      items.push_back(i.to_json());
-    }
-    co_return with_index(Response::json(200, json::object{{"items", std::move(items)}}), index);
-  });
+  // Reads: any valid token.
+  r.add(Method::Get, "/v1/registry/modules", Access::user() | Access::service(),
+        [reg](Request&) -> Awaitable {
+          // One read, so instances, routes and the index describe the same moment.
+          auto [instances, owners, index] = co_await reg->db->read([](db::Session& s) {
+            return std::make_tuple(list_instances(s, std::nullopt), route_owners(s), current_index(s));
+          });
+          std::map<std::string, json::object> modules;
+          for (const auto& [prefix, owner] : owners) {
+            auto& m = modules[owner];
+            if (!m.contains("routes")) m["routes"] = json::array{};
+            m["routes"].as_array().emplace_back(prefix);
+          }
+          for (const auto& i : instances) {
+            auto& m = modules[i.module];
+            if (!m.contains("routes")) m["routes"] = json::array{};
+            m["instances"] = (m.contains("instances") ? m["instances"].as_int64() : 0) + 1;
+            m["passing"] =
+                (m.contains("passing") ? m["passing"].as_int64() : 0) + (i.status == "passing" ? 1 : 0);
+          }
+          json::array items;
+          for (auto& [name, m] : modules) {
+            m["name"] = name;
+            if (!m.contains("instances")) m["instances"] = 0;
+            if (!m.contains("passing")) m["passing"] = 0;
+            items.push_back(std::move(m));
+          }
+          co_return with_index(Response::json(200, json::object{{"items", std::move(items)}}), index);
+        });
+  r.add(
+      Method::Get, "/v1/registry/modules/{name}/instances", Access::user() | Access::service(),
+      [reg](Request& req) -> Awaitable {
+        const module::Principal& who = module::caller(req);
+        const std::string module = req.param("name");
+        check_names(module, "");
+        const auto status = req.query_param("status");
+        const auto tag = req.query_param("tag");
+        const auto version = req.query_param("version");
+        if (status && *status != "passing" && *status != "critical")
+          throw Error::validation({{"status", "must be passing or critical"}});
+        if (const auto after = req.query_int("index", 0, INT64_MAX)) {
+          std::chrono::milliseconds wait(std::chrono::seconds(30));
+          if (const auto w = req.query_param("wait")) {
+            auto d = http::parse_duration(*w, std::chrono::seconds(60));
+            if (!d)
+              throw Error::validation({{"wait", "must be a duration such as 500ms, 2s or 30s, at most 60s"}});
+            wait = *d;
+          }
+          const auto ticket = reg->long_polls->enter(who.subject);
+          co_await reg->index->wait_past(*after, std::chrono::steady_clock::now() + wait);
+        }
+        auto [instances, index] = co_await reg->db->read(
+            [&](db::Session& s) { return std::make_pair(list_instances(s, module), current_index(s)); });
+        json::array items;
+        for (const auto& i : instances) {
+          if (status && i.status != *status) continue;
+          if (version && i.version != *version) continue;
+          if (tag && std::find(i.tags.begin(), i.tags.end(), *tag) == i.tags.end()) continue;
+          items.push_back(i.to_json());
+        }
+        co_return with_index(Response::json(200, json::object{{"items", std::move(items)}}), index);
+      });
+}
+}  // namespace
+
+void declare(http::Router& router) { add_routes(router, nullptr); }
+
+void install(ModuleContext& ctx) {
+  auto reg = std::make_shared<Registry>();
+  reg->db = &ctx.db;
+  reg->index = &ctx.registry_index;
+  reg->policy.emplace(http::AddressPolicy::from(ctx.config));
+  reg->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
+  reg->settings.check_interval_ms =
+      static_cast<int64_t>(module_number(ctx.config, "registry.check_interval_ms", 1000, 100, 60000));
+  reg->settings.grace_seconds =
+      static_cast<int64_t>(module_number(ctx.config, "registry.grace_seconds", 30, 0, 86400));
+  reg->settings.default_ttl_seconds =
+      static_cast<int64_t>(module_number(ctx.config, "registry.default_ttl_seconds", 30, 1, 86400));
+  net::co_spawn(ctx.io, maintain(reg), net::detached);
+
+  add_routes(ctx.router, reg);
 }
 
 }  // namespace keel::registry
