@@ -736,3 +736,57 @@ def test_hop_by_hop_fields_and_proxy_credentials_stay_at_the_gateway(keel):
         assert up.field_lines(got, "X-Custom") == ["kept"] and up.field_lines(got, "Accept-Language") == ["fr"]
     finally:
         up.close()
+
+
+def test_a_third_partys_public_routes_need_no_token_at_the_gateway(keel):
+    """A module may name routes the gateway lets through without a token (a webhook, a status page): those
+    methods and paths exactly, below its own prefixes; they reach it with no identity, and everything else
+    of it still needs a token."""
+    up = RecordingUpstream()
+    try:
+        tok = service_token(keel, "hooks")
+        for bad in (["/v1/hooks/in"], ["FETCH /v1/hooks/in"], ["POST /v1/other/in"], ["POST /v1/hooks/../x"],
+                    ["GET /v1/hooks/{id"], ["POST /v1/hooks/a{id}"], ["POST /v1/hooks/in/"], "POST /v1/hooks/in",
+                    [f"POST /v1/hooks/{i}" for i in range(65)]):
+            r = put_instance(keel, tok, "hooks", "a", url=up.url, routes=["/v1/hooks"], public_routes=bad)
+            assert r.status_code == 422 and r.headers["Content-Type"].startswith("application/problem+json"), bad
+            assert [e["field"] for e in r.json()["errors"]] == ["public_routes"], (bad, r.text)
+        public = ["POST /v1/hooks/incoming", "GET /v1/hooks/status/{id}"]
+        r = put_instance(keel, tok, "hooks", "a", url=up.url, routes=["/v1/hooks"], public_routes=public)
+        assert r.status_code == 200 and r.json()["public_routes"] == public, r.text
+        listed = instances(keel, tok, "hooks").json()["items"]
+        assert [i["public_routes"] for i in listed] == [public]
+        gw = keel.url("gateway")
+        assert wait_until(lambda: requests.post(gw + "/v1/hooks/incoming", json={"event": "push"},
+                                                timeout=10).status_code == 200, timeout=3)
+        got = up.requests[-1]
+        assert (got["method"], got["target"], got["body"]) == ("POST", "/v1/hooks/incoming", b'{"event": "push"}')
+        assert not [k for k, _ in got["fields"] if k.lower().startswith("x-keel-")], got["fields"]
+        r = requests.get(gw + "/v1/hooks/status/42", timeout=10)
+        assert r.status_code == 200 and r.json() == {"method": "GET", "target": "/v1/hooks/status/42"}
+        # Everything else needs a token: other paths, other methods on a public path, deeper paths.
+        before = len(up.requests)
+        for method, path in (("GET", "/v1/hooks/private"), ("GET", "/v1/hooks/incoming"),
+                             ("DELETE", "/v1/hooks/status/42"), ("GET", "/v1/hooks/status/42/more"),
+                             ("GET", "/v1/hooks/status")):
+            r = requests.request(method, gw + path, timeout=10)
+            assert r.status_code == 401, (method, path, r.status_code)
+        assert len(up.requests) == before
+        # Registering again without them takes them back.
+        assert put_instance(keel, tok, "hooks", "a", url=up.url, routes=["/v1/hooks"]).status_code == 200
+        assert wait_until(lambda: requests.post(gw + "/v1/hooks/incoming", json={}, timeout=10).status_code == 401,
+                          timeout=3)
+    finally:
+        up.close()
+
+
+def test_keels_modules_register_their_public_routes(keel):
+    """keel's processes register each module's public routes with it, so a gateway of another process (or
+    another keel version) lets them through."""
+    tok = user_token(keel)["access_token"]
+    auth = instances(keel, tok, "auth").json()["items"]
+    assert auth and set(auth[0]["public_routes"]) == {
+        "POST /v1/auth/register", "POST /v1/auth/login", "POST /v1/auth/refresh", "GET /.well-known/jwks.json",
+        "GET /.well-known/openid-configuration"}
+    memory = instances(keel, tok, "memory").json()["items"]
+    assert memory and memory[0]["public_routes"] == []

@@ -135,6 +135,7 @@ TEST(Router, IsPublicFollowsTheDeclarations) {
   r.add(Method::Get, "/v1/things/{id}", Access::user(), noop());
   EXPECT_TRUE(r.is_public(Method::Post, "/v1/auth/login"));
   EXPECT_TRUE(r.is_public(Method::Get, "/v1/auth/login"));
+  EXPECT_FALSE(r.is_public(Method::Get, "/v1/auth/login", false));  // that method exactly
   EXPECT_FALSE(r.is_public(Method::Get, "/v1/auth/me"));
   EXPECT_FALSE(r.is_public(Method::Delete, "/v1/auth/me"));
   EXPECT_FALSE(r.is_public(Method::Get, "/v1/things/1"));

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -211,6 +212,13 @@ int serve(const Config& config) {
                std::to_string(port);
     self.version = KEEL_VERSION;
     self.routes = m->routes;
+    // The module's public routes, so that gateways elsewhere (a keel of another version, too) let them
+    // through without a token.
+    for (const auto& route : router->routes())
+      if (route->access.is_public() && !route->prefix &&
+          std::any_of(m->routes.begin(), m->routes.end(),
+                      [&](const std::string& prefix) { return path_under(route->pattern, prefix); }))
+        self.public_routes.push_back(std::string(http::method_name(route->method)) + " " + route->pattern);
     self.health_path = "/health/live";
     self.ttl_seconds = self_registration.ttl_seconds;
     own_instances.push_back(std::move(self));

@@ -162,7 +162,10 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
 }
 
 bool Target::is_public(http::Method method, std::string_view path) const {
-  return access && access->is_public(method, path);
+  if (access && access->is_public(method, path)) return true;
+  // Registered by instances elsewhere: this method exactly (another one is the upstream's to judge, with a
+  // token). A module in this process answers for itself (`access` is its router).
+  return !local && registered_public && registered_public->is_public(method, path, false);
 }
 
 namespace {
@@ -200,15 +203,30 @@ std::shared_ptr<RouteTable> build_table(
   for (const auto& [prefix, module] : owners)
     if (seen.insert(prefix).second) t->prefixes.emplace_back(prefix, target_of(module));
   const std::string now = now_rfc3339();
+  std::map<size_t, std::set<std::string>> registered_public;  // target -> "METHOD /pattern"
   for (const auto& i : instances) {
     if (i.status != "passing" || i.expires_at <= now) continue;
     auto ep = http::Endpoint::parse(i.url);
     if (!ep) continue;
-    Target& target = t->targets[target_of(i.module)];
+    const size_t at = target_of(i.module);
+    registered_public[at].insert(i.public_routes.begin(), i.public_routes.end());
+    Target& target = t->targets[at];
     target.instances.push_back(std::move(*ep));
     target.health_paths.push_back(!i.health_path.empty() ? i.health_path
                                   : target.keel          ? "/health/live"
                                                          : "/");
+  }
+  for (const auto& [at, routes] : registered_public) {
+    if (routes.empty()) continue;
+    auto router = std::make_shared<http::Router>();
+    for (const auto& route : routes) {
+      const auto space = route.find(' ');
+      if (space == std::string::npos) continue;
+      const auto method = http::method_of(std::string_view(route).substr(0, space));
+      if (method != http::Method::Other)
+        router->add(method, route.substr(space + 1), http::Access::anyone(), http::Handler());
+    }
+    t->targets[at].registered_public = std::move(router);
   }
   if (auto it = by_module.find("gateway"); it != by_module.end())
     t->gateways = std::max<size_t>(1, t->targets[it->second].instances.size());

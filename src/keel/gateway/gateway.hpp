@@ -98,6 +98,9 @@ struct Target {
   // Who may call the module's routes: its router here, else what keel's module declares (null for a third
   // party's module: every path of it needs a token at the edge).
   std::shared_ptr<const http::Router> access;
+  // The public routes its instances registered ("POST /v1/hooks/incoming"): a third party's, or those of a
+  // keel module in another process (a newer keel may have more than this one declares). Null when none.
+  std::shared_ptr<const http::Router> registered_public;
   bool is_public(http::Method method, std::string_view path) const;
   std::vector<http::Endpoint> instances;
   std::vector<std::string> health_paths;  // instances[i]'s, for the gateway's own probe when it is ejected

@@ -8,6 +8,13 @@
 
 namespace keel::http {
 
+Method method_of(std::string_view name) {
+  for (Method m :
+       {Method::Get, Method::Head, Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Options})
+    if (method_name(m) == name) return m;
+  return Method::Other;
+}
+
 std::string_view method_name(Method m) {
   switch (m) {
     case Method::Get:

@@ -17,6 +17,8 @@ namespace keel::http {
 
 enum class Method { Get, Head, Post, Put, Patch, Delete, Options, Other };
 std::string_view method_name(Method m);
+// The method a name ("GET") stands for; Other for any name but the seven above.
+Method method_of(std::string_view name);
 
 // W3C trace context, held as our own traceparent header (built once per request): 00-trace-span-flags, with
 // our span id; the caller's span id is kept apart.

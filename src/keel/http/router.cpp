@@ -119,10 +119,10 @@ Match Router::match(Method method, std::string_view path) const {
   return m;
 }
 
-bool Router::is_public(Method method, std::string_view path) const {
+bool Router::is_public(Method method, std::string_view path, bool other_methods) const {
   const Match m = match(method, path);
   if (m.route) return m.route->access.is_public();
-  if (m.allowed.empty()) return false;  // a 404: nothing here is public
+  if (!other_methods || m.allowed.empty()) return false;  // a 404: nothing here is public
   for (Method other :
        {Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Options})
     if (m.allowed.contains(other))

@@ -62,9 +62,9 @@ class Router {
   // is never served unchecked.
   void set_guard(Guard guard) { guard_ = std::move(guard); }
   Match match(Method method, std::string_view path) const;
-  // True when a request needs no token: its route is public, or no route serves its method but a public route
-  // serves its path (the 405 is the module's to give, not a 401).
-  bool is_public(Method method, std::string_view path) const;
+  // True when a request needs no token: its route is public, or (with `other_methods`) no route serves its
+  // method but a public route serves its path (the 405 is the module's to give, not a 401).
+  bool is_public(Method method, std::string_view path, bool other_methods = true) const;
   // Matches, checks the caller (the guard) and starts the handler: 404 or 405 (with Allow) when nothing
   // matches, 401 or 403 from the guard, 415 for a body that is not JSON on a JSON route. Not a coroutine:
   // those errors are thrown by the call itself, `route_label` is set before it returns, and the handler's

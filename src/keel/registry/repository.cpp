@@ -19,7 +19,7 @@ namespace {
 constexpr const char* kSource = "/keel/registry";
 constexpr const char* kColumns =
     "m.name, i.instance_id, i.url, i.version, i.routes, i.health_path, i.tags, i.metadata, i.status, "
-    "i.registered_at, i.last_seen_at, i.expires_at, i.critical_since, i.ttl_seconds";
+    "i.registered_at, i.last_seen_at, i.expires_at, i.critical_since, i.ttl_seconds, i.public_routes";
 
 std::vector<std::string> string_array(const std::string& text) {
   std::vector<std::string> out;
@@ -53,6 +53,7 @@ Instance from_row(const db::Row& r) {
   i.expires_at = r.time(11);
   if (!r.is_null(12)) i.critical_since = r.time(12);
   i.ttl_seconds = r.int64(13);
+  i.public_routes = string_array(r.text(14));
   return i;
 }
 
@@ -87,8 +88,9 @@ json::object event_data(const Instance& i) {
 }  // namespace
 
 json::object Instance::to_json() const {
-  json::array r, t;
+  json::array r, t, p;
   for (const auto& x : routes) r.emplace_back(x);
+  for (const auto& x : public_routes) p.emplace_back(x);
   for (const auto& x : tags) t.emplace_back(x);
   boost::system::error_code ec;
   auto meta = json::parse(metadata, ec);
@@ -97,6 +99,7 @@ json::object Instance::to_json() const {
                       {"url", url},
                       {"version", version.empty() ? json::value(nullptr) : json::value(version)},
                       {"routes", std::move(r)},
+                      {"public_routes", std::move(p)},
                       {"health_path", health_path.empty() ? json::value(nullptr) : json::value(health_path)},
                       {"tags", std::move(t)},
                       {"metadata", ec ? json::value(json::object{}) : meta},
@@ -147,17 +150,19 @@ std::pair<Instance, bool> upsert_instance(db::Session& s, const InstanceInput& i
         "UPDATE module_instances SET url = $3, version = $4, routes = $5, health_path = $6, tags = $7, "
         "metadata = $8, "
         "status = 'passing', critical_since = NULL, ttl_seconds = $9, last_seen_at = $10, expires_at = $11, "
-        "updated_at = $10 WHERE module_id = $1 AND instance_id = $2",
+        "updated_at = $10, public_routes = $12 WHERE module_id = $1 AND instance_id = $2",
         {module_id, in.instance_id, in.url, version, to_json_array(in.routes), health, to_json_array(in.tags),
-         json::serialize(in.metadata), in.ttl_seconds, now_s, expires});
+         json::serialize(in.metadata), in.ttl_seconds, now_s, expires, to_json_array(in.public_routes)});
   } else {
     s.query(
         "INSERT INTO module_instances (id, module_id, instance_id, url, version, routes, health_path, tags, "
         "metadata, "
-        "status, ttl_seconds, registered_at, last_seen_at, expires_at, created_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'passing', $10, $11, $11, $12, $11, $11)",
+        "status, ttl_seconds, registered_at, last_seen_at, expires_at, created_at, updated_at, "
+        "public_routes) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'passing', $10, $11, $11, $12, $11, $11, $13)",
         {uuid_v7(), module_id, in.instance_id, in.url, version, to_json_array(in.routes), health,
-         to_json_array(in.tags), json::serialize(in.metadata), in.ttl_seconds, now_s, expires});
+         to_json_array(in.tags), json::serialize(in.metadata), in.ttl_seconds, now_s, expires,
+         to_json_array(in.public_routes)});
   }
   refresh_module_routes(s, in.module);
   bump_index(s);

@@ -16,6 +16,8 @@ struct InstanceInput {
   std::string url;
   std::string version;
   std::vector<std::string> routes;
+  // Routes that need no token at the gateway, "METHOD /pattern" ("GET /v1/hooks/status/{id}").
+  std::vector<std::string> public_routes;
   std::string health_path;
   std::vector<std::string> tags;
   boost::json::object metadata;
@@ -28,6 +30,7 @@ struct Instance {
   std::string url;
   std::string version;
   std::vector<std::string> routes;
+  std::vector<std::string> public_routes;
   std::string health_path;
   std::vector<std::string> tags;
   std::string metadata;  // JSON text

@@ -1,5 +1,6 @@
 #include "keel/registry/routes.hpp"
 
+#include <algorithm>
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -54,6 +55,29 @@ bool normalized_prefix(const std::string& p) {
     start = end + 1;
   }
   return true;
+}
+
+// "METHOD /pattern": a method keel routes, and a normalized path whose segments are literal or a whole
+// "{name}" parameter, at or below one of `prefixes`.
+bool valid_public_route(const std::string& route, const std::vector<std::string>& prefixes) {
+  const auto space = route.find(' ');
+  if (space == std::string::npos) return false;
+  const std::string method = route.substr(0, space), pattern = route.substr(space + 1);
+  static const std::set<std::string> kMethods{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  if (!kMethods.contains(method) || !normalized_prefix(pattern) || pattern == "/") return false;
+  for (size_t start = 1; start < pattern.size();) {
+    size_t end = pattern.find('/', start);
+    if (end == std::string::npos) end = pattern.size();
+    const std::string_view seg(pattern.data() + start, end - start);
+    const auto braces = seg.find_first_of("{}");
+    if (braces != std::string_view::npos &&
+        !(seg.size() > 2 && seg.front() == '{' && seg.back() == '}' &&
+          seg.substr(1, seg.size() - 2).find_first_of("{}") == std::string_view::npos))
+      return false;
+    start = end + 1;
+  }
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& prefix) { return path_under(pattern, prefix); });
 }
 
 namespace {
@@ -135,6 +159,13 @@ InstanceInput parse_instance(const Request& req, const Settings& settings) {
       v.fail("routes",
              "a route prefix is one normalized path: it starts with '/' and has no empty, '.' or '..' "
              "segment, no percent-encoding, no trailing slash, no spaces, '?' or '#'");
+  in.public_routes = string_list(v, body, "public_routes", 64);
+  for (const auto& r : in.public_routes)
+    if (!valid_public_route(r, in.routes))
+      v.fail(
+          "public_routes",
+          "each is \"METHOD /path\" (GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS; segments literal or a "
+          "whole {name}) at or below one of this instance's routes");
   in.health_path = v.optional_string("health_path", 1, 512).value_or("");
   if (!in.health_path.empty() && !valid_path(in.health_path)) v.fail("health_path", "must start with '/'");
   in.tags = string_list(v, body, "tags", 64);

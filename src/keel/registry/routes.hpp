@@ -1,5 +1,6 @@
 #pragma once
 #include <string>
+#include <vector>
 
 namespace keel {
 struct ModuleContext;
@@ -20,5 +21,8 @@ void declare(http::Router& router);
 // has no empty, `.` or `..` segment, no percent-encoding or backslash, no trailing slash, no spaces, '?' or
 // '#'.
 bool normalized_prefix(const std::string& p);
+// A public route an instance declares: "METHOD /pattern", a method keel routes and a normalized path whose
+// segments are literal or a whole "{name}", at or below one of `prefixes` (the instance's routes).
+bool valid_public_route(const std::string& route, const std::vector<std::string>& prefixes);
 
 }  // namespace keel::registry
