@@ -57,7 +57,9 @@ void Router::add_prefix(Method method, std::string prefix, Access access, Handle
   routes_.push_back(std::move(r));
 }
 
-Match Router::match(Method method, std::string_view path) const {
+Match Router::match(Method method, std::string_view path) const { return find(method, path, true); }
+
+Match Router::find(Method method, std::string_view path, bool with_params) const {
   Match m;
   // Split the path once, without copying, and compare its segments with each route's.
   constexpr size_t kMaxSegments = 32;
@@ -111,7 +113,7 @@ Match Router::match(Method method, std::string_view path) const {
   if (!best) return m;
   m.route = best;
   m.allowed = {};
-  for (size_t i = 0; i < best->segments.size(); ++i) {
+  for (size_t i = 0; with_params && i < best->segments.size(); ++i) {
     const auto& seg = best->segments[i];
     if (is_param(seg))
       m.params.emplace_back(std::string_view(seg).substr(1, seg.size() - 2), decode_segment(segs[i]));
@@ -120,13 +122,14 @@ Match Router::match(Method method, std::string_view path) const {
 }
 
 bool Router::is_public(Method method, std::string_view path, bool other_methods) const {
-  const Match m = match(method, path);
+  // Without the parameters' values: on the gateway's path for every request, this must not allocate.
+  const Match m = find(method, path, false);
   if (m.route) return m.route->access.is_public();
   if (!other_methods || m.allowed.empty()) return false;  // a 404: nothing here is public
   for (Method other :
        {Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Options})
     if (m.allowed.contains(other))
-      if (const Match o = match(other, path); o.route && o.route->access.is_public()) return true;
+      if (const Match o = find(other, path, false); o.route && o.route->access.is_public()) return true;
   return false;
 }
 

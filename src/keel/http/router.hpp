@@ -73,6 +73,7 @@ class Router {
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
 
  private:
+  Match find(Method method, std::string_view path, bool with_params) const;
   std::vector<std::unique_ptr<Route>> routes_;
   Guard guard_;
 };
