@@ -46,7 +46,7 @@ for job in $jobs; do
       # then exit 0 (a sanitizer report at exit) is listed in the stop log, which fails the job.
       stop_log=$(mktemp)
       KEEL_BIN="$PWD/build-asan/keel" KEEL_TEST_PG_URL="" KEEL_REQUIRE_PG="" \
-        KEEL_E2E_GRACEFUL_STOP=1 KEEL_E2E_STOP_LOG="$stop_log" \
+        KEEL_E2E_GRACEFUL_STOP=1 KEEL_E2E_STOP_LOG="$stop_log" KEEL_E2E_PLAIN_IO=1 \
         ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
         /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e -k "not postgres"
       if [ -s "$stop_log" ]; then

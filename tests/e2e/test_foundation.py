@@ -1,6 +1,7 @@
 """The foundation: health on every port, problem+json errors, request ids, clean shutdown, config and
 data-directory resolution, persistence across restarts."""
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -85,6 +86,18 @@ def test_request_ids(keel):
     lines = [json.loads(l) for l in keel.log().splitlines() if l.startswith("{")]
     req_lines = [l for l in lines if l.get("msg") == "request" and l.get("request_id") == "req-123.abc"]
     assert len(req_lines) == 1 and req_lines[0]["status"] == 200 and req_lines[0]["module"] == "billing"
+
+
+def test_the_start_up_line_says_whether_the_io_fast_paths_are_on(keel):
+    """src/keel/http/fast: on in a normal build on Debian 12's Boost; off, with the reason, in the plain-I/O
+    builds (the sanitizers') or on another Asio."""
+    start = [json.loads(l) for l in keel.log().splitlines() if l.startswith("{") and '"keel serving"' in l]
+    assert len(start) == 1, keel.log()
+    state = start[0]["fast_paths"]
+    if os.environ.get("KEEL_E2E_PLAIN_IO") == "1":
+        assert state.startswith("off ("), state
+    else:
+        assert state == "on", state
 
 
 def test_sigterm_exits_zero(keel):

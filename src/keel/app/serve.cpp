@@ -29,6 +29,7 @@
 #include "keel/gateway/gateway.hpp"
 #include "keel/gateway/openapi.hpp"
 #include "keel/gateway/routes.hpp"
+#include "keel/http/fast/fast_paths.hpp"
 #include "keel/http/router.hpp"
 #include "keel/http/server.hpp"
 #include "keel/module/caller.hpp"
@@ -255,6 +256,7 @@ int serve(const Config& config) {
                              {"modules", to_json(names)},
                              {"listen", config.listen},
                              {"io_threads", opt.io_threads},
+                             {"fast_paths", http::fast::kState},
                              {"data_dir", config.data_dir.string()},
                              {"config", config.config_file.string()},
                              {"startup_ms", static_cast<int64_t>(startup_ms + 0.5)}});

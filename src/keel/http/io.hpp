@@ -30,8 +30,8 @@
 #include <boost/beast/http/error.hpp>
 #include <cerrno>
 
-#include "keel/http/nocancel.hpp"
-#include "keel/http/short_read.hpp"
+#include "keel/http/fast/nocancel.hpp"
+#include "keel/http/fast/short_read.hpp"
 
 namespace keel::http::io {
 

@@ -31,6 +31,7 @@
 #include "keel/http/body_stream.hpp"
 #include "keel/http/client.hpp"
 #include "keel/http/deadlines.hpp"
+#include "keel/http/fast/fast_paths.hpp"
 #include "keel/http/flat_parser.hpp"
 #include "keel/http/io.hpp"
 #include "keel/http/long_polls.hpp"
@@ -162,9 +163,9 @@ struct Worker {
   // their cleanup still touches this set.
   std::unordered_set<Connection*> connections;
   // One thread runs ctx, and a socket is only ever touched by the thread that runs its context (the upstream
-  // pool is per thread, the drain is posted): the reactor's per-socket locks are left out. Posting from other
-  // threads (database completions, the drain) stays safe: the scheduler keeps its lock.
-  net::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // pool is per thread, the drain is posted): with the fast paths, the reactor's per-socket locks are left
+  // out (http/fast/fast_paths.hpp).
+  net::io_context ctx{fast::kIoThreadHint};
   net::steady_timer sweeper{ctx};
   std::vector<std::pair<std::unique_ptr<tcp::acceptor>, Listener*>> acceptors;
 };

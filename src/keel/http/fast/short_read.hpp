@@ -21,16 +21,16 @@
 // the first read of a message, where the peer has been waiting for our side's answer, skips the try.
 //
 // The operation is built on Asio 1.81's reactor interface (Debian 12's Boost), which is internal to Asio;
-// with another version or reactor, and in the sanitizer builds (KEEL_PLAIN_IO), this is the plain
-// async_read_some.
+// without the fast paths (fast_paths.hpp: another version or reactor, KEEL_FAST_PATHS=OFF, the sanitizer
+// builds) this is the plain async_read_some.
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/version.hpp>
 
-#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
-    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && !defined(KEEL_PLAIN_IO)
+#include "keel/http/fast/fast_paths.hpp"
+
+#ifdef KEEL_FAST_PATHS
 #define KEEL_SHORT_READ 1
 
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -43,7 +43,7 @@
 #include <boost/asio/detail/reactor_op.hpp>
 #include <cerrno>
 
-#include "keel/http/nocancel.hpp"
+#include "keel/http/fast/nocancel.hpp"
 #endif
 
 namespace keel::http::io {

@@ -10,10 +10,13 @@
 
 #include <cerrno>
 
+#include "keel/http/fast/fast_paths.hpp"
+
 namespace keel::http::sys {
 
-#ifdef KEEL_PLAIN_IO
-// The sanitizer builds: libc's calls, which the sanitizers intercept (they check the buffers).
+#ifndef KEEL_FAST_PATHS
+// Without the fast paths (the sanitizer builds among them): libc's calls, which the sanitizers intercept
+// (they check the buffers).
 inline ssize_t recv(int fd, void* data, size_t size) {
   ssize_t n;
   do {
