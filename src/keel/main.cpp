@@ -7,10 +7,12 @@
 #include <iostream>
 #include <optional>
 
+#include "keel/app/modules.hpp"
 #include "keel/app/serve.hpp"
 #include "keel/auth/cli.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
+#include "keel/core/settings.hpp"
 #include "keel/db/database.hpp"
 
 namespace {
@@ -66,6 +68,11 @@ const Command kCommands[] = {
      [](const keel::Config& c, const Options&) { return keel::serve(c); }},
     {nullptr, "migrate", "Apply pending database migrations and exit", nullptr,
      [](const keel::Config& c, const Options&) { return keel::migrate_command(c); }},
+    {nullptr, "config", "Print the effective configuration, secrets redacted, and exit", nullptr,
+     [](const keel::Config& c, const Options&) {
+       std::cout << keel::effective_config(c, keel::setting_tables());
+       return 0;
+     }},
     {nullptr, "version", "Print the version", nullptr,
      [](const keel::Config&, const Options&) {
        std::cout << "keel " << KEEL_VERSION << "\n";
@@ -131,9 +138,11 @@ int main(int argc, char** argv) {
   }
 
   try {
-    const keel::Config config =
-        keel::load_config(opts.config ? std::optional<std::filesystem::path>(*opts.config) : std::nullopt,
-                          opts.flags, keel::process_environment(), std::filesystem::current_path());
+    const keel::Config config = keel::load_config(
+        opts.config ? std::optional<std::filesystem::path>(*opts.config) : std::nullopt, opts.flags,
+        keel::process_environment(), std::filesystem::current_path(), keel::setting_table_names());
+    // Every module's settings, whichever command and modules run: an unknown or bad one is exit 2 here.
+    keel::check_module_settings(config, keel::setting_tables());
     keel::log::init(config.log_level);
     return chosen->run(config, opts);
   } catch (const keel::ConfigError& e) {

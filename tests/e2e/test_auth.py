@@ -597,7 +597,7 @@ def test_bad_auth_config_is_a_one_line_error(tmp_path):
     from conftest import KEEL_BIN
     p = subprocess.run([KEEL_BIN, "serve", "--data-dir", str(tmp_path)], env={"KEEL_AUTH_SIGNING_ALG": "HS256"},
                        capture_output=True, text=True, timeout=10)
-    assert p.returncode == 2 and "auth.signing_alg" in p.stderr
+    assert p.returncode == 2 and "[auth] signing_alg" in p.stderr and len(p.stderr.splitlines()) == 1, p.stderr
 
 
 def test_openapi_document_lists_the_auth_paths(keel):

@@ -261,3 +261,41 @@ def test_health_turns_503_when_the_disk_fills_and_back_when_it_has_room(keel_fac
             k.stop()
         subprocess.run(["umount", "-l", mnt], check=False)
         os.rmdir(mnt)
+
+
+@pytest.mark.parametrize("where", ["file", "environment"])
+def test_an_unknown_or_bad_module_setting_is_a_one_line_error_before_anything_opens(tmp_path, where):
+    """Every module's settings are checked against their declarations at start, whichever modules run: a
+    misspelt key or a bad value is exit 2 and one line naming it, and nothing is created."""
+    cases = [("memory", "hnsw_mm", "32", "[memory] hnsw_mm: no such setting"),
+             ("gateway", "user_rate", "-1", "[gateway] user_rate: expected a number from 0 to"),
+             ("registry", "self_ttl_seconds", "1", "[registry] self_ttl_seconds: expected a whole number from 2")]
+    for table, key, value, message in cases:
+        data = tmp_path / f"{table}-{key}"
+        args, env = [KEEL_BIN, "serve", "--services", "events", "--data-dir", str(data)], {}
+        if where == "file":
+            config = tmp_path / "keel.toml"
+            config.write_text(f"[{table}]\n{key} = {value}\n")
+            args += ["--config", str(config)]
+        else:
+            env[f"KEEL_{table.upper()}_{key.upper()}"] = value
+        p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2 and p.stdout == "", (table, key, p.returncode, p.stdout)
+        assert p.stderr.startswith("keel: " + message) and len(p.stderr.splitlines()) == 1, p.stderr
+        assert not data.exists(), "the data directory was created before the settings were checked"
+
+
+def test_keel_config_prints_the_effective_configuration_without_secrets(tmp_path):
+    key = "c2VjcmV0LWtleS1zZWNyZXQta2V5LXNlY3JldC1rZXk="
+    config = tmp_path / "keel.toml"
+    config.write_text("[memory]\nhnsw_m = 32\n[gateway]\nuser_rate = 50\n")
+    p = subprocess.run([KEEL_BIN, "config", "--config", str(config), "--data-dir", str(tmp_path / "d")],
+                       env={"KEEL_AUTH_MASTER_KEY": key, "KEEL_DATABASE": "postgresql://keel:hunter2@db.example/keel"},
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert key not in out and "hunter2" not in out
+    assert 'master_key = "REDACTED"' in out and "postgresql://keel:REDACTED@db.example/keel" in out
+    for line in ("[memory]", "hnsw_m = 32", "hnsw_ef_search = 96  # default", "[gateway]", "user_rate = 50",
+                 "[database]", "[registry]", "[billing]", "[events]", "[auth]", "access_ttl_seconds = 900  # default"):
+        assert line in out.splitlines(), line

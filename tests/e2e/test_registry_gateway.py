@@ -762,6 +762,10 @@ def test_a_third_partys_public_routes_need_no_token_at_the_gateway(keel):
         got = up.requests[-1]
         assert (got["method"], got["target"], got["body"]) == ("POST", "/v1/hooks/incoming", b'{"event": "push"}')
         assert not [k for k, _ in got["fields"] if k.lower().startswith("x-keel-")], got["fields"]
+        # A client that sends its keel token anyway (SDKs attach it to everything) does not hand it over.
+        user = user_token(keel)["access_token"]
+        r = requests.post(gw + "/v1/hooks/incoming", json={}, headers=bearer(user), timeout=10)
+        assert r.status_code == 200 and up.field_lines(up.requests[-1], "Authorization") == []
         r = requests.get(gw + "/v1/hooks/status/42", timeout=10)
         assert r.status_code == 200 and r.json() == {"method": "GET", "target": "/v1/hooks/status/42"}
         # Everything else needs a token: other paths, other methods on a public path, deeper paths.
@@ -790,3 +794,16 @@ def test_keels_modules_register_their_public_routes(keel):
         "GET /.well-known/openid-configuration"}
     memory = instances(keel, tok, "memory").json()["items"]
     assert memory and memory[0]["public_routes"] == []
+
+
+def test_paths_below_the_gateways_own_routes_are_404_not_routed_to_itself(keel):
+    """The gateway registers /openapi.json as its own; a path below it is served by no route: 404 at once
+    (it once went round the gateway's own router, to a 429 or a stack overflow)."""
+    tok = user_token(keel)["access_token"]
+    for headers in ({}, bearer(tok)):
+        for method in ("GET", "POST", "DELETE"):
+            r = requests.request(method, keel.url("gateway") + "/openapi.json/x", headers=headers, timeout=10)
+            assert r.status_code in (401, 404) and r.headers["Content-Type"].startswith("application/problem+json"), \
+                (method, headers, r.status_code)
+    assert requests.get(keel.url("gateway") + "/openapi.json/x", headers=bearer(tok), timeout=10).status_code == 404
+    assert requests.get(keel.url("gateway") + "/health/live", timeout=10).status_code == 200

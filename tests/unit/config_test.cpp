@@ -4,6 +4,11 @@
 
 #include <fstream>
 
+#include "keel/app/modules.hpp"
+#include "keel/core/settings.hpp"
+#include "keel/gateway/settings.hpp"
+#include "keel/memory/settings.hpp"
+
 namespace fs = std::filesystem;
 using keel::Config;
 using keel::ConfigError;
@@ -83,9 +88,74 @@ TEST(Config, ModuleTablesAreKept) {
 TEST(Config, ModuleSettingsFromTheEnvironmentOverrideTheFile) {
   TempDir dir;
   auto file = dir.write("keel.toml", "[auth]\naccess_ttl_seconds = 600\nissuer = \"me\"\n");
-  Config c = load_config(file, {}, {{"KEEL_AUTH_ACCESS_TTL_SECONDS", "60"}}, "/");
+  Config c = load_config(file, {}, {{"KEEL_AUTH_ACCESS_TTL_SECONDS", "60"}, {"KEEL_BIN", "/usr/bin/keel"}},
+                         "/", {"auth", "gateway"});
   EXPECT_EQ(c.module_settings.at("auth.access_ttl_seconds"), "60");
   EXPECT_EQ(c.module_settings.at("auth.issuer"), "me");
+  EXPECT_EQ(c.module_settings.size(), 2u);  // KEEL_BIN names no table: not a setting
+}
+
+namespace {
+std::string config_error(const Config& c) {
+  try {
+    keel::check_module_settings(c, keel::setting_tables());
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+// Each module declares its settings once; a key no module declares, a table that is no module's, or a value
+// of the wrong kind or out of range is one line naming it (the command line exits 2 on it).
+TEST(Config, ModuleSettingsAreCheckedAgainstTheirDeclarations) {
+  TempDir dir;
+  auto load = [&](const std::string& toml, const std::map<std::string, std::string>& env = {}) {
+    return load_config(dir.write("keel.toml", toml), {}, env, "/", keel::setting_table_names());
+  };
+  EXPECT_EQ(config_error(load("[memory]\nhnsw_m = 32\n[billing]\npro_request_price = 2\n")), "");
+  EXPECT_EQ(config_error(load("[memory]\nhnsw_mm = 32\n"))
+                .find("[memory] hnsw_mm: no such setting ([memory] has: "),
+            0u);
+  EXPECT_NE(config_error(load("[memroy]\nhnsw_m = 32\n")).find("[memroy]: no such table"), std::string::npos);
+  EXPECT_NE(config_error(load("[memory]\nhnsw_m = 65\n"))
+                .find("[memory] hnsw_m: expected a whole number from 4 to 64"),
+            std::string::npos);
+  EXPECT_NE(config_error(load("[memory]\nhnsw_m = 8.5\n")).find("whole number"), std::string::npos);
+  EXPECT_NE(config_error(load("[gateway]\nedge_auth = \"maybe\"\n"))
+                .find("[gateway] edge_auth: expected true or false"),
+            std::string::npos);
+  EXPECT_NE(
+      config_error(load("", {{"KEEL_GATEWAY_USER_RAET", "5"}})).find("[gateway] user_raet: no such setting"),
+      std::string::npos);
+  EXPECT_NE(config_error(load("[billing]\n_request_price = 2\n")).find("no such setting"), std::string::npos);
+  // Values are read through the same declarations: the default, or what was given.
+  const Config c = load("[memory]\nhnsw_m = 32\n");
+  EXPECT_EQ(keel::memory::settings::hnsw_m.integer(c), 32);
+  EXPECT_EQ(keel::memory::settings::hnsw_ef_search.integer(c), 96);
+  EXPECT_TRUE(keel::gateway::settings::edge_auth.boolean(c));
+}
+
+// `keel config`: every declared setting with its value or default, and no secret.
+TEST(Config, TheEffectiveConfigurationRedactsSecrets) {
+  TempDir dir;
+  const Config c =
+      load_config(dir.write("keel.toml",
+                            "database = \"postgresql://keel:hunter2@db:5432/keel\"\n"
+                            "[auth]\nmaster_key = \"c2VjcmV0LWtleS1zZWNyZXQta2V5LXNlY3JldC1rZXk=\"\n"
+                            "[memory]\nhnsw_m = 32\n"),
+                  {}, {}, "/", keel::setting_table_names());
+  const std::string out = keel::effective_config(c, keel::setting_tables());
+  EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
+  EXPECT_EQ(out.find("c2VjcmV0"), std::string::npos) << out;
+  EXPECT_NE(out.find("postgresql://keel:REDACTED@db:5432/keel"), std::string::npos) << out;
+  EXPECT_NE(out.find("master_key = \"REDACTED\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\n[memory]\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("hnsw_m = 32\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("hnsw_ef_search = 96  # default"), std::string::npos) << out;
+  for (const auto& t : keel::setting_tables())
+    for (const auto* s : t.settings)
+      EXPECT_NE(out.find(std::string(s->description)), std::string::npos) << s->name;
 }
 
 TEST(Config, BadValuesNameTheSetting) {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include "keel/core/error.hpp"
 
 using namespace keel::http;
@@ -112,6 +116,20 @@ TEST(Router, DeclaredAccessIsCheckedBeforeTheHandler) {
   } catch (const keel::Error& e) {
     EXPECT_EQ(e.status(), 401);
   }
+  // A guard that refuses stops the handler from starting.
+  bool ran = false;
+  Router guarded;
+  guarded.add(Method::Get, "/v1/mine", Access::user(), [&](Request&) -> boost::asio::awaitable<Response> {
+    ran = true;
+    co_return Response::no_content();
+  });
+  guarded.set_guard([](Request&, Access) { throw keel::Error::forbidden(); });
+  EXPECT_THROW((void)guarded.dispatch(req, label), keel::Error);
+  guarded.set_guard([](Request&, Access) {});
+  boost::asio::io_context io;
+  boost::asio::co_spawn(io, guarded.dispatch(req, label), boost::asio::detached);
+  io.run();
+  EXPECT_TRUE(ran);
   std::vector<std::pair<std::string, Access>> seen;
   r.set_guard([&](Request& q, Access a) { seen.emplace_back(std::string(q.path), a); });
   (void)r.dispatch(req, label);

@@ -4,26 +4,46 @@
 
 #include "keel/app/health.hpp"
 #include "keel/auth/routes.hpp"
+#include "keel/auth/settings.hpp"
 #include "keel/billing/routes.hpp"
+#include "keel/billing/settings.hpp"
 #include "keel/core/config.hpp"
+#include "keel/db/settings.hpp"
 #include "keel/events/routes.hpp"
+#include "keel/events/settings.hpp"
 #include "keel/gateway/routes.hpp"
+#include "keel/gateway/settings.hpp"
 #include "keel/http/router.hpp"
 #include "keel/memory/routes.hpp"
+#include "keel/memory/settings.hpp"
 #include "keel/registry/routes.hpp"
+#include "keel/registry/settings.hpp"
 
 namespace keel {
 
 const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
-      {"gateway", 0, {"/openapi.json"}, gateway::install, gateway::declare},
-      {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install, auth::declare},
-      {"memory", 2, {"/v1/memories"}, memory::install, memory::declare},
-      {"registry", 3, {"/v1/registry"}, registry::install, registry::declare},
-      {"billing", 4, {"/v1/billing"}, billing::install, billing::declare},
-      {"events", 5, {"/v1/events"}, events::install, events::declare},
+      {"gateway", 0, {"/openapi.json"}, gateway::install, gateway::declare, gateway::settings::table},
+      {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install, auth::declare, auth::settings::table},
+      {"memory", 2, {"/v1/memories"}, memory::install, memory::declare, memory::settings::table},
+      {"registry", 3, {"/v1/registry"}, registry::install, registry::declare, registry::settings::table},
+      {"billing", 4, {"/v1/billing"}, billing::install, billing::declare, billing::settings::table},
+      {"events", 5, {"/v1/events"}, events::install, events::declare, events::settings::table},
   };
   return table;
+}
+
+std::vector<SettingTable> setting_tables() {
+  std::vector<SettingTable> out;
+  for (const auto& m : module_table()) out.push_back(m.settings());
+  out.push_back(db::settings::table());
+  return out;
+}
+
+std::vector<std::string> setting_table_names() {
+  std::vector<std::string> out;
+  for (const auto& t : setting_tables()) out.emplace_back(t.table);
+  return out;
 }
 
 const Declarations& declared_routes() {

@@ -13,6 +13,7 @@ class io_context;
 
 namespace keel {
 struct Config;
+struct SettingTable;
 namespace db {
 class Database;
 }
@@ -54,9 +55,14 @@ struct ModuleSpec {
   void (*install)(ModuleContext&);
   // Adds the module's routes, with who may call each, to a router that only describes them.
   void (*declare)(http::Router&);
+  // The module's table of settings ([auth], ...), declared where the module keeps them.
+  const SettingTable& (*settings)();
 };
 
 const std::vector<ModuleSpec>& module_table();
+// Every table of settings: each module's, and [database]. Their names are the tables KEEL_<TABLE>_* sets.
+std::vector<SettingTable> setting_tables();
+std::vector<std::string> setting_table_names();
 // Every module's routes as it declares them (ModuleSpec::declare, with the common /health, /health/live and
 // /metrics), built once: who may call what, for modules that do not run in this process and for the OpenAPI
 // document.

@@ -36,6 +36,7 @@
 #include "keel/module/idempotency.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
+#include "keel/registry/settings.hpp"
 
 namespace keel {
 
@@ -65,9 +66,12 @@ struct SelfRegistration {
   std::chrono::milliseconds heartbeat{1000};
   static SelfRegistration from(const Config& c) {
     SelfRegistration s;
-    s.ttl_seconds = static_cast<int64_t>(module_number(c, "registry.self_ttl_seconds", 5, 2, 3600));
-    s.heartbeat = std::chrono::milliseconds(static_cast<int64_t>(module_number(
-        c, "registry.self_heartbeat_ms", 1000, 100, static_cast<double>(s.ttl_seconds) * 1000 / 2)));
+    s.ttl_seconds = registry::settings::self_ttl_seconds.integer(c);
+    s.heartbeat = std::chrono::milliseconds(registry::settings::self_heartbeat_ms.integer(c));
+    if (s.heartbeat.count() > s.ttl_seconds * 1000 / 2)
+      throw ConfigError("[registry] self_heartbeat_ms: at most half of self_ttl_seconds (" +
+                        std::to_string(s.ttl_seconds * 1000 / 2) + " ms), got " +
+                        std::to_string(s.heartbeat.count()));
     return s;
   }
 };
@@ -75,8 +79,7 @@ struct SelfRegistration {
 // The address other processes reach this one at: [registry] advertise, else the listen address (or the host
 // name when listening on every interface).
 std::string advertised_host(const Config& config) {
-  if (auto it = config.module_settings.find("registry.advertise"); it != config.module_settings.end())
-    return it->second;
+  if (std::string host = registry::settings::advertise.text(config); !host.empty()) return host;
   if (config.listen != "0.0.0.0" && config.listen != "::") return config.listen;
   char name[256] = {};
   return gethostname(name, sizeof name - 1) == 0 ? std::string(name) : std::string("127.0.0.1");
@@ -139,9 +142,12 @@ auth::VerifierSettings verifier_settings(const Config& config) {
 
 int serve(const Config& config) {
   const auto modules = select_modules(config.services);
-  // Every module's settings are checked before anything starts, so a bad value is the only output.
+  // Every module's settings were checked against their declarations (main); what depends on more than one
+  // value, or parses one further, is checked here, before anything opens, so a bad value is the only output.
   (void)auth::AuthSettings::from(config);
   (void)gateway::GatewaySettings::from(config);
+  (void)http::AddressPolicy::from(config);
+  (void)billing::Plans::from(config);
   const SelfRegistration self_registration = SelfRegistration::from(config);
   const auto started = std::chrono::steady_clock::now();
   auto db = open_and_migrate(config);

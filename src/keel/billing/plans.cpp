@@ -1,5 +1,6 @@
 #include "keel/billing/plans.hpp"
 
+#include "keel/billing/settings.hpp"
 #include "keel/core/config.hpp"
 
 namespace keel::billing {
@@ -7,17 +8,13 @@ namespace keel::billing {
 Plans Plans::from(const Config& c) {
   Plans p;
   p.by_name["free"] = Plan{600, 0};
-  constexpr std::string_view kRate = "_requests_per_minute", kPrice = "_request_price";
-  for (const auto& [key, value] : c.module_settings) {
-    if (key.rfind("billing.", 0) != 0) continue;
-    const std::string name = key.substr(8);
-    for (auto suffix : {kRate, kPrice}) {
-      if (name.size() <= suffix.size() ||
-          name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-        continue;
-      const std::string plan = name.substr(0, name.size() - suffix.size());
-      const auto v = static_cast<int64_t>(module_number(c, key, 0, 0, 1e12));
-      (suffix == kRate ? p.by_name[plan].requests_per_minute : p.by_name[plan].request_price) = v;
+  // billing.<plan>_requests_per_minute and billing.<plan>_request_price, one pair per plan.
+  for (const auto* s : {&settings::requests_per_minute, &settings::request_price}) {
+    const std::string_view suffix = s->name.substr(s->name.find('*') + 1);
+    for (const auto& [key, value] : s->given(c)) {
+      const std::string plan = key.substr(8, key.size() - 8 - suffix.size());
+      (s == &settings::requests_per_minute ? p.by_name[plan].requests_per_minute
+                                           : p.by_name[plan].request_price) = s->integer(c, key);
     }
   }
   return p;

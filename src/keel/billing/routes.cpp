@@ -11,6 +11,7 @@
 #include "keel/app/modules.hpp"
 #include "keel/billing/accounts.hpp"
 #include "keel/billing/rollup.hpp"
+#include "keel/billing/settings.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
@@ -256,12 +257,9 @@ void declare(http::Router& router) { add_routes(router, nullptr); }
 void install(ModuleContext& ctx) {
   auto b = std::make_shared<Billing>(Billing{&ctx.db});
   UsageRetention retention;
-  retention.raw_minutes =
-      static_cast<int64_t>(module_number(ctx.config, "billing.usage_raw_minutes", 5, 1, 1440));
-  retention.minute_days =
-      static_cast<int64_t>(module_number(ctx.config, "billing.usage_minute_days", 2, 1, 3650));
-  retention.retention_days =
-      static_cast<int64_t>(module_number(ctx.config, "billing.usage_retention_days", 400, 0, 36500));
+  retention.raw_minutes = settings::usage_raw_minutes.integer(ctx.config);
+  retention.minute_days = settings::usage_minute_days.integer(ctx.config);
+  retention.retention_days = settings::usage_retention_days.integer(ctx.config);
   net::co_spawn(ctx.io, roll_up(ctx.db, retention), net::detached);
   add_routes(ctx.router, b);
 }

@@ -222,7 +222,8 @@ std::string env_name(const std::string& setting) {
 fs::path Config::sqlite_path() const { return fs::path(database.substr(std::string("sqlite://").size())); }
 
 Config load_config(const std::optional<fs::path>& config_file_arg, const SettingMap& flags,
-                   const std::map<std::string, std::string>& env, const fs::path& cwd) {
+                   const std::map<std::string, std::string>& env, const fs::path& cwd,
+                   const std::vector<std::string>& tables) {
   Config c;
   c.data_dir = resolve(cwd, "keel-data");
 
@@ -271,16 +272,15 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
   for (const auto& s : settings()) {
     if (auto it = env.find(env_name(s.name)); it != env.end()) s.apply(c, it->second, cwd);
   }
-  // KEEL_AUTH_ACCESS_TTL_SECONDS=600 sets [auth] access_ttl_seconds, and likewise for each module's table
-  // and [database] (KEEL_DATABASE_STATEMENT_TIMEOUT_MS; KEEL_DATABASE alone is the URL).
-  static const char* modules[] = {"gateway", "auth", "memory", "registry", "billing", "events", "database"};
+  // KEEL_AUTH_ACCESS_TTL_SECONDS=600 sets [auth] access_ttl_seconds, and likewise for each table of settings
+  // (KEEL_DATABASE_STATEMENT_TIMEOUT_MS; KEEL_DATABASE alone is the URL).
   for (const auto& [name, value] : env) {
-    for (const char* m : modules) {
+    for (const std::string& m : tables) {
       const std::string prefix = env_name(m) + "_";
       if (name.size() <= prefix.size() || name.rfind(prefix, 0) != 0) continue;
       std::string key = name.substr(prefix.size());
       for (auto& ch : key) ch = static_cast<char>(::tolower(static_cast<unsigned char>(ch)));
-      c.module_settings[std::string(m) + "." + key] = value;
+      c.module_settings[m + "." + key] = value;
     }
   }
   for (const auto& [name, value] : flags) {
@@ -290,25 +290,6 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
   }
   if (c.database.empty()) c.database = "sqlite://" + (c.data_dir / "keel.db").string();
   return c;
-}
-
-double module_number(const Config& c, const std::string& key, double fallback, double lo, double hi) {
-  auto it = c.module_settings.find(key);
-  if (it == c.module_settings.end()) return fallback;
-  const std::string& v = it->second;
-  double out = 0;
-  auto r = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (r.ec != std::errc() || r.ptr != v.data() + v.size() || out < lo || out > hi) {
-    char range[96];
-    std::snprintf(range, sizeof range, "a number from %g to %g", lo, hi);
-    throw ConfigError(key + ": expected " + range + ", got '" + v + "'");
-  }
-  return out;
-}
-
-bool module_bool(const Config& c, const std::string& key, bool fallback) {
-  auto it = c.module_settings.find(key);
-  return it == c.module_settings.end() ? fallback : parse_bool(key, it->second);
 }
 
 std::map<std::string, std::string> process_environment() {

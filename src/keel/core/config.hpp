@@ -45,7 +45,8 @@ struct Config {
   // no trailing slash; issuer metadata builds its URLs from it, never from a request's Host. Empty: the
   // gateway on this machine, http://localhost:<port_base>.
   std::string public_url;
-  // Module tables ([auth], [gateway], ...) as flattened "module.key" -> string value.
+  // Module tables ([auth], [gateway], ...) as flattened "module.key" -> string value, checked against each
+  // module's declared settings (core/settings.hpp) before anything opens.
   std::map<std::string, std::string> module_settings;
 
   bool is_sqlite() const { return database.rfind("sqlite:", 0) == 0; }
@@ -61,13 +62,12 @@ using SettingMap = std::map<std::string, std::string>;
 // Builds the configuration. `flags` and `env` use setting names ("data_dir", "port_base", ...); `env` is the
 // process environment (KEEL_DATA_DIR=...), passed in so tests can inject it. `cwd` resolves relative paths
 // that came from flags or the environment; those from the file resolve against the file's directory.
+// `tables` names the tables of module settings ("auth", ...: app/modules.hpp, setting_tables) that
+// KEEL_<TABLE>_* variables set; their keys are checked against the modules' declarations later
+// (core/settings.hpp).
 Config load_config(const std::optional<std::filesystem::path>& config_file, const SettingMap& flags,
-                   const std::map<std::string, std::string>& env, const std::filesystem::path& cwd);
-
-// A module setting ("registry.grace_seconds") as a number in [lo, hi], or `fallback` when unset; a bad value
-// is a ConfigError naming the setting.
-double module_number(const Config& config, const std::string& key, double fallback, double lo, double hi);
-bool module_bool(const Config& config, const std::string& key, bool fallback);
+                   const std::map<std::string, std::string>& env, const std::filesystem::path& cwd,
+                   const std::vector<std::string>& tables = {});
 
 // Reads KEEL_* variables from the process environment into a map keyed by variable name.
 std::map<std::string, std::string> process_environment();

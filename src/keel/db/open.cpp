@@ -3,14 +3,14 @@
 #include "keel/core/config.hpp"
 #include "keel/db/database.hpp"
 #include "keel/db/postgres/pg_database.hpp"
+#include "keel/db/settings.hpp"
 #include "keel/db/sqlite/sqlite_database.hpp"
 
 namespace keel::db {
 
 namespace {
 std::chrono::milliseconds queue_timeout(const Config& config) {
-  return std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(config, "database.queue_timeout_ms", 5000, 10, 600000)));
+  return std::chrono::milliseconds(settings::queue_timeout_ms.integer(config));
 }
 }  // namespace
 
@@ -34,17 +34,15 @@ std::unique_ptr<Database> open_database(const Config& config) {
   PostgresOptions opt;
   opt.url = config.database;
   if (config.db_workers > 0) opt.pool_size = static_cast<size_t>(config.db_workers);
-  const auto setting = [&](const char* key, int& out, double lo, double hi) {
-    out = static_cast<int>(module_number(config, std::string("database.") + key, out, lo, hi));
-  };
-  setting("connect_timeout_s", opt.connect_timeout_s, 2, 600);
-  setting("statement_timeout_ms", opt.statement_timeout_ms, 0, 86400000);
-  setting("tcp_user_timeout_ms", opt.tcp_user_timeout_ms, 0, 3600000);
-  setting("keepalive_idle_s", opt.keepalive_idle_s, 1, 7200);
-  setting("keepalive_interval_s", opt.keepalive_interval_s, 1, 600);
-  setting("keepalive_count", opt.keepalive_count, 1, 100);
-  setting("idle_in_transaction_ms", opt.idle_in_transaction_ms, 0, 86400000);
-  setting("retry_after_ms", opt.retry_after_ms, 10, 60000);
+  const auto read = [&](const ModuleSetting& s, int& out) { out = static_cast<int>(s.integer(config)); };
+  read(settings::connect_timeout_s, opt.connect_timeout_s);
+  read(settings::statement_timeout_ms, opt.statement_timeout_ms);
+  read(settings::tcp_user_timeout_ms, opt.tcp_user_timeout_ms);
+  read(settings::keepalive_idle_s, opt.keepalive_idle_s);
+  read(settings::keepalive_interval_s, opt.keepalive_interval_s);
+  read(settings::keepalive_count, opt.keepalive_count);
+  read(settings::idle_in_transaction_ms, opt.idle_in_transaction_ms);
+  read(settings::retry_after_ms, opt.retry_after_ms);
   auto db = open_postgres(opt);
   db->set_queue_timeout(queue_timeout(config));
   return db;

@@ -18,6 +18,7 @@
 #include "keel/db/group_write.hpp"
 #include "keel/events/outbox.hpp"
 #include "keel/events/sequencer.hpp"
+#include "keel/events/settings.hpp"
 #include "keel/http/duration.hpp"
 #include "keel/http/json_body.hpp"
 #include "keel/http/long_polls.hpp"
@@ -266,7 +267,7 @@ void install(ModuleContext& ctx) {
   auto ev = std::make_shared<Events>();
   ev->db = &ctx.db;
   ev->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
-  ev->retention_days = static_cast<int64_t>(module_number(ctx.config, "events.retention_days", 30, 0, 36500));
+  ev->retention_days = settings::retention_days.integer(ctx.config);
   ev->latest = ctx.db.read_sync([](db::Session& s) {
     return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
   });

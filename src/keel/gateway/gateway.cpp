@@ -22,6 +22,7 @@
 #include "keel/core/thread_slots.hpp"
 #include "keel/core/time.hpp"
 #include "keel/db/database.hpp"
+#include "keel/gateway/settings.hpp"
 #include "keel/http/router.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
@@ -76,23 +77,19 @@ ThreadState& thread_state() {
 }  // namespace
 
 GatewaySettings GatewaySettings::from(const Config& c) {
+  namespace k = settings;
   GatewaySettings s;
-  s.edge_auth = module_bool(c, "gateway.edge_auth", s.edge_auth);
-  s.user_rate = module_number(c, "gateway.user_rate", s.user_rate, 0, 1e9);
-  s.user_burst = module_number(c, "gateway.user_burst", s.user_burst, 1, 1e9);
-  s.ip_rate = module_number(c, "gateway.ip_rate", s.ip_rate, 0, 1e9);
-  s.ip_burst = module_number(c, "gateway.ip_burst", s.ip_burst, 1, 1e9);
-  s.connect_timeout = std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(c, "gateway.connect_timeout_ms", 1000, 10, 60000)));
-  s.upstream_timeout = std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(c, "gateway.upstream_timeout_ms", 30000, 10, 3600000)));
-  s.cluster_limits = module_bool(c, "gateway.cluster_limits", s.cluster_limits);
-  s.account_stale = std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(c, "gateway.account_stale_ms", 60000, 0, 86400000)));
-  s.lease_period = std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(c, "gateway.lease_period_ms", 50, 5, 10000)));
-  s.lease_wait = std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(c, "gateway.lease_wait_ms", 250, 1, 10000)));
+  s.edge_auth = k::edge_auth.boolean(c);
+  s.user_rate = k::user_rate.number(c);
+  s.user_burst = k::user_burst.number(c);
+  s.ip_rate = k::ip_rate.number(c);
+  s.ip_burst = k::ip_burst.number(c);
+  s.connect_timeout = std::chrono::milliseconds(k::connect_timeout_ms.integer(c));
+  s.upstream_timeout = std::chrono::milliseconds(k::upstream_timeout_ms.integer(c));
+  s.cluster_limits = k::cluster_limits.boolean(c);
+  s.account_stale = std::chrono::milliseconds(k::account_stale_ms.integer(c));
+  s.lease_period = std::chrono::milliseconds(k::lease_period_ms.integer(c));
+  s.lease_wait = std::chrono::milliseconds(k::lease_wait_ms.integer(c));
   return s;
 }
 
@@ -200,8 +197,10 @@ std::shared_ptr<RouteTable> build_table(
     for (const auto& r : m.routes)
       if (seen.insert(r).second) t->prefixes.emplace_back(r, target_of(std::string(m.name)));
   }
+  // The gateway's own routes are its router's exact routes; as a target it would route to itself.
   for (const auto& [prefix, module] : owners)
-    if (seen.insert(prefix).second) t->prefixes.emplace_back(prefix, target_of(module));
+    if (module != "gateway" && seen.insert(prefix).second)
+      t->prefixes.emplace_back(prefix, target_of(module));
   const std::string now = now_rfc3339();
   std::map<size_t, std::set<std::string>> registered_public;  // target -> "METHOD /pattern"
   for (const auto& i : instances) {
@@ -758,8 +757,9 @@ net::awaitable<Response> Gateway::proxy(Request& req, [[maybe_unused]] Table tab
         iequals(k, "x-real-ip"))
       return;
     // A third-party module gets the caller's identity in X-Keel-* headers, never the bearer token it could
-    // replay against keel; keel's own modules check the token themselves.
-    if (!target.keel && who && iequals(k, "authorization")) return;
+    // replay against keel (not even on its public routes, where a client may send one anyway); keel's own
+    // modules check the token themselves.
+    if (!target.keel && iequals(k, "authorization")) return;
     if (iequals(k, "x-forwarded-for")) {
       forwarded_for = v;
       return;

@@ -82,6 +82,7 @@ AddressPolicy::AddressPolicy(std::vector<Cidr> deny, std::vector<uint16_t> own_p
 
 AddressPolicy AddressPolicy::from(const Config& config) {
   std::vector<Cidr> deny;
+  // [registry] deny: read here, where it is parsed (registry/settings.hpp declares it).
   if (auto it = config.module_settings.find("registry.deny"); it != config.module_settings.end()) {
     std::string_view rest = it->second;
     while (!rest.empty()) {

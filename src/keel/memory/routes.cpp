@@ -25,6 +25,7 @@
 #include "keel/http/json_body.hpp"
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
+#include "keel/memory/settings.hpp"
 #include "keel/memory/store.hpp"
 #include "keel/module/caller.hpp"
 #include "keel/module/idempotency.hpp"
@@ -540,10 +541,10 @@ net::awaitable<void> load_spaces(std::shared_ptr<Memories> m) {
 
 VectorSettings vector_settings(const Config& c) {
   VectorSettings v;
-  v.hnsw_threshold = static_cast<size_t>(module_number(c, "memory.hnsw_threshold", 2048, 1, 1e9));
-  v.m = static_cast<size_t>(module_number(c, "memory.hnsw_m", 16, 4, 64));
-  v.ef_construction = static_cast<size_t>(module_number(c, "memory.hnsw_ef_construction", 128, 16, 1000));
-  v.ef_search = static_cast<size_t>(module_number(c, "memory.hnsw_ef_search", 96, 10, 2000));
+  v.hnsw_threshold = static_cast<size_t>(settings::hnsw_threshold.integer(c));
+  v.m = static_cast<size_t>(settings::hnsw_m.integer(c));
+  v.ef_construction = static_cast<size_t>(settings::hnsw_ef_construction.integer(c));
+  v.ef_search = static_cast<size_t>(settings::hnsw_ef_search.integer(c));
   return v;
 }
 
@@ -736,13 +737,10 @@ void declare(http::Router& router) { add_routes(router, nullptr); }
 void install(ModuleContext& ctx) {
   auto m = std::make_shared<Memories>(vector_settings(ctx.config));
   m->db = &ctx.db;
-  m->common_word_rows =
-      static_cast<int64_t>(module_number(ctx.config, "memory.common_word_rows", 500, 1, 1e7));
-  m->sweep_interval = std::chrono::milliseconds(
-      static_cast<int64_t>(module_number(ctx.config, "memory.sweep_interval_ms", 30000, 10, 86400000)));
-  m->versions_kept = static_cast<int64_t>(module_number(ctx.config, "memory.versions_kept", 20, 0, 100000));
-  m->versions_max_age_days =
-      static_cast<int64_t>(module_number(ctx.config, "memory.versions_max_age_days", 90, 0, 36500));
+  m->common_word_rows = settings::common_word_rows.integer(ctx.config);
+  m->sweep_interval = std::chrono::milliseconds(settings::sweep_interval_ms.integer(ctx.config));
+  m->versions_kept = settings::versions_kept.integer(ctx.config);
+  m->versions_max_age_days = settings::versions_max_age_days.integer(ctx.config);
   net::co_spawn(ctx.io, sweep(m), net::detached);
   net::co_spawn(ctx.io, load_spaces(m), net::detached);
   std::weak_ptr<Memories> weak = m;

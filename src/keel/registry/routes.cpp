@@ -23,6 +23,7 @@
 #include "keel/module/caller.hpp"
 #include "keel/registry/index_watch.hpp"
 #include "keel/registry/repository.hpp"
+#include "keel/registry/settings.hpp"
 
 namespace keel::registry {
 
@@ -407,12 +408,9 @@ void install(ModuleContext& ctx) {
   reg->index = &ctx.registry_index;
   reg->policy.emplace(http::AddressPolicy::from(ctx.config));
   reg->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
-  reg->settings.check_interval_ms =
-      static_cast<int64_t>(module_number(ctx.config, "registry.check_interval_ms", 1000, 100, 60000));
-  reg->settings.grace_seconds =
-      static_cast<int64_t>(module_number(ctx.config, "registry.grace_seconds", 30, 0, 86400));
-  reg->settings.default_ttl_seconds =
-      static_cast<int64_t>(module_number(ctx.config, "registry.default_ttl_seconds", 30, 1, 86400));
+  reg->settings.check_interval_ms = settings::check_interval_ms.integer(ctx.config);
+  reg->settings.grace_seconds = settings::grace_seconds.integer(ctx.config);
+  reg->settings.default_ttl_seconds = settings::default_ttl_seconds.integer(ctx.config);
   net::co_spawn(ctx.io, maintain(reg), net::detached);
 
   add_routes(ctx.router, reg);

@@ -7,16 +7,20 @@
 #include <boost/asio/detail/config.hpp>
 #include <boost/version.hpp>
 
+#ifdef KEEL_HAVE_FAST_PATHS
+#error \
+    "KEEL_HAVE_FAST_PATHS is decided here, not by the build: -DKEEL_FAST_PATHS=OFF turns the fast paths off"
+#endif
 #if !defined(KEEL_PLAIN_IO) && BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
     !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
-#define KEEL_FAST_PATHS 1
+#define KEEL_HAVE_FAST_PATHS 1
 #elif !defined(KEEL_PLAIN_IO)
 #warning "keel's fast paths (src/keel/http/fast) are off: they are written for Asio 1.81 on epoll"
 #endif
 
 namespace keel::http::fast {
 
-#ifdef KEEL_FAST_PATHS
+#ifdef KEEL_HAVE_FAST_PATHS
 inline constexpr bool kOn = true;
 inline constexpr const char* kState = "on";
 #elif defined(KEEL_PLAIN_IO)
@@ -27,10 +31,14 @@ inline constexpr bool kOn = false;
 inline constexpr const char* kState = "off (written for Asio 1.81 on epoll; this is another)";
 #endif
 
-// The concurrency hint of an I/O thread's io_context. With the fast paths, the reactor's per-socket locks
-// are left out: one thread runs each context and only it touches that context's sockets (posting from other
-// threads stays safe: the scheduler keeps its lock). Without them, Asio's default.
-inline constexpr int kIoThreadHint =
-    kOn ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT;
+// The concurrency hint of an I/O thread's io_context: the reactor's per-socket locks are left out, as one
+// thread runs each context and only it touches that context's sockets (posting from other threads stays
+// safe: the scheduler keeps its lock). This is Asio's public interface, so the sanitizer builds keep it
+// (TSan then checks that rule); only KEEL_FAST_PATHS=OFF (KEEL_IO_LOCKS) takes Asio's default.
+#ifdef KEEL_IO_LOCKS
+inline constexpr int kIoThreadHint = BOOST_ASIO_CONCURRENCY_HINT_DEFAULT;
+#else
+inline constexpr int kIoThreadHint = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO;
+#endif
 
 }  // namespace keel::http::fast

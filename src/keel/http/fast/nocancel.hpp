@@ -14,7 +14,7 @@
 
 namespace keel::http::sys {
 
-#ifndef KEEL_FAST_PATHS
+#ifndef KEEL_HAVE_FAST_PATHS
 // Without the fast paths (the sanitizer builds among them): libc's calls, which the sanitizers intercept
 // (they check the buffers).
 inline ssize_t recv(int fd, void* data, size_t size) {

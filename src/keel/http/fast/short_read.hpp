@@ -30,7 +30,7 @@
 
 #include "keel/http/fast/fast_paths.hpp"
 
-#ifdef KEEL_FAST_PATHS
+#ifdef KEEL_HAVE_FAST_PATHS
 #define KEEL_SHORT_READ 1
 
 #include <boost/asio/associated_cancellation_slot.hpp>
