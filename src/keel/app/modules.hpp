@@ -43,6 +43,12 @@ struct ModuleContext {
   const Declarations& declared;
   // Set by a module with series of its own to add to its /metrics (Prometheus text lines).
   std::function<void(std::string&)> extra_metrics = {};
+  // Set by a module with more to say in its /health: members of the JSON object ("\"modules\":{...}").
+  std::function<std::string()> extra_health = {};
+  // Lifecycle: once every module of the process is installed and registered, before serving; and once
+  // serving has drained, before the process deregisters and closes the database.
+  std::function<void()> on_started = {};
+  std::function<void()> on_drained = {};
 };
 
 struct ModuleSpec {

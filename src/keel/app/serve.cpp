@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -183,6 +184,7 @@ int serve(const Config& config) {
   std::vector<std::string> names;
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>> local_routers;
   std::vector<registry::InstanceInput> own_instances;
+  std::vector<std::function<void()>> started_hooks, drained_hooks;  // ModuleContext::on_started, on_drained
   const std::string host = advertised_host(config);
   for (const ModuleSpec* m : modules) {
     auto router = std::make_shared<http::Router>();
@@ -199,11 +201,9 @@ int serve(const Config& config) {
                           http::render_process_metrics(out, server.open_connections());
                           return out;
                         }};
-    if (m->name == "gateway")
-      common.extra = [] {
-        const std::string modules = gateway::modules_health();
-        return modules.empty() ? modules : "\"modules\":" + modules;
-      };
+    common.extra = ctx.extra_health;
+    if (ctx.on_started) started_hooks.push_back(ctx.on_started);
+    if (ctx.on_drained) drained_hooks.push_back(ctx.on_drained);
     add_common_routes(*router, common);
     for (const auto& route : gateway::undocumented_routes(*router))
       log::error("route missing from /openapi.json", {{"module", std::string(m->name)}, {"route", route}});
@@ -236,7 +236,7 @@ int serve(const Config& config) {
     for (const auto& self : own_instances) registry::upsert_instance(s, self, "");
     return registry::current_index(s);
   }));
-  gateway::rebuild_routes();
+  for (const auto& hook : started_hooks) hook();  // the gateway's first route table, with every module in
   verifier.load_sync();
   boost::asio::co_spawn(server.main_context(), registry_index.run(), boost::asio::detached);
   if (sequencer) boost::asio::co_spawn(server.main_context(), sequencer->run(), boost::asio::detached);
@@ -274,7 +274,8 @@ int serve(const Config& config) {
   std::signal(SIGTERM, SIG_IGN);
   if (sequencer) sequencer->stop();
   stopping = true;
-  gateway::flush_metering();  // requests served since the last flush are counted, once
+  for (const auto& hook : drained_hooks)
+    hook();  // the gateway counts the requests since its last flush, once
   try {
     db->write_sync([&](db::Session& s) {
       for (const auto& self : own_instances)

@@ -38,6 +38,15 @@ class Error : public std::runtime_error {
   std::vector<FieldError> errors_;
 };
 
+// An exception of a lower layer that knows the answer it stands for (db::DbError: 503 when the database is
+// down, 409 for a conflicting write, ...). The HTTP server answers with http_error() without knowing the
+// layer; a 5xx is logged with what() as well.
+class MappedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+  virtual Error http_error() const = 0;
+};
+
 // The standard reason phrase for a status ("Not Found"), or "Error" for unknown codes.
 std::string_view status_title(int status);
 

@@ -63,6 +63,8 @@ Error to_http_error(const DbError& e) {
   }
 }
 
+Error DbError::http_error() const { return to_http_error(*this); }
+
 std::optional<Database::WriteFailure> Database::last_write_failure() const {
   std::lock_guard lk(write_failure_mu_);
   if (write_failure_ && write_failure_->at <= write_probe_passed_) return std::nullopt;

@@ -36,11 +36,12 @@ struct Blob {
 using Value = std::variant<std::nullptr_t, int64_t, double, std::string, bool, Blob>;
 
 // A failure the caller may want to tell apart; the rest are plain DbError(kind Other).
-class DbError : public std::runtime_error {
+class DbError : public MappedError {
  public:
   enum class Kind { Other, UniqueViolation, ForeignKeyViolation, Unavailable, Busy };
-  DbError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  DbError(Kind kind, const std::string& what) : MappedError(what), kind_(kind) {}
   Kind kind() const { return kind_; }
+  Error http_error() const override;
 
  private:
   Kind kind_;

@@ -12,10 +12,6 @@
 
 namespace keel::gateway {
 
-namespace {
-std::shared_ptr<Gateway> g_gateway;  // the process's gateway, for the /health modules report
-}
-
 void declare(http::Router& router) {
   router.add(http::Method::Get, "/openapi.json", http::Access::anyone(), http::Handler());
 }
@@ -29,7 +25,14 @@ void install(ModuleContext& ctx) {
                    co_return http::Response::json_text(200, *doc);
                  });
   auto gw = std::make_shared<Gateway>(ctx, GatewaySettings::from(ctx.config));
-  g_gateway = gw;
+  // /health's report of every module, the first route table once every module of the process is in, and
+  // the requests served since the last flush counted once the process has drained.
+  ctx.extra_health = [gw] {
+    const std::string modules = gw->table()->modules_health;
+    return modules.empty() ? modules : "\"modules\":" + modules;
+  };
+  ctx.on_started = [gw] { gw->rebuild_sync(); };
+  ctx.on_drained = [gw] { gw->flush_meter_sync(); };
   boost::asio::co_spawn(ctx.io, gw->follow(), boost::asio::detached);
   boost::asio::co_spawn(ctx.io, gw->meter_loop(), boost::asio::detached);
   if (gw->budgets()) boost::asio::co_spawn(ctx.io, gw->budgets()->run(), boost::asio::detached);
@@ -41,19 +44,6 @@ void install(ModuleContext& ctx) {
         m, "/", http::Access::anyone(),
         [gw](http::Request& req) -> boost::asio::awaitable<http::Response> { return gw->handle(req); },
         http::RouteOptions{.raw_body = true});
-}
-
-std::string modules_health() {
-  if (!g_gateway) return {};
-  return g_gateway->table()->modules_health;
-}
-
-void flush_metering() {
-  if (g_gateway) g_gateway->flush_meter_sync();
-}
-
-void rebuild_routes() {
-  if (g_gateway) g_gateway->rebuild_sync();
 }
 
 }  // namespace keel::gateway

@@ -15,11 +15,4 @@ namespace keel::gateway {
 void install(ModuleContext& ctx);
 // The gateway's own routes, described only (app/modules.hpp, ModuleSpec::declare).
 void declare(http::Router& router);
-// {"auth":"ok","memory":"unavailable",...} for the gateway's /health; empty when no gateway runs here.
-std::string modules_health();
-// Writes the requests counted since the last flush (at shutdown).
-void flush_metering();
-// Builds the route table now (at start, once every module is installed).
-void rebuild_routes();
-
 }  // namespace keel::gateway

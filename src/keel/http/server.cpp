@@ -27,7 +27,6 @@
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
-#include "keel/db/database.hpp"
 #include "keel/http/body_stream.hpp"
 #include "keel/http/client.hpp"
 #include "keel/http/deadlines.hpp"
@@ -253,10 +252,10 @@ struct Server::Impl {
       throw;
     } catch (const Error& e) {
       res.emplace(problem_response(e));
-    } catch (const db::DbError& e) {
-      const Error mapped = db::to_http_error(e);
+    } catch (const MappedError& e) {  // a lower layer's failure (db::DbError), never its message in the body
+      const Error mapped = e.http_error();
       if (mapped.status() >= 500)
-        log::error("database error", {{"request_id", req.request_id}, {"error", e.what()}});
+        log::error("request failed", {{"request_id", req.request_id}, {"error", e.what()}});
       res.emplace(problem_response(mapped));
     } catch (const std::exception& e) {
       log::error("unhandled error", {{"request_id", req.request_id}, {"error", e.what()}});
