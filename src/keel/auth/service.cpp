@@ -6,6 +6,8 @@
 #include "keel/auth/crypto.hpp"
 #include "keel/auth/email.hpp"
 #include "keel/auth/keys.hpp"
+#include "keel/auth/sessions.hpp"
+#include "keel/auth/users.hpp"
 #include "keel/billing/accounts.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
@@ -20,82 +22,6 @@ namespace json = boost::json;
 using std::chrono::seconds;
 using std::chrono::system_clock;
 
-namespace {
-
-constexpr const char* kUserColumns =
-    "id, email, display_name, roles, metadata, created_at, updated_at, password_hash, status";
-constexpr const char* kSource = "/keel/auth";
-
-json::value parse_or(const std::string& text, json::value fallback) {
-  boost::system::error_code ec;
-  auto v = json::parse(text, ec);
-  return ec ? fallback : v;
-}
-
-json::object user_json(const db::Row& r) {
-  return json::object{{"id", r.text(0)},
-                      {"email", r.text(1)},
-                      {"display_name", r.is_null(2) ? json::value(nullptr) : json::value(r.text(2))},
-                      {"roles", parse_or(r.text(3), json::array{})},
-                      {"metadata", parse_or(r.text(4), json::object{})},
-                      {"created_at", r.time(5)},
-                      {"updated_at", r.time(6)}};
-}
-
-std::vector<std::string> roles_of(const json::object& user) {
-  std::vector<std::string> out;
-  for (const auto& r : user.at("roles").as_array())
-    if (r.is_string()) out.emplace_back(r.as_string());
-  return out;
-}
-
-int64_t unix_seconds(system_clock::time_point t) {
-  return std::chrono::duration_cast<seconds>(t.time_since_epoch()).count();
-}
-
-// The key an email is stored and found by (email.hpp). One that has none (not UTF-8, a domain IDNA refuses,
-// such as "ab--cd.example") is refused at registration now; an older keel stored such an email lower-cased,
-// which the fallback still finds.
-std::string key_of(const std::string& email) {
-  if (auto key = email_key(email)) return *key;
-  std::string lower = email;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower;
-}
-
-bool valid_email(const std::string& e) {
-  if (e.size() < 3 || e.size() > 254) return false;
-  const auto at = e.rfind('@');
-  if (at == std::string::npos || at == 0 || at > 64 || at + 1 >= e.size()) return false;
-  const std::string domain = e.substr(at + 1);
-  if (domain.find('.') == std::string::npos || domain.front() == '.' || domain.back() == '.' ||
-      domain.find("..") != std::string::npos)
-    return false;
-  for (unsigned char c : e)
-    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' || c == ';' ||
-        c == '\\' || c == '"')
-      return false;
-  return e.find('@') == at;
-}
-
-// Header text kept for display: printable ASCII only (PostgreSQL refuses invalid UTF-8), at most `max` bytes.
-std::string printable(std::string_view s, size_t max) {
-  std::string out;
-  for (char c : s) {
-    if (out.size() >= max) break;
-    if (c >= 0x20 && c < 0x7f) out.push_back(c);
-  }
-  return out;
-}
-
-struct SessionTokens {
-  std::string id;
-  std::string refresh_token;
-  system_clock::time_point expires_at;
-};
-
-}  // namespace
-
 AuthService::AuthService(db::Database& db, const AuthSettings& settings, TokenIssuer& issuer,
                          TokenVerifier& verifier, PasswordHasher& hasher)
     : db_(db),
@@ -106,70 +32,6 @@ AuthService::AuthService(db::Database& db, const AuthSettings& settings, TokenIs
       throttle_(settings.login_max_failures, settings.login_max_failures_per_ip,
                 seconds(settings.login_window_seconds)),
       refresh_key_(derive_key(issuer.master(), 1, "keelrfsh")) {}
-
-namespace {
-
-// Inserts a session and its first refresh token. Refresh tokens are 256 random bits; only their SHA-256
-// is stored. A rotated token's successor is HMAC(refresh key, token), so presenting the same token again
-// inside the reuse window yields the same successor without the server ever storing a token.
-SessionTokens create_session(db::Session& s, const std::string& user_id, const ClientInfo& client,
-                             const AuthSettings& settings) {
-  SessionTokens t;
-  t.id = uuid_v7();
-  t.refresh_token = base64url_encode(random_bytes(32));
-  const auto now = system_clock::now();
-  t.expires_at = now + seconds(settings.session_ttl_seconds);
-  const std::string now_s = format_rfc3339(now);
-  s.query(
-      "INSERT INTO sessions (id, user_id, user_agent, ip, created_at, updated_at, last_used_at, expires_at) "
-      "VALUES ($1, $2, $3, $4, $5, $5, $5, $6)",
-      {t.id, user_id, printable(client.user_agent, 512), client.ip, now_s, format_rfc3339(t.expires_at)});
-  s.query(
-      "INSERT INTO refresh_tokens (token_hash, session_id, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-      {sha256_hex(t.refresh_token), t.id, now_s});
-  return t;
-}
-
-json::object token_response(const TokenIssuer& issuer, const AuthSettings& settings, json::object user,
-                            const std::string& session_id, const std::string& refresh_token,
-                            system_clock::time_point session_expires) {
-  const auto now = system_clock::now();
-  const int64_t exp =
-      std::min(unix_seconds(now) + settings.access_ttl_seconds, unix_seconds(session_expires));
-  const std::string access =
-      issuer.sign({std::string(user.at("id").as_string()), session_id, roles_of(user), exp, {}});
-  return json::object{
-      {"access_token", access},         {"token_type", "Bearer"},   {"expires_in", exp - unix_seconds(now)},
-      {"refresh_token", refresh_token}, {"session_id", session_id}, {"user", std::move(user)}};
-}
-
-// Revokes the matching live sessions; returns (id, expires_at) of each.
-std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const std::string& condition,
-                                                              const std::vector<db::Value>& params,
-                                                              const std::string& reason,
-                                                              const std::string& user_id,
-                                                              const std::string& traceparent) {
-  auto rows =
-      s.query("SELECT id, expires_at FROM sessions WHERE revoked_at IS NULL AND " + condition, params);
-  std::vector<std::pair<std::string, std::string>> out;
-  const std::string now = now_rfc3339();
-  for (const auto& r : rows.rows) {
-    // Conditional, so two racing revocations of one session write one event.
-    if (s.query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3, updated_at = $2 "
-                "WHERE id = $1 AND revoked_at IS NULL",
-                {r.text(0), now, reason})
-            .affected != 1)
-      continue;
-    out.emplace_back(r.text(0), r.time(1));
-  }
-  // Events after every row change: the outbox lock is then never held while waiting for a row.
-  for (const auto& [sid, exp] : out)
-    events::append(s, {"keel.auth.session.revoked", kSource, user_id,
-                       json::object{{"session_id", sid}, {"reason", reason}}, traceparent});
-  return out;
-}
-
-}  // namespace
 
 void AuthService::validate_new_user(const NewUser& u) const {
   std::vector<FieldError> errors;
@@ -288,22 +150,27 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
     const std::string user_id = r.text(2);
     const auto now = system_clock::now();
     const std::string now_s = format_rfc3339(now);
-    if (!r.is_null(3)) {
-      o.error = "the session has been revoked";
-      return o;
-    }
-    const auto expires = parse_rfc3339(r.time(4)).value_or(now);
-    const auto last_used = parse_rfc3339(r.time(5)).value_or(now);
-    if (expires <= now || last_used + seconds(settings_.session_idle_seconds) <= now) {
-      o.revoked = revoke_where(s, "id = $1", {sid}, "expired", user_id, client.traceparent);
-      o.error = "the session has expired";
-      return o;
-    }
     const std::string successor = base64url_encode(hmac_sha256(refresh_key_, token));
     const std::string successor_hash = sha256_hex(successor);
-    bool issue = false;
-    if (r.is_null(1)) {
-      // Only one racing rotation wins the update; a loser finds the token rotated, inside the window.
+    RefreshState st;
+    st.session_revoked = !r.is_null(3);
+    st.session_expires = parse_rfc3339(r.time(4)).value_or(now);
+    st.session_last_used = parse_rfc3339(r.time(5)).value_or(now);
+    // When the presented token was rotated, and whether its successor is still the newest.
+    const auto load_rotation = [&] {
+      auto again = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {hash});
+      st.rotated_at =
+          again.rows.at(0).is_null(0)
+              ? std::nullopt
+              : std::optional(parse_rfc3339(again.rows.at(0).time(0)).value_or(system_clock::time_point{}));
+      auto succ = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {successor_hash});
+      st.successor_current = !succ.empty() && succ.rows[0].is_null(0);
+    };
+    if (!r.is_null(1)) load_rotation();
+    const seconds idle(settings_.session_idle_seconds), window(settings_.refresh_reuse_window_seconds);
+    RefreshVerdict verdict = decide_refresh(st, now, idle, window);
+    if (verdict == RefreshVerdict::Rotate) {
+      // Only one racing rotation wins the update; a loser finds the token rotated, and decides again.
       if (s.query("UPDATE refresh_tokens SET rotated_at = $2, updated_at = $2 WHERE token_hash = $1 AND "
                   "rotated_at IS NULL",
                   {hash, now_s})
@@ -312,24 +179,26 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at, updated_at) VALUES ($1, $2, $3, "
             "$3)",
             {successor_hash, sid, now_s});
-        issue = true;
+      } else {
+        load_rotation();
+        verdict = decide_refresh(st, now, idle, window);
       }
     }
-    if (!issue) {
-      auto again = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {hash});
-      const auto rotated = again.rows.at(0).is_null(0)
-                               ? system_clock::time_point{}
-                               : parse_rfc3339(again.rows.at(0).time(0)).value_or(system_clock::time_point{});
-      auto succ = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {successor_hash});
-      const bool successor_current = !succ.empty() && succ.rows[0].is_null(0);
-      if (successor_current && now - rotated <= seconds(settings_.refresh_reuse_window_seconds)) {
-        issue = true;  // a racing tab: same successor
-      } else {
-        // An old token came back: it leaked. End the session, so its newest token stops working too.
+    switch (verdict) {
+      case RefreshVerdict::Rotate:
+      case RefreshVerdict::SameSuccessor:
+        break;
+      case RefreshVerdict::Revoked:
+        o.error = "the session has been revoked";
+        return o;
+      case RefreshVerdict::Expired:
+        o.revoked = revoke_where(s, "id = $1", {sid}, "expired", user_id, client.traceparent);
+        o.error = "the session has expired";
+        return o;
+      case RefreshVerdict::Reuse:
         o.revoked = revoke_where(s, "id = $1", {sid}, "refresh_token_reuse", user_id, client.traceparent);
         o.error = "refresh token reuse detected; the session has been revoked";
         return o;
-      }
     }
     // Conditional: a logout that committed meanwhile wins.
     if (s.query("UPDATE sessions SET last_used_at = $2, updated_at = $2 WHERE id = $1 AND revoked_at IS NULL",
@@ -345,7 +214,7 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
       return o;
     }
     auto user = user_json(urows.rows[0]);
-    o.response = token_response(issuer_, settings_, std::move(user), sid, successor, expires);
+    o.response = token_response(issuer_, settings_, std::move(user), sid, successor, st.session_expires);
     return o;
   });
   for (const auto& [sid, exp] : out.revoked)
