@@ -25,6 +25,7 @@
 #include "keel/http/deadlines.hpp"
 #include "keel/http/flat_parser.hpp"
 #include "keel/http/io.hpp"
+#include "keel/http/name_lookups.hpp"
 #include "keel/http/request.hpp"
 
 namespace keel::http {
@@ -34,59 +35,6 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using namespace std::string_view_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-std::optional<Endpoint> Endpoint::parse(std::string_view url) {
-  Endpoint e;
-  if (url.starts_with("https://")) {
-    e.tls = true;
-    e.port = 443;
-    url.remove_prefix(8);
-  } else if (url.starts_with("http://")) {
-    url.remove_prefix(7);
-  } else {
-    return std::nullopt;
-  }
-  const size_t slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? std::string_view() : url.substr(slash);
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-  std::string_view port;
-  if (authority.front() == '[') {
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    e.host = std::string(authority.substr(1, close - 1));
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return std::nullopt;
-      port = authority.substr(close + 2);
-    }
-  } else {
-    const size_t colon = authority.find(':');
-    e.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (e.host.empty()) return std::nullopt;
-  for (char c : e.host)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':'))
-      return std::nullopt;
-  if (!port.empty()) {
-    unsigned v = 0;
-    auto r = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (r.ec != std::errc() || r.ptr != port.data() + port.size() || v == 0 || v > 65535) return std::nullopt;
-    e.port = static_cast<uint16_t>(v);
-  }
-  if (path.find_first_of("?# \r\n") != std::string_view::npos) return std::nullopt;
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  e.base_path = std::string(path);
-  e.key = (e.tls ? "https://" : "http://") + e.host + ":" + std::to_string(e.port);
-  e.host_header = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
-  if (e.port != (e.tls ? 443 : 80)) e.host_header += ":" + std::to_string(e.port);
-  return e;
-}
-
-void append_field(std::string& fields, std::string_view name, std::string_view value) {
-  if (has_crlf(name) || name.find(':') != std::string_view::npos || has_crlf(value)) return;
-  append_field_unchecked(fields, name, value);
-}
 
 namespace {
 
@@ -169,140 +117,6 @@ void request_head(const Endpoint& to, const ClientRequest& req, std::string& hea
   }
   tail += "\r\n"sv;
 }
-
-// Name lookups for new upstream connections. getaddrinfo blocks and cannot be interrupted, and Asio runs an
-// io_context's lookups one after another on one thread: one name whose lookup hangs would hold up every
-// other name's on that I/O thread. Lookups run instead on a pool the process shares, one at a time per name
-// (later askers wait for the one under way), and an answer is kept for a few seconds, so opening more
-// connections to a known name costs no lookup. Failures are not kept: the next connection asks again.
-class NameLookups {
- public:
-  using Endpoints = std::vector<tcp::endpoint>;
-  using Done = std::function<void(const boost::system::error_code&, const Endpoints&)>;
-
-  // Never destroyed: a pool thread may still be inside a hanging getaddrinfo when the process exits.
-  static NameLookups& instance() {
-    static NameLookups* lookups = new NameLookups;
-    return *lookups;
-  }
-
-  // A recent answer for the name, without waiting.
-  bool cached(const std::string& host, uint16_t port, Endpoints& out) {
-    const auto now = coarse_steady_now();
-    std::lock_guard lk(mu_);
-    auto it = entries_.find(key(host, port));
-    if (it == entries_.end() || !it->second.answered || now - it->second.answered_at >= kKeep) return false;
-    out = it->second.endpoints;
-    return true;
-  }
-
-  // Looks the name up (or joins the lookup under way); `done` runs on `ex` with its addresses.
-  void resolve(const std::string& host, uint16_t port, const net::any_io_executor& ex, Done done) {
-    const std::string k = key(host, port);
-    {
-      std::lock_guard lk(mu_);
-      if (entries_.size() > kMaxEntries) prune();
-      Entry& e = entries_[k];
-      e.waiters.push_back(Waiter{&net::query(ex, net::execution::context), ex, std::move(done)});
-      if (e.running) return;
-      e.running = true;
-    }
-    try {
-      net::post(pool_, [this, host, port, k] { look_up(host, port, k); });
-    } catch (...) {
-      answer(k, net::error::no_memory, {});
-      throw;
-    }
-  }
-
-  // Drops the waiters of a context about to be destroyed (their timers belong to it).
-  void forget(net::execution_context& ctx) {
-    std::vector<Waiter> dropped;
-    std::lock_guard lk(mu_);
-    for (auto& [k, e] : entries_)
-      std::erase_if(e.waiters, [&](Waiter& w) {
-        if (w.ctx != &ctx) return false;
-        dropped.push_back(std::move(w));
-        return true;
-      });
-  }
-
- private:
-  static constexpr auto kKeep = std::chrono::seconds(10);
-  static constexpr int kThreads = 8;
-  static constexpr size_t kMaxEntries = 1000;
-  struct Waiter {
-    net::execution_context* ctx;
-    net::any_io_executor ex;
-    Done done;
-  };
-  struct Entry {
-    bool running = false;
-    bool answered = false;
-    std::chrono::steady_clock::time_point answered_at;
-    Endpoints endpoints;
-    std::vector<Waiter> waiters;
-  };
-  static std::string key(const std::string& host, uint16_t port) { return host + ":" + std::to_string(port); }
-
-  // On a pool thread.
-  void look_up(const std::string& host, uint16_t port, const std::string& k) noexcept {
-    boost::system::error_code ec;
-    Endpoints endpoints;
-    try {
-      tcp::resolver resolver(pool_.get_executor());
-      const auto results = resolver.resolve(host, std::to_string(port), ec);
-      if (!ec)
-        for (const auto& r : results) endpoints.push_back(r.endpoint());
-      if (!ec && endpoints.empty()) ec = net::error::host_not_found;
-    } catch (...) {
-      ec = net::error::no_memory;
-      endpoints.clear();
-    }
-    answer(k, ec, endpoints);
-  }
-
-  // Ends the lookup of `k`: keeps a good answer and hands it to everyone waiting, each on their context. The
-  // answers are posted under the lock, so forget() cannot miss one on its way to a context being destroyed.
-  void answer(const std::string& k, const boost::system::error_code& ec,
-              const Endpoints& endpoints) noexcept {
-    std::lock_guard lk(mu_);
-    auto it = entries_.find(k);
-    if (it == entries_.end()) return;
-    Entry& e = it->second;
-    e.running = false;
-    e.answered = !ec;
-    e.answered_at = coarse_steady_now();
-    std::vector<Waiter> waiters;
-    waiters.swap(e.waiters);
-    try {
-      e.endpoints = endpoints;
-    } catch (...) {
-      e.answered = false;
-    }
-    for (auto& w : waiters) {
-      try {
-        net::post(w.ex, [done = std::move(w.done), ec, endpoints] { done(ec, endpoints); });
-      } catch (...) {
-        // No memory to answer: that wait ends at its deadline.
-      }
-    }
-  }
-
-  // Drops entries with no lookup under way and no fresh answer; if that is not enough, every answer.
-  void prune() {
-    const auto now = coarse_steady_now();
-    const auto idle = [&](const auto& kv) { return !kv.second.running && kv.second.waiters.empty(); };
-    std::erase_if(entries_, [&](const auto& kv) {
-      return idle(kv) && (!kv.second.answered || now - kv.second.answered_at >= kKeep);
-    });
-    if (entries_.size() > kMaxEntries / 2) std::erase_if(entries_, idle);
-  }
-
-  std::mutex mu_;
-  std::unordered_map<std::string, Entry> entries_;
-  net::thread_pool pool_{kThreads};
-};
 
 // A new connection to `to`, within the connect timeout. A coroutine of its own, so that its locals do not
 // weigh on fetch's frame, which every proxied request allocates.
