@@ -24,7 +24,19 @@ PG_URL = os.environ.get("KEEL_TEST_PG_URL", "")
 GRACEFUL_STOP = os.environ.get("KEEL_E2E_GRACEFUL_STOP") == "1"
 STOP_LOG = os.environ.get("KEEL_E2E_STOP_LOG", "")
 
-_next_base = [20000 + (os.getpid() % 200) * 60]
+# Port bases stay below the kernel's ephemeral range (ip_local_port_range: 32768 and up here), where the
+# client side of every connection the tests open gets its port: a base chosen there could be taken by one
+# between the check below and keel's bind (a run under load once failed on "Address already in use").
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_LOW, _PORT_HIGH = 10000, min(_ephemeral_low(), 65536) - 10
+_next_base = [_PORT_LOW + (os.getpid() % 400) * 50]
 
 
 def _ports_free(base, count=6):
@@ -41,8 +53,8 @@ def free_port_base():
     while True:
         base = _next_base[0]
         _next_base[0] += 10
-        if _next_base[0] > 60000:
-            _next_base[0] = 20000
+        if _next_base[0] > _PORT_HIGH:
+            _next_base[0] = _PORT_LOW
         if _ports_free(base):
             return base
 
