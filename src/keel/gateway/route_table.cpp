@@ -1,19 +1,12 @@
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <optional>
 #include <set>
-#include <unordered_set>
 
 #include "keel/app/modules.hpp"
 #include "keel/auth/verifier.hpp"
-#include "keel/billing/accounts.hpp"
-#include "keel/core/config.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
@@ -21,7 +14,6 @@
 #include "keel/core/time.hpp"
 #include "keel/db/database.hpp"
 #include "keel/gateway/gateway.hpp"
-#include "keel/gateway/settings.hpp"
 #include "keel/gateway/thread_state.hpp"
 #include "keel/http/router.hpp"
 #include "keel/registry/index_watch.hpp"
