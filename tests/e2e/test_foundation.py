@@ -295,7 +295,7 @@ def test_keel_config_prints_the_effective_configuration_without_secrets(tmp_path
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert key not in out and "hunter2" not in out
-    assert 'master_key = "REDACTED"' in out and "postgresql://keel:REDACTED@db.example/keel" in out
+    assert 'master_key = "REDACTED"' in out and "postgresql://keel:***@db.example/keel" in out
     for line in ("[memory]", "hnsw_m = 32", "hnsw_ef_search = 96  # default", "[gateway]", "user_rate = 50",
                  "[database]", "[registry]", "[billing]", "[events]", "[auth]", "access_ttl_seconds = 900  # default"):
         assert line in out.splitlines(), line

@@ -161,8 +161,9 @@ TEST(Server, KeepAliveServesSeveralRequestsOnOneConnection) {
 }
 
 // Reads that drained the socket leave the next read waiting for epoll's readiness, not trying first
-// (http/fast/short_read.hpp): a request sent in pieces with pauses between them, several times on one connection,
-// must still be read whole each time. A lost wake-up shows here as the receive timeout, not as a hang.
+// (http/fast/short_read.hpp): a request sent in pieces with pauses between them, several times on one
+// connection, must still be read whole each time. A lost wake-up shows here as the receive timeout, not as a
+// hang.
 TEST(Server, RequestsArrivingInPiecesAfterPausesAreAnswered) {
   RunningServer rs({});
   net::io_context io;

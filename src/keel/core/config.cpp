@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <regex>
 #include <sstream>
 #include <toml.hpp>
 
@@ -290,6 +291,12 @@ Config load_config(const std::optional<fs::path>& config_file_arg, const Setting
   }
   if (c.database.empty()) c.database = "sqlite://" + (c.data_dir / "keel.db").string();
   return c;
+}
+
+std::string redact_url(const std::string& url) {
+  static const std::regex userinfo(R"(^([a-z]+://[^:/@]*):[^@]*@)");
+  static const std::regex query_password(R"(([?&]password=)[^&]*)");
+  return std::regex_replace(std::regex_replace(url, userinfo, "$1:***@"), query_password, "$1***");
 }
 
 std::map<std::string, std::string> process_environment() {

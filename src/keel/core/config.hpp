@@ -69,6 +69,10 @@ Config load_config(const std::optional<std::filesystem::path>& config_file, cons
                    const std::map<std::string, std::string>& env, const std::filesystem::path& cwd,
                    const std::vector<std::string>& tables = {});
 
+// A database URL without its password (in the user part or a password= parameter), for logs and `keel
+// config`.
+std::string redact_url(const std::string& url);
+
 // Reads KEEL_* variables from the process environment into a map keyed by variable name.
 std::map<std::string, std::string> process_environment();
 

@@ -129,16 +129,6 @@ void check_module_settings(const Config& config, const std::vector<SettingTable>
 }
 
 namespace {
-std::string redacted_url(const std::string& url) {
-  // scheme://user:password@host... -> scheme://user:REDACTED@host...
-  const auto scheme = url.find("://");
-  const auto at = url.find('@', scheme == std::string::npos ? 0 : scheme + 3);
-  if (scheme == std::string::npos || at == std::string::npos) return url;
-  const auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "REDACTED" + url.substr(at);
-}
-
 std::string quoted(const std::string& v) {
   std::string out = "\"";
   for (char ch : v) {
@@ -161,7 +151,7 @@ std::string effective_config(const Config& c, const std::vector<SettingTable>& t
   for (const auto& s : c.services) services += (services.empty() ? "" : ",") + s;
   const std::pair<const char*, std::string> top[] = {
       {"data_dir", quoted(c.data_dir.string())},
-      {"database", quoted(redacted_url(c.database))},
+      {"database", quoted(redact_url(c.database))},
       {"port_base", std::to_string(c.port_base)},
       {"services", quoted(services.empty() ? "all" : services)},
       {"listen", quoted(c.listen)},

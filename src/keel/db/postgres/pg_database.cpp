@@ -13,21 +13,15 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <unordered_map>
 
+#include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/db/postgres/pg_connection.hpp"
 #include "keel/db/postgres/pg_pipe.hpp"
 #include "keel/db/postgres/pg_wire.hpp"
 
 namespace keel::db {
-
-std::string redact_url(const std::string& url) {
-  static const std::regex userinfo(R"(^([a-z]+://[^:/@]*):[^@]*@)");
-  static const std::regex query_password(R"(([?&]password=)[^&]*)");
-  return std::regex_replace(std::regex_replace(url, userinfo, "$1:***@"), query_password, "$1***");
-}
 
 namespace {
 

@@ -27,7 +27,4 @@ struct PostgresOptions {
 // retry_after_ms (plus a connect) of the link returning, without a restart.
 std::unique_ptr<Database> open_postgres(const PostgresOptions& options);
 
-// The URL without its password, for logs.
-std::string redact_url(const std::string& url);
-
 }  // namespace keel::db
