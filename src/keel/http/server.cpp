@@ -1,27 +1,18 @@
+// A connection's life on the server (server_state.hpp): reading each request, dispatching it to its route,
+// writing the answer, keep-alive and the drain's last answers; listeners.cpp accepts the connections.
 #include "keel/http/server.hpp"
-
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/json.hpp>
-#include <mutex>
 #include <optional>
-#include <thread>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
@@ -33,14 +24,13 @@
 #include "keel/http/flat_parser.hpp"
 #include "keel/http/io.hpp"
 #include "keel/http/long_polls.hpp"
+#include "keel/http/server_state.hpp"
 #include "keel/http/wire.hpp"
 
 namespace keel::http {
 
-namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using tcp = net::ip::tcp;
 using namespace std::string_view_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
@@ -53,462 +43,231 @@ const boost::system::error_category& kHttpCategory =
 
 }  // namespace
 
-struct Listener {
-  std::string module;
-  uint16_t port = 0;
-  std::shared_ptr<Router> router;
-  std::shared_ptr<HttpMetrics> metrics;
-};
-
-// How long a keep-alive connection idle at SIGTERM stays open for a request its client may be sending.
-constexpr auto kDrainIdle = std::chrono::seconds(1);
-// How long a draining listener lets handshakes already under way complete before it takes its backlog and
-// closes (new SYNs are dropped meanwhile): a round trip, with room for a loaded machine.
-constexpr auto kDrainHandshakes = std::chrono::milliseconds(50);
-
-struct Connection {
-  tcp::socket* socket;
-  bool busy = false;     // a request is being handled or answered
-  bool partial = false;  // some of the next request has arrived (the drain answers it rather than close)
-  // Checked by the worker's sweeper, which closes the socket once it passes: cheaper than a timer per
-  // operation, and precise enough for timeouts measured in seconds.
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-};
-
-struct Worker {
-  // Declared before ctx: destroying ctx destroys the frames of connections that outlived the drain, and
-  // their cleanup still touches this set.
-  std::unordered_set<Connection*> connections;
-  // One thread runs ctx, and a socket is only ever touched by the thread that runs its context (the upstream
-  // pool is per thread, the drain is posted): with the fast paths, the reactor's per-socket locks are left
-  // out (http/fast/fast_paths.hpp).
-  net::io_context ctx{fast::kIoThreadHint};
-  net::steady_timer sweeper{ctx};
-  std::vector<std::pair<std::unique_ptr<tcp::acceptor>, Listener*>> acceptors;
-};
-
-struct Server::Impl {
-  ServerOptions opt;
-  // Members the connection frames use are declared before the workers, so they outlive them.
-  std::vector<std::unique_ptr<Listener>> listeners;
-  std::atomic<int64_t> open{0};
-  KeyedSlots per_ip{opt.max_connections_per_ip};  // open connections per client address
-  std::atomic<bool> draining{false};
-  std::atomic<int> drains_pending{0};  // workers that have yet to run their part of the drain
-  std::vector<std::unique_ptr<Worker>> workers;
-  ~Impl() {
-    // Lookups still under way must not answer on a destroyed context.
-    for (auto& w : workers) forget_lookups(w->ctx);
+void Server::Impl::handle_error(const Request& req, std::optional<Response>& res) {
+  try {
+    throw;
+  } catch (const Error& e) {
+    res.emplace(problem_response(e));
+  } catch (const MappedError& e) {  // a lower layer's failure (db::DbError), never its message in the body
+    const Error mapped = e.http_error();
+    if (mapped.status() >= 500)
+      log::error("request failed", {{"request_id", req.request_id}, {"error", e.what()}});
+    res.emplace(problem_response(mapped));
+  } catch (const std::exception& e) {
+    log::error("unhandled error", {{"request_id", req.request_id}, {"error", e.what()}});
+    res.emplace(problem_response(Error(500, "Internal Server Error", "an unexpected error occurred")));
   }
+}
 
-  explicit Impl(ServerOptions o) : opt(std::move(o)) {
-    const int n = opt.io_threads > 0 ? opt.io_threads : 1;
-    for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
-  }
+// Writes a problem response for a request that never reached a handler (bad framing, too large), then
+// the caller closes the connection.
+// `e` is a named object of the caller's: see the note in auth/passwords.hpp on GCC 12 and temporaries.
+net::awaitable<void> Server::Impl::reject(tcp::socket& socket, Connection& conn, const Error& e, Listener* l,
+                                          const std::string& request_id) {
+  Response res = problem_response(e);
+  std::string head;
+  append_head(head, e.status(), 11, res, request_id, {}, false, res.body.size());
+  std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body)};
+  conn.deadline = coarse_steady_now() + opt.body_timeout;
+  l->metrics->record(&kUnmatched, Method::Other, e.status(), 0);
+  co_await io::write(socket, bufs);
+}
 
-  uint16_t listen(std::string module, uint16_t port, std::shared_ptr<Router> router,
-                  std::shared_ptr<HttpMetrics> metrics) {
-    boost::system::error_code ec;
-    auto addr = net::ip::make_address(opt.listen, ec);
-    if (ec) throw std::runtime_error("listen: not an IP address: '" + opt.listen + "'");
-    auto l =
-        std::make_unique<Listener>(Listener{std::move(module), port, std::move(router), std::move(metrics)});
-    {
-      // A plain bind first: SO_REUSEPORT alone would let us share a port another keel already serves.
-      tcp::acceptor probe(workers[0]->ctx);
-      probe.open(addr.is_v6() ? tcp::v6() : tcp::v4());
-      probe.set_option(tcp::acceptor::reuse_address(true));
-      probe.bind(tcp::endpoint(addr, port), ec);
-      if (ec)
-        throw std::runtime_error("cannot listen on " + opt.listen + ":" + std::to_string(port) + " for " +
-                                 l->module + ": " + ec.message());
-      if (port == 0) l->port = probe.local_endpoint().port();
+Error Server::Impl::too_large() const {
+  return Error(413, "Content Too Large",
+               "the request body exceeds " + std::to_string(opt.body_limit) + " bytes");
+}
+
+net::awaitable<void> Server::Impl::serve(Worker* w, Listener* l, tcp::socket socket, bool counted) {
+  Connection conn{&socket};
+  w->connections.insert(&conn);
+  if (!counted) open.fetch_add(1, std::memory_order_relaxed);
+  struct Leave {
+    Impl* self;
+    Worker* w;
+    Connection* c;
+    ~Leave() {
+      w->connections.erase(c);
+      self->open.fetch_sub(1, std::memory_order_relaxed);
     }
-    for (auto& w : workers) {
-      auto acc = std::make_unique<tcp::acceptor>(w->ctx);
-      acc->open(addr.is_v6() ? tcp::v6() : tcp::v4());
-      acc->set_option(tcp::acceptor::reuse_address(true));
-      int one = 1;
-      ::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-      acc->bind(tcp::endpoint(addr, l->port), ec);
-      if (!ec) acc->listen(net::socket_base::max_listen_connections, ec);
-      if (ec)
-        throw std::runtime_error("cannot listen on " + opt.listen + ":" + std::to_string(l->port) + " for " +
-                                 l->module + ": " + ec.message());
-      w->acceptors.emplace_back(std::move(acc), l.get());
-    }
-    const uint16_t bound = l->port;
-    listeners.push_back(std::move(l));
-    return bound;
-  }
+  } leave{this, w, &conn};
 
-  net::awaitable<void> accept_loop(Worker* w, tcp::acceptor* acc, Listener* l) {
-    for (;;) {
-      auto [ec, sock] = co_await acc->async_accept(use_tuple);
-      if (ec) {
-        if (!acc->is_open() || ec == net::error::operation_aborted) co_return;
-        // Out of descriptors or similar: back off briefly instead of spinning.
-        net::steady_timer t(w->ctx, std::chrono::milliseconds(20));
-        co_await t.async_wait(use_tuple);
-        continue;
-      }
-      // Draining, a connection the kernel already accepted is still served (begin_drain takes the rest).
-      if (open.load(std::memory_order_relaxed) >= opt.max_connections) {
-        boost::system::error_code ignore;
-        sock.close(ignore);
-        continue;
-      }
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  // One Request for the connection's life: its strings keep their capacity from one request to the next.
+  Request req(nullptr, &lookup_header, &visit_headers);
+  if (!ec) req.remote_ip = remote.address().to_string();
+  std::unique_ptr<KeyedSlots::Slot> per_ip_slot;  // this connection's place in its address's count
+  if (opt.max_connections_per_ip > 0 && !req.remote_ip.empty() &&
+      (opt.per_ip_modules.empty() || std::find(opt.per_ip_modules.begin(), opt.per_ip_modules.end(),
+                                               l->module) != opt.per_ip_modules.end())) {
+    per_ip_slot = per_ip.take(req.remote_ip);
+    if (!per_ip_slot) {
       boost::system::error_code ignore;
-      sock.set_option(tcp::no_delay(true), ignore);
-      net::co_spawn(w->ctx, serve(w, l, std::move(sock)), net::detached);
+      socket.close(ignore);
+      co_return;
     }
   }
+  beast::flat_buffer buffer;
+  std::string head;
+  FlatMessage hreq;  // the current request, its capacity kept from one request to the next
 
-  // Runs the route's handler; errors become problem responses (a 500 for anything unexpected, logged).
-  static void handle_error(const Request& req, std::optional<Response>& res) {
-    try {
-      throw;
-    } catch (const Error& e) {
-      res.emplace(problem_response(e));
-    } catch (const MappedError& e) {  // a lower layer's failure (db::DbError), never its message in the body
-      const Error mapped = e.http_error();
-      if (mapped.status() >= 500)
-        log::error("request failed", {{"request_id", req.request_id}, {"error", e.what()}});
-      res.emplace(problem_response(mapped));
-    } catch (const std::exception& e) {
-      log::error("unhandled error", {{"request_id", req.request_id}, {"error", e.what()}});
-      res.emplace(problem_response(Error(500, "Internal Server Error", "an unexpected error occurred")));
+  for (bool first = true;; first = false) {
+    conn.busy = false;
+    conn.partial = buffer.size() > 0;
+    // Draining: a connection's first request (it was accepted, maybe from the backlog at the signal) and
+    // one whose bytes have arrived are answered, with Connection: close; an idle one ends here.
+    if (draining.load(std::memory_order_relaxed) && !first && !conn.partial) {
+      boost::system::error_code aec;
+      if (socket.available(aec) == 0 || aec) break;
     }
-  }
-
-  // Writes a problem response for a request that never reached a handler (bad framing, too large), then
-  // the caller closes the connection.
-  // `e` is a named object of the caller's: see the note in auth/passwords.hpp on GCC 12 and temporaries.
-  net::awaitable<void> reject(tcp::socket& socket, Connection& conn, const Error& e, Listener* l,
-                              const std::string& request_id) {
-    Response res = problem_response(e);
-    std::string head;
-    append_head(head, e.status(), 11, res, request_id, {}, false, res.body.size());
-    std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body)};
-    conn.deadline = coarse_steady_now() + opt.body_timeout;
-    l->metrics->record(&kUnmatched, Method::Other, e.status(), 0);
-    co_await io::write(socket, bufs);
-  }
-
-  Error too_large() const {
-    return Error(413, "Content Too Large",
-                 "the request body exceeds " + std::to_string(opt.body_limit) + " bytes");
-  }
-
-  // Closes connections whose deadline passed (slow or idle clients).
-  net::awaitable<void> sweep(Worker* w) {
-    for (;;) {
-      w->sweeper.expires_after(std::chrono::milliseconds(100));
-      auto [ec] = co_await w->sweeper.async_wait(use_tuple);
-      if (ec) co_return;
-      const auto now = std::chrono::steady_clock::now();
-      Deadlines::this_thread().sweep(now);  // client connections (proxying, health checks)
-      for (Connection* c : w->connections) {
-        if (c->deadline <= now) {
-          boost::system::error_code ignore;
-          c->socket->close(ignore);
-        }
-      }
+    FlatParser<true> parser(hreq);
+    parser.body_limit(opt.body_limit);
+    parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
+    // Draining, a request gets a second to arrive whole: one sent before the signal has, or nearly has.
+    conn.deadline = coarse_steady_now() +
+                    (draining.load(std::memory_order_relaxed)
+                         ? std::min<std::chrono::milliseconds>(opt.header_timeout, std::chrono::seconds(1))
+                         : opt.header_timeout);
+    boost::system::error_code rec;
+    while (!io::parse(buffer, parser, true, rec)) {
+      auto [read_error, n] =
+          co_await io::async_read_short(socket, io::prepare(buffer), parser.got_some(), use_tuple);
+      if (n > 0) conn.partial = true;
+      if (io::received(buffer, parser, read_error, n, rec)) break;
     }
-  }
-
-  // `counted`: the drain counted it in `open` already, before spawning it, so the drain's end cannot miss it.
-  net::awaitable<void> serve(Worker* w, Listener* l, tcp::socket socket, bool counted = false) {
-    Connection conn{&socket};
-    w->connections.insert(&conn);
-    if (!counted) open.fetch_add(1, std::memory_order_relaxed);
-    struct Leave {
-      Impl* self;
-      Worker* w;
-      Connection* c;
-      ~Leave() {
-        w->connections.erase(c);
-        self->open.fetch_sub(1, std::memory_order_relaxed);
+    conn.busy = true;
+    if (rec) {
+      const std::string rid = fast_uuid_v7();
+      if (rec == bhttp::error::body_limit) {
+        const Error e = too_large();
+        co_await reject(socket, conn, e, l, rid);
+      } else if (rec == bhttp::error::header_limit) {
+        const Error e(431, "Request Header Fields Too Large", "the request headers are too large");
+        co_await reject(socket, conn, e, l, rid);
+      } else if (parser.unsupported_coding()) {
+        const Error e(501, "Not Implemented", "the only transfer coding accepted is chunked, alone");
+        co_await reject(socket, conn, e, l, rid);
+      } else if (rec.category() == kHttpCategory && rec != bhttp::error::end_of_stream &&
+                 rec != bhttp::error::partial_message) {
+        const Error e = Error::bad_request("malformed HTTP request");
+        co_await reject(socket, conn, e, l, rid);
       }
-    } leave{this, w, &conn};
-
-    boost::system::error_code ec;
-    const auto remote = socket.remote_endpoint(ec);
-    // One Request for the connection's life: its strings keep their capacity from one request to the next.
-    Request req(nullptr, &lookup_header, &visit_headers);
-    if (!ec) req.remote_ip = remote.address().to_string();
-    std::unique_ptr<KeyedSlots::Slot> per_ip_slot;  // this connection's place in its address's count
-    if (opt.max_connections_per_ip > 0 && !req.remote_ip.empty() &&
-        (opt.per_ip_modules.empty() || std::find(opt.per_ip_modules.begin(), opt.per_ip_modules.end(),
-                                                 l->module) != opt.per_ip_modules.end())) {
-      per_ip_slot = per_ip.take(req.remote_ip);
-      if (!per_ip_slot) {
-        boost::system::error_code ignore;
-        socket.close(ignore);
-        co_return;
-      }
+      break;  // end of stream, timeout, reset or a framing error: this connection is done
     }
-    beast::flat_buffer buffer;
-    std::string head;
-    FlatMessage hreq;  // the current request, its capacity kept from one request to the next
-
-    for (bool first = true;; first = false) {
-      conn.busy = false;
-      conn.partial = buffer.size() > 0;
-      // Draining: a connection's first request (it was accepted, maybe from the backlog at the signal) and
-      // one whose bytes have arrived are answered, with Connection: close; an idle one ends here.
-      if (draining.load(std::memory_order_relaxed) && !first && !conn.partial) {
-        boost::system::error_code aec;
-        if (socket.available(aec) == 0 || aec) break;
-      }
-      FlatParser<true> parser(hreq);
-      parser.body_limit(opt.body_limit);
-      parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
-      // Draining, a request gets a second to arrive whole: one sent before the signal has, or nearly has.
-      conn.deadline = coarse_steady_now() +
-                      (draining.load(std::memory_order_relaxed)
-                           ? std::min<std::chrono::milliseconds>(opt.header_timeout, std::chrono::seconds(1))
-                           : opt.header_timeout);
-      boost::system::error_code rec;
-      while (!io::parse(buffer, parser, true, rec)) {
-        auto [read_error, n] =
-            co_await io::async_read_short(socket, io::prepare(buffer), parser.got_some(), use_tuple);
-        if (n > 0) conn.partial = true;
-        if (io::received(buffer, parser, read_error, n, rec)) break;
-      }
-      conn.busy = true;
-      if (rec) {
-        const std::string rid = fast_uuid_v7();
-        if (rec == bhttp::error::body_limit) {
-          const Error e = too_large();
-          co_await reject(socket, conn, e, l, rid);
-        } else if (rec == bhttp::error::header_limit) {
-          const Error e(431, "Request Header Fields Too Large", "the request headers are too large");
-          co_await reject(socket, conn, e, l, rid);
-        } else if (parser.unsupported_coding()) {
-          const Error e(501, "Not Implemented", "the only transfer coding accepted is chunked, alone");
-          co_await reject(socket, conn, e, l, rid);
-        } else if (rec.category() == kHttpCategory && rec != bhttp::error::end_of_stream &&
-                   rec != bhttp::error::partial_message) {
-          const Error e = Error::bad_request("malformed HTTP request");
-          co_await reject(socket, conn, e, l, rid);
-        }
-        break;  // end of stream, timeout, reset or a framing error: this connection is done
-      }
-      if (!parser.is_done()) {
-        const std::string_view client_rid = lookup_header(&hreq, "x-request-id");
-        const std::string body_rid =
-            is_sane_request_id(client_rid) ? std::string(client_rid) : fast_uuid_v7();
-        conn.deadline = coarse_steady_now() + opt.body_timeout;
-        if (iequals(hreq.find("expect"), "100-continue")) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          const std::array<net::const_buffer, 1> cont{net::buffer(kContinue.data(), kContinue.size())};
-          if (co_await io::write(socket, cont)) break;
-        }
-        const boost::system::error_code bec = co_await io::read(socket, buffer, parser, false);
-        if (bec) {
-          if (bec == bhttp::error::body_limit) {
-            const Error e = too_large();
-            co_await reject(socket, conn, e, l, body_rid);
-          } else if (bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message &&
-                     bec.category() == kHttpCategory) {
-            const Error e = Error::bad_request("malformed HTTP request body");
-            co_await reject(socket, conn, e, l, body_rid);
-          }
-          break;
-        }
-      }
-      const auto start = std::chrono::steady_clock::now();
-
-      req.rebind(&hreq);
-      req.method = to_method(hreq.method);
-      req.method_str = hreq.view(hreq.method_str);
-      req.target = hreq.view(hreq.target);
-      const auto q = req.target.find('?');
-      req.path = req.target.substr(0, q);
-      req.query = q == std::string_view::npos ? std::string_view() : req.target.substr(q + 1);
-      req.body = std::move(hreq.body);
-      req.path_params.clear();
-      req.caller.reset();  // a kept-alive connection's next request proves itself again
-      const std::string_view rid = lookup_header(&hreq, "x-request-id");
-      if (is_sane_request_id(rid))
-        req.request_id.assign(rid);
-      else
-        assign_fast_uuid_v7(req.request_id);
-      parse_traceparent(lookup_header(&hreq, "traceparent"), req.trace);
-
-      const std::string* route_label = &kUnmatched;
-      // A handler may take long (a blocking query waits up to a minute); the sweeper leaves it alone.
-      conn.deadline = std::chrono::steady_clock::time_point::max();
-      std::optional<Response> res;
-      try {
-        res.emplace(co_await l->router->dispatch(req, route_label));
-      } catch (...) {
-        handle_error(req, res);
-      }
-
-      bool keep_alive = parser.keep_alive() && !draining.load(std::memory_order_relaxed);
-      size_t body_size = res->body.size();
-      const bool head_only = req.method == Method::Head;
-      // A proxied HEAD announces the upstream's length, or none when it gave none (never the empty body's).
-      std::optional<size_t> length = head_only && res->proxied_head ? std::optional<size_t>(res->head_length)
-                                                                    : std::optional<size_t>(body_size);
-      // A streamed body goes with its length when known; else chunked, or to the close for HTTP/1.0.
-      const bool streamed = res->stream && !head_only;
-      bool chunked = false;
-      if (streamed) {
-        if (res->stream->length) {
-          length = body_size + *res->stream->length;
-        } else if (hreq.version >= 11) {
-          length.reset();
-          chunked = true;
-          res->raw_headers += "Transfer-Encoding: chunked\r\n"sv;
-        } else {
-          length.reset();
-          keep_alive = false;
-        }
-      }
-      append_head(head, res->status, hreq.version, *res, req.request_id, req.trace.traceparent(), keep_alive,
-                  length);
-      std::array<net::const_buffer, 2> bufs{
-          net::buffer(head), net::buffer(res->body.data(), head_only || chunked ? 0 : body_size)};
-      // Counted before it is sent: a client that has its answer finds it in /metrics (asked on any
-      // connection). The duration is the time to the answer (the head of a streamed one), its sending aside.
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      l->metrics->record(route_label, req.method, res->status, seconds);
+    if (!parser.is_done()) {
+      const std::string_view client_rid = lookup_header(&hreq, "x-request-id");
+      const std::string body_rid = is_sane_request_id(client_rid) ? std::string(client_rid) : fast_uuid_v7();
       conn.deadline = coarse_steady_now() + opt.body_timeout;
-      boost::system::error_code wec;
-      if (!io::write_now(socket, bufs, wec)) {
-        auto [write_error, n] = co_await net::async_write(socket, bufs, use_tuple);
-        wec = write_error;
+      if (iequals(hreq.find("expect"), "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        const std::array<net::const_buffer, 1> cont{net::buffer(kContinue.data(), kContinue.size())};
+        if (co_await io::write(socket, cont)) break;
       }
-      if (streamed && !wec) {
-        if (chunked && body_size > 0)
-          wec = co_await write_chunk(socket, conn.deadline, opt.body_timeout, res->body);
-        if (!wec)
-          wec = co_await send_stream(socket, conn.deadline, opt.body_timeout, *res->stream, chunked,
-                                     body_size, req.request_id);
+      const boost::system::error_code bec = co_await io::read(socket, buffer, parser, false);
+      if (bec) {
+        if (bec == bhttp::error::body_limit) {
+          const Error e = too_large();
+          co_await reject(socket, conn, e, l, body_rid);
+        } else if (bec != bhttp::error::end_of_stream && bec != bhttp::error::partial_message &&
+                   bec.category() == kHttpCategory) {
+          const Error e = Error::bad_request("malformed HTTP request body");
+          co_await reject(socket, conn, e, l, body_rid);
+        }
+        break;
       }
-      res->stream.reset();  // an unfinished upstream body's connection closes here
+    }
+    const auto start = std::chrono::steady_clock::now();
 
-      if (opt.access_log && log::enabled(log::Level::info)) {
-        log::info("request", {{"module", l->module},
-                              {"method", req.method_str},
-                              {"path", req.path},
-                              {"route", *route_label},
-                              {"status", res->status},
-                              {"duration_us", static_cast<int64_t>(seconds * 1e6)},
-                              {"bytes", body_size},
-                              {"request_id", req.request_id},
-                              {"trace_id", req.trace.trace_id()},
-                              {"remote", req.remote_ip}});
+    req.rebind(&hreq);
+    req.method = to_method(hreq.method);
+    req.method_str = hreq.view(hreq.method_str);
+    req.target = hreq.view(hreq.target);
+    const auto q = req.target.find('?');
+    req.path = req.target.substr(0, q);
+    req.query = q == std::string_view::npos ? std::string_view() : req.target.substr(q + 1);
+    req.body = std::move(hreq.body);
+    req.path_params.clear();
+    req.caller.reset();  // a kept-alive connection's next request proves itself again
+    const std::string_view rid = lookup_header(&hreq, "x-request-id");
+    if (is_sane_request_id(rid))
+      req.request_id.assign(rid);
+    else
+      assign_fast_uuid_v7(req.request_id);
+    parse_traceparent(lookup_header(&hreq, "traceparent"), req.trace);
+
+    const std::string* route_label = &kUnmatched;
+    // A handler may take long (a blocking query waits up to a minute); the sweeper leaves it alone.
+    conn.deadline = std::chrono::steady_clock::time_point::max();
+    std::optional<Response> res;
+    try {
+      res.emplace(co_await l->router->dispatch(req, route_label));
+    } catch (...) {
+      handle_error(req, res);
+    }
+
+    bool keep_alive = parser.keep_alive() && !draining.load(std::memory_order_relaxed);
+    size_t body_size = res->body.size();
+    const bool head_only = req.method == Method::Head;
+    // A proxied HEAD announces the upstream's length, or none when it gave none (never the empty body's).
+    std::optional<size_t> length = head_only && res->proxied_head ? std::optional<size_t>(res->head_length)
+                                                                  : std::optional<size_t>(body_size);
+    // A streamed body goes with its length when known; else chunked, or to the close for HTTP/1.0.
+    const bool streamed = res->stream && !head_only;
+    bool chunked = false;
+    if (streamed) {
+      if (res->stream->length) {
+        length = body_size + *res->stream->length;
+      } else if (hreq.version >= 11) {
+        length.reset();
+        chunked = true;
+        res->raw_headers += "Transfer-Encoding: chunked\r\n"sv;
+      } else {
+        length.reset();
+        keep_alive = false;
       }
-      if (wec || !keep_alive) break;
-      // The connection keeps its buffers for the next request, but not a large body's.
-      if (req.body.capacity() > kKeptBodyCapacity) std::string().swap(req.body);
     }
-    socket.shutdown(tcp::socket::shutdown_send, ec);
-    co_return;
+    append_head(head, res->status, hreq.version, *res, req.request_id, req.trace.traceparent(), keep_alive,
+                length);
+    std::array<net::const_buffer, 2> bufs{
+        net::buffer(head), net::buffer(res->body.data(), head_only || chunked ? 0 : body_size)};
+    // Counted before it is sent: a client that has its answer finds it in /metrics (asked on any
+    // connection). The duration is the time to the answer (the head of a streamed one), its sending aside.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    l->metrics->record(route_label, req.method, res->status, seconds);
+    conn.deadline = coarse_steady_now() + opt.body_timeout;
+    boost::system::error_code wec;
+    if (!io::write_now(socket, bufs, wec)) {
+      auto [write_error, n] = co_await net::async_write(socket, bufs, use_tuple);
+      wec = write_error;
+    }
+    if (streamed && !wec) {
+      if (chunked && body_size > 0)
+        wec = co_await write_chunk(socket, conn.deadline, opt.body_timeout, res->body);
+      if (!wec)
+        wec = co_await send_stream(socket, conn.deadline, opt.body_timeout, *res->stream, chunked, body_size,
+                                   req.request_id);
+    }
+    res->stream.reset();  // an unfinished upstream body's connection closes here
+
+    if (opt.access_log && log::enabled(log::Level::info)) {
+      log::info("request", {{"module", l->module},
+                            {"method", req.method_str},
+                            {"path", req.path},
+                            {"route", *route_label},
+                            {"status", res->status},
+                            {"duration_us", static_cast<int64_t>(seconds * 1e6)},
+                            {"bytes", body_size},
+                            {"request_id", req.request_id},
+                            {"trace_id", req.trace.trace_id()},
+                            {"remote", req.remote_ip}});
+    }
+    if (wec || !keep_alive) break;
+    // The connection keeps its buffers for the next request, but not a large body's.
+    if (req.body.capacity() > kKeptBodyCapacity) std::string().swap(req.body);
   }
-
-  void begin_drain() {
-    if (draining.exchange(true)) return;
-    drains_pending.store(static_cast<int>(workers.size()), std::memory_order_release);
-    for (auto& w : workers) {
-      // New handshakes stop first: the listeners drop new SYNs (their clients' retries meet a closed port:
-      // refused at connect), while handshakes already under way complete. Closing a listener resets the
-      // connections in its backlog, and a client whose handshake completed just before the close had sent
-      // its request on a connection it believed open (1 of ~1,000 per-request connections at a SIGTERM).
-      for (auto& [acc, l] : w->acceptors) refuse_new_handshakes(acc->native_handle());
-    }
-    for (auto& w : workers) {
-      net::co_spawn(
-          w->ctx,
-          [this, wp = w.get()]() -> net::awaitable<void> {
-            // Handshakes under way at the signal complete within a round trip.
-            net::steady_timer settle(wp->ctx, kDrainHandshakes);
-            co_await settle.async_wait(use_tuple);
-            // Connections the kernel has already accepted are taken from the backlog and served (closing the
-            // listener would reset them); then the listener closes.
-            for (auto& [acc, l] : wp->acceptors) {
-              boost::system::error_code ec;
-              acc->non_blocking(true, ec);
-              for (int taken = 0; !ec && taken < 4096; ++taken) {
-                tcp::socket sock(wp->ctx);
-                acc->accept(sock, ec);
-                if (ec) break;
-                boost::system::error_code ignore;
-                sock.set_option(tcp::no_delay(true), ignore);
-                open.fetch_add(1, std::memory_order_relaxed);
-                net::co_spawn(wp->ctx, serve(wp, l, std::move(sock), true), net::detached);
-              }
-              boost::system::error_code ignore;
-              acc->close(ignore);
-            }
-            // A keep-alive connection idle at the signal gets a second more: a request its client sends
-            // meanwhile (perhaps already on its way) is answered with Connection: close, instead of meeting a
-            // closed socket; then the sweeper closes it. Requests under way are answered as usual.
-            const auto idle_until = std::chrono::steady_clock::now() + kDrainIdle;
-            for (Connection* c : wp->connections)
-              if (!c->busy && !c->partial && c->deadline > idle_until) c->deadline = idle_until;
-            drains_pending.fetch_sub(1, std::memory_order_acq_rel);
-          },
-          net::detached);
-    }
-    net::co_spawn(workers[0]->ctx, wait_drained(), net::detached);
-  }
-
-  net::awaitable<void> wait_drained() {
-    const auto deadline = std::chrono::steady_clock::now() + opt.shutdown_grace;
-    net::steady_timer t(workers[0]->ctx);
-    // Every worker has taken its backlog (and counted it) before `open` can say the drain is over.
-    while ((drains_pending.load(std::memory_order_acquire) > 0 || open.load() > 0) &&
-           std::chrono::steady_clock::now() < deadline) {
-      t.expires_after(std::chrono::milliseconds(10));
-      co_await t.async_wait(use_tuple);
-    }
-    for (auto& w : workers) w->ctx.stop();
-  }
-};
-
-Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
-Server::~Server() = default;
-
-uint16_t Server::listen(std::string module, uint16_t port, std::shared_ptr<Router> router,
-                        std::shared_ptr<HttpMetrics> metrics) {
-  return impl_->listen(std::move(module), port, std::move(router), std::move(metrics));
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  co_return;
 }
-
-net::io_context& Server::main_context() { return impl_->workers[0]->ctx; }
-
-void Server::run() {
-  for (auto& w : impl_->workers) {
-    net::co_spawn(w->ctx, impl_->sweep(w.get()), net::detached);
-    for (auto& [acc, l] : w->acceptors)
-      net::co_spawn(w->ctx, impl_->accept_loop(w.get(), acc.get(), l), net::detached);
-  }
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < impl_->workers.size(); ++i) {
-    threads.emplace_back([w = impl_->workers[i].get()] {
-      auto guard = net::make_work_guard(w->ctx);
-      io::ReactorBinding binding(w->ctx);
-      w->ctx.run();
-      drop_idle_connections();
-    });
-  }
-  {
-    auto guard = net::make_work_guard(impl_->workers[0]->ctx);
-    io::ReactorBinding binding(impl_->workers[0]->ctx);
-    impl_->workers[0]->ctx.run();
-    drop_idle_connections();
-  }
-  for (auto& t : threads) t.join();
-}
-
-void Server::shutdown() {
-  net::post(impl_->workers[0]->ctx, [impl = impl_.get()] { impl->begin_drain(); });
-}
-
-int64_t Server::open_connections() const { return impl_->open.load(); }
 
 }  // namespace keel::http
