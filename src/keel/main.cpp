@@ -9,6 +9,7 @@
 
 #include "keel/app/modules.hpp"
 #include "keel/app/serve.hpp"
+#include "keel/app/wiring.hpp"
 #include "keel/auth/cli.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
@@ -80,11 +81,12 @@ const Command kCommands[] = {
      }},
     {"user", "create", "Create a user (password on standard input)", user_create_options,
      [](const keel::Config& c, const Options& o) {
-       return keel::auth::user_create_command(c, o.email, o.admin);
+       const keel::Wiring wiring(c);
+       return keel::auth::user_create_command(c, wiring.outbox, wiring.hooks, o.email, o.admin);
      }},
     {"token", "create", "Create a service token and print it", token_create_options,
      [](const keel::Config& c, const Options& o) {
-       return keel::auth::token_create_command(c, o.service, o.ttl);
+       return keel::auth::token_create_command(c, keel::module_table(), o.service, o.ttl);
      }},
     {"token", "revoke", "Revoke a service token", token_revoke_options,
      [](const keel::Config& c, const Options& o) { return keel::auth::token_revoke_command(c, o.id); }},

@@ -24,6 +24,8 @@ class FakeAuthenticator : public keel::module::Authenticator {
     if (it == principals_.end()) throw keel::Error::unauthorized();
     return it->second;
   }
+  void reload() override {}
+  void revoke_local(const std::string&, std::chrono::system_clock::time_point) override {}
 
  private:
   static std::shared_ptr<const Principal> make(std::string subject, std::vector<std::string> roles) {

@@ -16,7 +16,7 @@
 #include <functional>
 #include <thread>
 
-#include "keel/billing/accounts.hpp"
+#include "keel/billing/ledger.hpp"
 #include "keel/billing/rollup.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
@@ -462,7 +462,8 @@ TEST_P(DatabaseTest, UsageRollsUpWithoutChangingTotals) {
   std::string account;
   db_->write_sync([&](Session& s) {
     const std::string user = insert_user(s, "usage@example.com");
-    account = keel::billing::create_account(s, user, "");
+    const keel::module::Outbox outbox;
+    account = keel::billing::create_account(s, outbox, user, "");
     const auto row = [&](const std::string& key, int64_t q, const std::string& t) {
       s.query(
           "INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "keel/billing/accounts.hpp"
+#include "keel/billing/ledger.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
@@ -33,7 +33,7 @@ class MeterTest : public ::testing::Test {
           "INSERT INTO users (id, email, email_lower, display_name, password_hash, metadata, created_at, "
           "updated_at) VALUES ($1, $2, $2, NULL, 'x', '{}', $3, $3)",
           {user_, std::string("meter@example.com"), now});
-      keel::billing::create_account(s, user_, "");
+      keel::billing::create_account(s, outbox_, user_, "");
     });
   }
   void TearDown() override {
@@ -43,6 +43,7 @@ class MeterTest : public ::testing::Test {
   int64_t scalar(const std::string& sql) {
     return db_->read_sync([&](keel::db::Session& s) { return s.query(sql, {user_}).rows[0].int64(0); });
   }
+  keel::module::Outbox outbox_;
   fs::path dir_;
   std::unique_ptr<keel::db::Database> db_;
   std::string user_;
@@ -51,7 +52,8 @@ class MeterTest : public ::testing::Test {
 TEST_F(MeterTest, AWriteReportedAsFailedIsWrittenAgainAndChargedOnce) {
   keel::billing::Plans plans;
   plans.by_name["free"] = keel::billing::Plan{0, 10};
-  Meter meter(plans);
+  const keel::billing::Ledger ledger(plans, outbox_);
+  Meter meter(ledger);
   for (int i = 0; i < 3; ++i) meter.add(user_, "memory");
 
   const Meter::Batch first = meter.take();

@@ -77,30 +77,4 @@ std::vector<const ModuleSpec*> select_modules(const std::vector<std::string>& na
   return out;
 }
 
-bool path_under(std::string_view path, std::string_view prefix) {
-  if (prefix == "/") return true;
-  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
-  return path.substr(0, prefix.size()) == prefix &&
-         (path.size() == prefix.size() || path[prefix.size()] == '/');
-}
-
-bool keel_owner_name(std::string_view name) {
-  for (const auto& m : module_table())
-    if (m.name == name) return true;
-  return false;
-}
-
-const std::vector<std::string>& reserved_paths() {
-  static const std::vector<std::string> paths = {
-      "/", "/health", "/metrics", "/openapi.json", "/.well-known", "/admin", "/v1/stream"};
-  return paths;
-}
-
-const ModuleSpec* keel_owner_of(std::string_view prefix) {
-  for (const auto& m : module_table())
-    for (const auto& r : m.routes)
-      if (path_under(prefix, r)) return &m;
-  return nullptr;
-}
-
 }  // namespace keel

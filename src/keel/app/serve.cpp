@@ -20,6 +20,7 @@
 
 #include "keel/app/health.hpp"
 #include "keel/app/modules.hpp"
+#include "keel/app/wiring.hpp"
 #include "keel/auth/settings.hpp"
 #include "keel/auth/verifier.hpp"
 #include "keel/core/config.hpp"
@@ -87,7 +88,8 @@ std::string advertised_host(const Config& config) {
 }
 
 // Renews this process's registrations (named function: coroutine lambdas must not capture, STYLE.md).
-boost::asio::awaitable<void> heartbeat_own(db::Database& db, const std::vector<registry::InstanceInput>& own,
+boost::asio::awaitable<void> heartbeat_own(db::Database& db, const module::Outbox& outbox,
+                                           const std::vector<registry::InstanceInput>& own,
                                            const std::atomic<bool>& stopping,
                                            std::chrono::milliseconds every) {
   const auto ex = co_await boost::asio::this_coro::executor;
@@ -99,7 +101,8 @@ boost::asio::awaitable<void> heartbeat_own(db::Database& db, const std::vector<r
       co_await db.write([&](db::Session& s) {
         if (stopping.load()) return;  // queued before shutdown: must not re-register what shutdown removed
         for (const auto& self : own)
-          if (!registry::heartbeat(s, self.module, self.instance_id)) registry::upsert_instance(s, self, "");
+          if (!registry::heartbeat(s, self.module, self.instance_id))
+            registry::upsert_instance(s, outbox, self, "");
       });
     } catch (const std::exception& e) {
       log::warn("registry heartbeat failed", {{"error", e.what()}});
@@ -148,7 +151,7 @@ int serve(const Config& config) {
   (void)auth::AuthSettings::from(config);
   (void)gateway::GatewaySettings::from(config);
   (void)http::AddressPolicy::from(config);
-  (void)billing::Plans::from(config);
+  Wiring wiring(config);  // reads the plans ([billing]) too
   const SelfRegistration self_registration = SelfRegistration::from(config);
   const auto started = std::chrono::steady_clock::now();
   auto db = open_and_migrate(config);
@@ -157,7 +160,7 @@ int serve(const Config& config) {
   std::unique_ptr<events::Sequencer> sequencer;
   if (db->dialect() == db::Dialect::Postgres) {
     sequencer = std::make_unique<events::Sequencer>(*db, std::chrono::milliseconds(500));
-    events::set_sequencer(sequencer.get());
+    wiring.outbox.number_with(sequencer.get());
   }
 
   http::ServerOptions opt;
@@ -177,6 +180,7 @@ int serve(const Config& config) {
 
   HealthProbe probe(*db);
   probe.probe_sync();
+  // The module layer's interfaces that need the database: auth's verifier, the registry's view.
   auth::TokenVerifier verifier(*db, verifier_settings(config));
   registry::IndexWatch registry_index(*db);
   registry_index.load_sync();
@@ -190,8 +194,18 @@ int serve(const Config& config) {
     auto router = std::make_shared<http::Router>();
     router->set_guard(module::guard(verifier));  // each route's declared access, checked before its handler
     auto metrics = std::make_shared<http::HttpMetrics>(std::string(m->name));
-    ModuleContext ctx{config,         *db,           *router,          server.main_context(), verifier,
-                      registry_index, local_routers, declared_routes()};
+    ModuleContext ctx{.config = config,
+                      .db = *db,
+                      .router = *router,
+                      .io = server.main_context(),
+                      .authenticator = verifier,
+                      .registry = registry_index,
+                      .accounts = wiring.ledger,
+                      .outbox = wiring.outbox,
+                      .hooks = wiring.hooks,
+                      .modules = module_table(),
+                      .local_routers = local_routers,
+                      .declared = declared_routes()};
     if (m->install) m->install(ctx);
     local_routers.emplace_back(std::string(m->name), router);
     CommonRoutes common{std::string(m->name), &probe, [metrics, &server, extra = ctx.extra_metrics] {
@@ -224,7 +238,7 @@ int serve(const Config& config) {
     for (const auto& route : router->routes())
       if (route->access.is_public() && !route->prefix &&
           std::any_of(m->routes.begin(), m->routes.end(),
-                      [&](const std::string& prefix) { return path_under(route->pattern, prefix); }))
+                      [&](const std::string& prefix) { return module::path_under(route->pattern, prefix); }))
         self.public_routes.push_back(std::string(http::method_name(route->method)) + " " + route->pattern);
     self.health_path = "/health/live";
     self.ttl_seconds = self_registration.ttl_seconds;
@@ -233,7 +247,7 @@ int serve(const Config& config) {
 
   // keel's own modules register themselves, so gateways in other processes find them.
   registry_index.observe(db->write_sync([&](db::Session& s) {
-    for (const auto& self : own_instances) registry::upsert_instance(s, self, "");
+    for (const auto& self : own_instances) registry::upsert_instance(s, wiring.outbox, self, "");
     return registry::current_index(s);
   }));
   for (const auto& hook : started_hooks) hook();  // the gateway's first route table, with every module in
@@ -241,9 +255,10 @@ int serve(const Config& config) {
   boost::asio::co_spawn(server.main_context(), registry_index.run(), boost::asio::detached);
   if (sequencer) boost::asio::co_spawn(server.main_context(), sequencer->run(), boost::asio::detached);
   std::atomic<bool> stopping{false};
-  boost::asio::co_spawn(server.main_context(),
-                        heartbeat_own(*db, own_instances, stopping, self_registration.heartbeat),
-                        boost::asio::detached);
+  boost::asio::co_spawn(
+      server.main_context(),
+      heartbeat_own(*db, wiring.outbox, own_instances, stopping, self_registration.heartbeat),
+      boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), probe.run(std::chrono::milliseconds(500)),
                         boost::asio::detached);
   boost::asio::co_spawn(server.main_context(), verifier.run(), boost::asio::detached);
@@ -279,12 +294,12 @@ int serve(const Config& config) {
   try {
     db->write_sync([&](db::Session& s) {
       for (const auto& self : own_instances)
-        registry::delete_instance(s, self.module, self.instance_id, "shutdown", "");
+        registry::delete_instance(s, wiring.outbox, self.module, self.instance_id, "shutdown", "");
     });
   } catch (const std::exception& e) {
     log::warn("could not deregister", {{"error", e.what()}});
   }
-  events::set_sequencer(nullptr);
+  wiring.outbox.number_with(nullptr);
   db->close();
   log::info("keel stopped");
   return 0;

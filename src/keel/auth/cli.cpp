@@ -4,18 +4,30 @@
 #include <iostream>
 #include <regex>
 
-#include "keel/app/modules.hpp"
 #include "keel/auth/keys.hpp"
 #include "keel/auth/service.hpp"
+#include "keel/auth/verifier.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/db/migrations.hpp"
+#include "keel/module/module.hpp"
 
 namespace keel::auth {
 
 namespace {
+
+// A command that creates no user runs no hooks; its events (a service token's) go through an outbox of its
+// own, numbered on PostgreSQL by a serving process's sweep.
+const module::Outbox& own_outbox() {
+  static const module::Outbox outbox;
+  return outbox;
+}
+const module::Hooks& no_hooks() {
+  static const module::Hooks hooks;
+  return hooks;
+}
 
 // The pieces of the auth module a command needs, over a migrated database.
 struct Offline {
@@ -26,7 +38,8 @@ struct Offline {
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<AuthService> service;
 
-  explicit Offline(const Config& config) {
+  explicit Offline(const Config& config) : Offline(config, own_outbox(), no_hooks()) {}
+  Offline(const Config& config, const module::Outbox& outbox, const module::Hooks& hooks) {
     db = db::open_database(config);
     db::migrate(*db);
     settings = AuthSettings::from(config);
@@ -35,7 +48,7 @@ struct Offline {
     verifier = std::make_unique<TokenVerifier>(
         *db, VerifierSettings{settings.issuer, settings.audience, settings.access_ttl_seconds, 30});
     hasher = std::make_unique<PasswordHasher>(settings.argon2_memory_kib, settings.argon2_iterations, 1, 1);
-    service = std::make_unique<AuthService>(*db, settings, *issuer, *verifier, *hasher);
+    service = std::make_unique<AuthService>(*db, settings, *issuer, *verifier, *hasher, outbox, hooks);
   }
   ~Offline() { db->close(); }
 };
@@ -49,12 +62,13 @@ int report(const Error& e) {
 
 }  // namespace
 
-int user_create_command(const Config& config, const std::string& email, bool admin) {
+int user_create_command(const Config& config, const module::Outbox& outbox, const module::Hooks& hooks,
+                        const std::string& email, bool admin) {
   std::string password;
   std::getline(std::cin, password);
   if (!password.empty() && password.back() == '\r') password.pop_back();
   try {
-    Offline o(config);
+    Offline o(config, outbox, hooks);
     auto user = o.service->create_user_sync(NewUser{email, password, std::nullopt, admin});
     std::cout << boost::json::serialize(user) << "\n";
     return 0;
@@ -63,7 +77,8 @@ int user_create_command(const Config& config, const std::string& email, bool adm
   }
 }
 
-int token_create_command(const Config& config, const std::string& service, long long ttl_seconds) {
+int token_create_command(const Config& config, const std::vector<ModuleSpec>& modules,
+                         const std::string& service, long long ttl_seconds) {
   static const std::regex name("[a-z][a-z0-9-]{0,62}");
   if (!std::regex_match(service, name)) {
     std::cerr << "keel: --service: a module name matches [a-z][a-z0-9-]{0,62}\n";
@@ -71,7 +86,7 @@ int token_create_command(const Config& config, const std::string& service, long 
   }
   // keel's own module names are keel's: a token bound to one could register an instance of it, and the
   // gateway would hand it users' Authorization headers (or login bodies, for auth).
-  if (keel_owner_name(service)) {
+  if (module::named(modules, service)) {
     std::cerr << "keel: --service: '" << service
               << "' is one of keel's own modules, whose instances only keel's processes register; name the "
                  "third-party module this token is for\n";

@@ -9,7 +9,6 @@
 #include <boost/json/serialize.hpp>
 #include <thread>
 
-#include "keel/app/modules.hpp"
 #include "keel/auth/keys.hpp"
 #include "keel/auth/service.hpp"
 #include "keel/core/config.hpp"
@@ -19,6 +18,7 @@
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
 #include "keel/module/caller.hpp"
+#include "keel/module/module.hpp"
 
 namespace keel::auth {
 
@@ -209,8 +209,9 @@ void install(ModuleContext& ctx) {
                                                threads, a->settings.hash_queue);
   a->issuer = std::make_unique<TokenIssuer>(ctx.db, a->settings, fleet_master_key(ctx.db, a->settings));
   a->issuer->load_sync();
-  ctx.verifier.load_sync();  // sees the key just created
-  a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.verifier, *a->hasher);
+  ctx.authenticator.reload();  // sees the key just created
+  a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.authenticator, *a->hasher,
+                                             ctx.outbox, ctx.hooks);
   a->service->rekey_emails_sync();
   boost::asio::co_spawn(ctx.io, a->issuer->run(), boost::asio::detached);
   boost::asio::co_spawn(ctx.io, forget_ended_sessions(ctx.db, a->settings.ended_sessions_kept_days),

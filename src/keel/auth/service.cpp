@@ -8,12 +8,10 @@
 #include "keel/auth/keys.hpp"
 #include "keel/auth/sessions.hpp"
 #include "keel/auth/users.hpp"
-#include "keel/billing/accounts.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
-#include "keel/events/outbox.hpp"
 #include "keel/http/json_body.hpp"
 
 namespace keel::auth {
@@ -23,12 +21,15 @@ using std::chrono::seconds;
 using std::chrono::system_clock;
 
 AuthService::AuthService(db::Database& db, const AuthSettings& settings, TokenIssuer& issuer,
-                         TokenVerifier& verifier, PasswordHasher& hasher)
+                         module::Authenticator& verifier, PasswordHasher& hasher,
+                         const module::Outbox& outbox, const module::Hooks& hooks)
     : db_(db),
       settings_(settings),
       issuer_(issuer),
       verifier_(verifier),
       hasher_(hasher),
+      outbox_(outbox),
+      hooks_(hooks),
       throttle_(settings.login_max_failures, settings.login_max_failures_per_ip,
                 seconds(settings.login_window_seconds)),
       refresh_key_(derive_key(issuer.master(), 1, "keelrfsh")) {}
@@ -51,20 +52,8 @@ boost::asio::awaitable<json::object> AuthService::register_user(const NewUser& u
   const std::string hash = co_await hasher_.hash(u.password);
   try {
     co_return co_await db_.write([&](db::Session& s) {
-      const std::string id = uuid_v7();
-      const std::string now = now_rfc3339();
-      const std::string roles = u.admin ? R"(["user","admin"])" : R"(["user"])";
-      s.query(
-          "INSERT INTO users (id, email, email_lower, display_name, password_hash, roles, created_at, "
-          "updated_at) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-          {id, u.email, key_of(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
-           hash, roles, now});
-      billing::create_account(s, id, client.traceparent);
-      events::append(
-          s, {"keel.auth.user.registered", kSource, id, json::object{{"user_id", id}}, client.traceparent});
-      auto user = user_json(
-          s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {id}).rows.at(0));
+      auto user = insert_user(s, u, hash, client.traceparent);
+      const std::string id(user["id"].as_string());
       auto session = create_session(s, id, client, settings_);
       return token_response(issuer_, settings_, std::move(user), session.id, session.refresh_token,
                             session.expires_at);
@@ -105,7 +94,7 @@ boost::asio::awaitable<json::object> AuthService::login(const std::string& email
   if (!ok) {
     const std::string subject = user ? std::string(user->at("id").as_string()) : std::string();
     co_await db_.write([&](db::Session& s) {
-      events::append(
+      outbox_.append(
           s, {"keel.auth.login.failed", kSource, subject,
               json::object{{"reason", user ? "wrong_password" : "unknown_account"}, {"ip", client.ip}},
               client.traceparent});
@@ -120,7 +109,7 @@ boost::asio::awaitable<json::object> AuthService::login(const std::string& email
       s.query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
               {id, rehash, now_rfc3339()});
     auto session = create_session(s, id, client, settings_);
-    events::append(s, {"keel.auth.login.succeeded", kSource, id,
+    outbox_.append(s, {"keel.auth.login.succeeded", kSource, id,
                        json::object{{"session_id", session.id}, {"ip", client.ip}}, client.traceparent});
     return token_response(issuer_, settings_, std::move(*user), session.id, session.refresh_token,
                           session.expires_at);
@@ -192,11 +181,12 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
         o.error = "the session has been revoked";
         return o;
       case RefreshVerdict::Expired:
-        o.revoked = revoke_where(s, "id = $1", {sid}, "expired", user_id, client.traceparent);
+        o.revoked = revoke_where(s, outbox_, "id = $1", {sid}, "expired", user_id, client.traceparent);
         o.error = "the session has expired";
         return o;
       case RefreshVerdict::Reuse:
-        o.revoked = revoke_where(s, "id = $1", {sid}, "refresh_token_reuse", user_id, client.traceparent);
+        o.revoked =
+            revoke_where(s, outbox_, "id = $1", {sid}, "refresh_token_reuse", user_id, client.traceparent);
         o.error = "refresh token reuse detected; the session has been revoked";
         return o;
     }
@@ -209,7 +199,7 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
     }
     auto urows = s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {user_id});
     if (urows.empty() || urows.rows[0].text(8) != "active") {
-      o.revoked = revoke_where(s, "id = $1", {sid}, "user_disabled", user_id, client.traceparent);
+      o.revoked = revoke_where(s, outbox_, "id = $1", {sid}, "user_disabled", user_id, client.traceparent);
       o.error = "the account is not active";
       return o;
     }
@@ -225,8 +215,8 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
 
 boost::asio::awaitable<void> AuthService::logout(const Principal& who, const ClientInfo& client) {
   auto revoked = co_await db_.write([&](db::Session& s) {
-    return revoke_where(s, "id = $1 AND user_id = $2", {who.session_id, who.user_id}, "logout", who.user_id,
-                        client.traceparent);
+    return revoke_where(s, outbox_, "id = $1 AND user_id = $2", {who.session_id, who.user_id}, "logout",
+                        who.user_id, client.traceparent);
   });
   for (const auto& [sid, exp] : revoked)
     verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
@@ -235,7 +225,8 @@ boost::asio::awaitable<void> AuthService::logout(const Principal& who, const Cli
 
 boost::asio::awaitable<void> AuthService::logout_all(const Principal& who, const ClientInfo& client) {
   auto revoked = co_await db_.write([&](db::Session& s) {
-    return revoke_where(s, "user_id = $1", {who.user_id}, "logout_all", who.user_id, client.traceparent);
+    return revoke_where(s, outbox_, "user_id = $1", {who.user_id}, "logout_all", who.user_id,
+                        client.traceparent);
   });
   for (const auto& [sid, exp] : revoked)
     verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
@@ -295,10 +286,10 @@ boost::asio::awaitable<void> AuthService::change_password(const Principal& who, 
   auto revoked = co_await db_.write([&](db::Session& s) {
     s.query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
             {who.user_id, hash, now_rfc3339()});
-    events::append(s, {"keel.auth.password.changed", kSource, who.user_id,
+    outbox_.append(s, {"keel.auth.password.changed", kSource, who.user_id,
                        json::object{{"user_id", who.user_id}}, client.traceparent});
-    return revoke_where(s, "user_id = $1 AND id <> $2", {who.user_id, who.session_id}, "password_changed",
-                        who.user_id, client.traceparent);
+    return revoke_where(s, outbox_, "user_id = $1 AND id <> $2", {who.user_id, who.session_id},
+                        "password_changed", who.user_id, client.traceparent);
   });
   for (const auto& [sid, exp] : revoked)
     verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
@@ -339,8 +330,8 @@ boost::asio::awaitable<void> AuthService::revoke_session(const Principal& who, c
   auto found = co_await db_.write([&](db::Session& s) {
     auto owned = s.query("SELECT id FROM sessions WHERE id = $1 AND user_id = $2", {session_id, who.user_id});
     if (owned.empty()) return std::optional<std::vector<std::pair<std::string, std::string>>>();
-    return std::optional(
-        revoke_where(s, "id = $1", {session_id}, "revoked_by_user", who.user_id, client.traceparent));
+    return std::optional(revoke_where(s, outbox_, "id = $1", {session_id}, "revoked_by_user", who.user_id,
+                                      client.traceparent));
   });
   if (!found) throw Error::not_found("no such session");
   for (const auto& [sid, exp] : *found)
@@ -402,24 +393,27 @@ int64_t AuthService::rekey_emails_sync() {
   return changed;
 }
 
+json::object AuthService::insert_user(db::Session& s, const NewUser& u, const std::string& hash,
+                                      const std::string& traceparent) const {
+  const std::string id = uuid_v7();
+  const std::string now = now_rfc3339();
+  s.query(
+      "INSERT INTO users (id, email, email_lower, display_name, password_hash, roles, created_at, "
+      "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+      {id, u.email, key_of(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr), hash,
+       std::string(u.admin ? R"(["user","admin"])" : R"(["user"])"), now});
+  // What other modules keep per user (billing's account) is created in this transaction, by their hooks.
+  hooks_.run_user_created(s, module::UserCreated{id, traceparent});
+  outbox_.append(s, {"keel.auth.user.registered", kSource, id, json::object{{"user_id", id}}, traceparent});
+  return user_json(
+      s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {id}).rows.at(0));
+}
+
 json::object AuthService::create_user_sync(const NewUser& u) {
   validate_new_user(u);
   const std::string hash = hasher_.hash_sync(u.password);
   try {
-    return db_.write_sync([&](db::Session& s) {
-      const std::string id = uuid_v7();
-      const std::string now = now_rfc3339();
-      s.query(
-          "INSERT INTO users (id, email, email_lower, display_name, password_hash, roles, created_at, "
-          "updated_at) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-          {id, u.email, key_of(u.email), u.display_name ? db::Value(*u.display_name) : db::Value(nullptr),
-           hash, std::string(u.admin ? R"(["user","admin"])" : R"(["user"])"), now});
-      billing::create_account(s, id, "");
-      events::append(s, {"keel.auth.user.registered", kSource, id, json::object{{"user_id", id}}, ""});
-      return user_json(
-          s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {id}).rows.at(0));
-    });
+    return db_.write_sync([&](db::Session& s) { return insert_user(s, u, hash, ""); });
   } catch (const db::DbError& e) {
     if (e.kind() == db::DbError::Kind::UniqueViolation)
       throw Error::conflict("an account with this email already exists");

@@ -11,10 +11,14 @@
 #include "keel/auth/passwords.hpp"
 #include "keel/auth/settings.hpp"
 #include "keel/auth/throttle.hpp"
-#include "keel/auth/verifier.hpp"
 #include "keel/db/database.hpp"
+#include "keel/module/caller.hpp"
+#include "keel/module/hooks.hpp"
+#include "keel/module/outbox.hpp"
 
 namespace keel::auth {
+
+using Principal = module::Principal;
 
 struct ClientInfo {
   std::string ip;
@@ -31,8 +35,10 @@ struct NewUser {
 
 class AuthService {
  public:
-  AuthService(db::Database& db, const AuthSettings& settings, TokenIssuer& issuer, TokenVerifier& verifier,
-              PasswordHasher& hasher);
+  // `hooks`: run in the transaction that creates a user (module/hooks.hpp).
+  AuthService(db::Database& db, const AuthSettings& settings, TokenIssuer& issuer,
+              module::Authenticator& verifier, PasswordHasher& hasher, const module::Outbox& outbox,
+              const module::Hooks& hooks);
 
   // Each returns the contract's token response.
   boost::asio::awaitable<boost::json::object> register_user(const NewUser& user, const ClientInfo& client);
@@ -73,11 +79,17 @@ class AuthService {
   LoginThrottle& throttle() { return throttle_; }
 
  private:
+  // The user's row, the hooks' rows and its event, in `s`; the user as JSON.
+  boost::json::object insert_user(db::Session& s, const NewUser& u, const std::string& hash,
+                                  const std::string& traceparent) const;
+
   db::Database& db_;
   AuthSettings settings_;
   TokenIssuer& issuer_;
-  TokenVerifier& verifier_;
+  module::Authenticator& verifier_;
   PasswordHasher& hasher_;
+  const module::Outbox& outbox_;
+  const module::Hooks& hooks_;
   LoginThrottle throttle_;
   std::string refresh_key_;
 };

@@ -7,7 +7,6 @@
 #include "keel/auth/users.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
-#include "keel/events/outbox.hpp"
 
 namespace keel::auth {
 
@@ -50,7 +49,8 @@ json::object token_response(const TokenIssuer& issuer, const AuthSettings& setti
       {"refresh_token", refresh_token}, {"session_id", session_id}, {"user", std::move(user)}};
 }
 
-std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const std::string& condition,
+std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const module::Outbox& outbox,
+                                                              const std::string& condition,
                                                               const std::vector<db::Value>& params,
                                                               const std::string& reason,
                                                               const std::string& user_id,
@@ -70,8 +70,8 @@ std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, co
   }
   // Events after every row change: the outbox lock is then never held while waiting for a row.
   for (const auto& [sid, exp] : out)
-    events::append(s, {"keel.auth.session.revoked", kSource, user_id,
-                       json::object{{"session_id", sid}, {"reason", reason}}, traceparent});
+    outbox.append(s, {"keel.auth.session.revoked", kSource, user_id,
+                      json::object{{"session_id", sid}, {"reason", reason}}, traceparent});
   return out;
 }
 

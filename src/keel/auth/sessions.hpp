@@ -11,6 +11,7 @@
 #include "keel/auth/issuer.hpp"
 #include "keel/auth/settings.hpp"
 #include "keel/db/database.hpp"
+#include "keel/module/outbox.hpp"
 
 namespace keel::auth {
 
@@ -39,7 +40,8 @@ boost::json::object token_response(const TokenIssuer& issuer, const AuthSettings
 
 // Revokes the matching live sessions, each with its keel.auth.session.revoked event; (id, expires_at) of
 // each.
-std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const std::string& condition,
+std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const module::Outbox& outbox,
+                                                              const std::string& condition,
                                                               const std::vector<db::Value>& params,
                                                               const std::string& reason,
                                                               const std::string& user_id,

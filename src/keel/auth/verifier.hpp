@@ -35,6 +35,7 @@ class TokenVerifier : public module::Authenticator {
   TokenVerifier(db::Database& db, VerifierSettings settings);
   // Loads keys and recent revocations (at start, before serving).
   void load_sync();
+  void reload() override { load_sync(); }
   // Keeps keys (every 5 s) and revocations (every 250 ms) fresh until the io_context stops.
   boost::asio::awaitable<void> run();
   // Throws a 401 keel::Error for anything but a valid, live token.
@@ -45,7 +46,7 @@ class TokenVerifier : public module::Authenticator {
   Principal authenticate(const http::Request& req) const { return *authenticate_shared(req); }
   std::shared_ptr<const Principal> authenticate_shared(const http::Request& req) const override;
   // Makes a revocation effective in this process at once (others see it at their next poll).
-  void revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until);
+  void revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until) override;
   const VerifierSettings& settings() const { return settings_; }
 
   // Drops cached verifications of tokens expired at `now` (unix seconds), and of tokens not presented for a

@@ -5,16 +5,15 @@
 #include <map>
 #include <string>
 
+#include "keel/module/accounts.hpp"
+
 namespace keel {
 struct Config;
 }
 
 namespace keel::billing {
 
-struct Plan {
-  int64_t requests_per_minute = 0;
-  int64_t request_price = 0;
-};
+using Plan = module::Plan;
 
 struct Plans {
   std::map<std::string, Plan> by_name;

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "keel/billing/accounts.hpp"
+#include "keel/billing/ledger.hpp"
 #include "keel/core/time.hpp"
 
 namespace keel::billing {

@@ -8,19 +8,18 @@
 #include <boost/json.hpp>
 #include <regex>
 
-#include "keel/app/modules.hpp"
-#include "keel/billing/accounts.hpp"
+#include "keel/billing/ledger.hpp"
 #include "keel/billing/rollup.hpp"
 #include "keel/billing/settings.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
-#include "keel/events/outbox.hpp"
 #include "keel/http/json_body.hpp"
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
 #include "keel/module/caller.hpp"
+#include "keel/module/module.hpp"
 
 namespace keel::billing {
 
@@ -36,6 +35,7 @@ namespace {
 
 struct Billing {
   db::Database* db;
+  const module::Outbox* outbox;
 };
 
 constexpr const char* kAccountColumns =
@@ -239,7 +239,7 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
     db::Result entry;
     try {
       entry = co_await b->db->write([&](db::Session& s) {
-        created = post_entry(s, account_id, amount, "credit", description, key, tp);
+        created = post_entry(s, *b->outbox, account_id, amount, "credit", description, key, tp);
         return find(s);
       });
     } catch (const db::DbError& e) {
@@ -255,7 +255,7 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
 void declare(http::Router& router) { add_routes(router, nullptr); }
 
 void install(ModuleContext& ctx) {
-  auto b = std::make_shared<Billing>(Billing{&ctx.db});
+  auto b = std::make_shared<Billing>(Billing{&ctx.db, &ctx.outbox});
   UsageRetention retention;
   retention.raw_minutes = settings::usage_raw_minutes.integer(ctx.config);
   retention.minute_days = settings::usage_minute_days.integer(ctx.config);

@@ -11,13 +11,10 @@
 #include <boost/json.hpp>
 #include <cctype>
 
-#include "keel/app/modules.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/db/group_write.hpp"
-#include "keel/events/outbox.hpp"
-#include "keel/events/sequencer.hpp"
 #include "keel/events/settings.hpp"
 #include "keel/http/duration.hpp"
 #include "keel/http/json_body.hpp"
@@ -25,6 +22,8 @@
 #include "keel/http/router.hpp"
 #include "keel/module/caller.hpp"
 #include "keel/module/idempotency.hpp"
+#include "keel/module/module.hpp"
+#include "keel/module/outbox.hpp"
 
 namespace keel::events {
 
@@ -44,7 +43,8 @@ struct Events {
   int64_t retention_days = 30;
   // PostgreSQL: posts without an Idempotency-Key commit in groups (db/group_write.hpp); a commit for each
   // post made the server flush its log for every event (~2 events a flush at 64 connections).
-  std::shared_ptr<db::GroupWrite<NewEvent, Appended>> group;
+  const module::Outbox* outbox;
+  std::shared_ptr<db::GroupWrite<module::NewEvent, module::Appended>> group;
   std::unique_ptr<http::LongPolls> long_polls;  // reads with ?wait= each token may hold
 };
 
@@ -162,7 +162,7 @@ void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
     db::Result rows;
     // On PostgreSQL events are numbered just after they commit: a read first lets the sequencer catch up,
     // so it sees every event committed before it was asked (read-your-writes for the event log).
-    if (Sequencer* seq = sequencer())
+    if (module::Numbering* seq = ev->outbox->numbering())
       co_await seq->catch_up(std::chrono::steady_clock::now() + std::chrono::seconds(2));
     for (;;) {
       rows = co_await ev->db->read([&](db::Session& s) { return run_query(s, q); });
@@ -188,7 +188,7 @@ void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
     const module::Principal& who = module::caller(req);
     auto body = http::parse_json_object(req);
     http::Validator v(body);
-    NewEvent e;
+    module::NewEvent e;
     e.type = v.required_string("type", 1, 256);
     e.source = v.required_string("source", 1, 512);
     e.subject = v.optional_string("subject", 1, 256).value_or("");
@@ -218,7 +218,7 @@ void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
     // so the stored answer may lack it: it is filled in on the way out, first time or replayed.
     // Named first: no temporaries inside the co_await (README, "Developing").
     const auto idempotency = module::Idempotency::of(req, "events:" + who.subject);
-    const auto event_of = [&](const Appended& a) {
+    const auto event_of = [&](const module::Appended& a) {
       return json::object{{"id", a.id},
                           {"seq", a.seq != 0 ? json::value(a.seq) : json::value(nullptr)},
                           {"specversion", "1.0"},
@@ -233,17 +233,17 @@ void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
     Response answer;
     json::object out;
     if (ev->group && !idempotency) {
-      const Appended a = co_await ev->group->write(e);
+      const module::Appended a = co_await ev->group->write(e);
       answer.status = 201;
       out = event_of(a);
     } else {
       const std::function<Response(db::Session&)> create = [&](db::Session& s) {
-        return Response::json(201, event_of(append(s, e)));
+        return Response::json(201, event_of(ev->outbox->append(s, e)));
       };
       answer = co_await module::create_once(*ev->db, idempotency, create);
       out = json::parse(answer.body).as_object();  // first time or replayed
     }
-    if (Sequencer* q = sequencer(); out["seq"].is_null() && q) {
+    if (module::Numbering* q = ev->outbox->numbering(); out["seq"].is_null() && q) {
       const std::string id(out["id"].as_string());
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
       const int64_t seq = co_await q->number_of(id, deadline);
@@ -266,14 +266,17 @@ void declare(http::Router& router) { add_routes(router, nullptr); }
 void install(ModuleContext& ctx) {
   auto ev = std::make_shared<Events>();
   ev->db = &ctx.db;
+  ev->outbox = &ctx.outbox;
   ev->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
   ev->retention_days = settings::retention_days.integer(ctx.config);
   ev->latest = ctx.db.read_sync([](db::Session& s) {
     return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
   });
   if (ctx.db.dialect() == db::Dialect::Postgres)
-    ev->group = std::make_shared<db::GroupWrite<NewEvent, Appended>>(
-        ctx.db, [](db::Session& s, const std::vector<NewEvent>& events) { return append_all(s, events); });
+    ev->group = std::make_shared<db::GroupWrite<module::NewEvent, module::Appended>>(
+        ctx.db, [outbox = &ctx.outbox](db::Session& s, const std::vector<module::NewEvent>& events) {
+          return outbox->append_all(s, events);
+        });
   net::co_spawn(ctx.io, follow_latest(ev), net::detached);
 
   add_routes(ctx.router, ev);

@@ -8,13 +8,6 @@
 namespace keel::events {
 
 namespace {
-std::atomic<Sequencer*> g_sequencer{nullptr};
-}  // namespace
-
-void set_sequencer(Sequencer* s) { g_sequencer.store(s, std::memory_order_release); }
-Sequencer* sequencer() { return g_sequencer.load(std::memory_order_acquire); }
-
-namespace {
 
 // `pending` (id, n: 1, 2, ... in id order) numbered from the counter, in one statement: the counter moved
 // past them, the numbers written.

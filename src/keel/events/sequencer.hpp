@@ -22,6 +22,7 @@
 
 #include "keel/core/rounds.hpp"
 #include "keel/core/worker_pool.hpp"
+#include "keel/module/outbox.hpp"
 
 namespace keel::db {
 class Database;
@@ -41,11 +42,11 @@ std::vector<std::pair<std::string, int64_t>> number_events(db::Session& s,
 // The numbers of those of `ids` that have one.
 std::vector<std::pair<std::string, int64_t>> numbers_of(db::Session& s, const std::vector<std::string>& ids);
 
-class Sequencer {
+class Sequencer : public module::Numbering {
  public:
   Sequencer(db::Database& db, std::chrono::milliseconds period);
   // A transaction that appended the event `id` committed (any thread): number it soon.
-  void committed(std::string id);
+  void committed(std::string id) override;
   // Until its io_context stops.
   boost::asio::awaitable<void> run();
   // Finishes a round under way and stops its thread: call once the io_context has stopped and before it is
@@ -53,7 +54,7 @@ class Sequencer {
   void stop() { pool_.stop(); }
   // Until every event committed before the call is numbered (a round that begins after it has ended), or
   // `deadline`: a reader then sees what was written before it asked.
-  boost::asio::awaitable<void> catch_up(std::chrono::steady_clock::time_point deadline) {
+  boost::asio::awaitable<void> catch_up(std::chrono::steady_clock::time_point deadline) override {
     sweep_asked_.store(true, std::memory_order_release);
     rounds_.wake();
     return rounds_.next(deadline);
@@ -61,7 +62,7 @@ class Sequencer {
   // The number of a committed event: from this process's rounds as they number it, else read (another
   // process numbered it); 0 if it has none by `deadline`.
   boost::asio::awaitable<int64_t> number_of(const std::string& id,
-                                            std::chrono::steady_clock::time_point deadline);
+                                            std::chrono::steady_clock::time_point deadline) override;
 
  private:
   db::Database& db_;
@@ -77,9 +78,5 @@ class Sequencer {
   std::vector<std::string> fresh_;  // committed here, not yet taken by a round
   std::atomic<bool> sweep_asked_{true};
 };
-
-// The process's sequencer, woken by append()'s commits; none on SQLite.
-void set_sequencer(Sequencer* sequencer);
-Sequencer* sequencer();
 
 }  // namespace keel::events

@@ -1,4 +1,3 @@
-#include "keel/billing/accounts.hpp"
 
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
@@ -7,7 +6,6 @@
 #include <optional>
 #include <unordered_set>
 
-#include "keel/auth/verifier.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
@@ -15,7 +13,8 @@
 #include "keel/core/time.hpp"
 #include "keel/db/database.hpp"
 #include "keel/gateway/gateway.hpp"
-#include "keel/registry/index_watch.hpp"
+#include "keel/module/caller.hpp"
+#include "keel/module/registry_view.hpp"
 
 namespace keel::gateway {
 
@@ -57,22 +56,15 @@ std::optional<AccountView> Gateway::cached_account(const std::string& user_id) {
   return view;
 }
 
-namespace {
-// One account's view from a row of (user_id, plan, balance).
-AccountView account_view(const db::Row& row, std::chrono::steady_clock::time_point now) {
-  return AccountView{row.text(1), row.int64(2), now, 0};
-}
-}  // namespace
-
 net::awaitable<AccountView> Gateway::load_account(const std::string& user_id) {
   for (int attempt = 0;; ++attempt) {
     const uint64_t epoch = accounts_epoch_.load(std::memory_order_acquire);
-    auto rows = co_await db_.read([&](db::Session& s) {
-      return s.query("SELECT user_id, plan, balance FROM billing_accounts WHERE user_id = $1", {user_id});
-    });
+    const auto standing = co_await db_.read(
+        [&](db::Session& s) { return meter_.accounts().standings(s, std::vector<std::string>{user_id}); });
     // The balance read here has every committed charge; requests not yet flushed are added by the check.
     const auto now = coarse_steady_now();
-    AccountView view = rows.empty() ? AccountView{std::string(), 0, now, 0} : account_view(rows.rows[0], now);
+    AccountView view = standing.empty() ? AccountView{std::string(), 0, now, 0}
+                                        : AccountView{standing[0].plan, standing[0].balance, now, 0};
     std::lock_guard lk(quota_mu_);
     const uint64_t current = accounts_epoch_.load(std::memory_order_acquire);
     if (current != epoch) {
@@ -107,7 +99,6 @@ std::optional<AccountView> Gateway::stale_account(const std::string& user_id) {
 net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool written) {
   // A view unused this long is dropped; its user's next request reads it again.
   constexpr auto kIdle = std::chrono::seconds(10);
-  constexpr size_t kChunk = 100;  // users per query
   const auto now = coarse_steady_now();
   // Unwritten counts go back to be flushed again (they stay pending all along). Written ones stay pending
   // until balances that include them are installed: if this read fails, until a later one succeeds.
@@ -133,31 +124,16 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool w
       if (!accounts_.contains(user)) users.push_back(user);
   }
   if (users.empty()) co_return;
-  std::vector<std::pair<std::string, AccountView>> fresh;
+  std::vector<module::Standing> fresh;
   try {
-    fresh = co_await db_.read([&](db::Session& s) {
-      std::vector<std::pair<std::string, AccountView>> out;
-      for (size_t from = 0; from < users.size(); from += kChunk) {
-        const size_t to = std::min(users.size(), from + kChunk);
-        std::string sql = "SELECT user_id, plan, balance FROM billing_accounts WHERE user_id IN (";
-        std::vector<db::Value> params;
-        for (size_t i = from; i < to; ++i) {
-          sql += i == from ? "$" : ", $";
-          sql += std::to_string(i - from + 1);
-          params.emplace_back(users[i]);
-        }
-        sql += ")";
-        const auto rows = s.query(sql, params);
-        for (const auto& row : rows.rows) out.emplace_back(row.text(0), account_view(row, now));
-      }
-      return out;
-    });
+    fresh = co_await db_.read([&](db::Session& s) { return meter_.accounts().standings(s, users); });
   } catch (const std::exception& e) {
     log::warn("reading account balances failed", {{"error", e.what()}});
     co_return;  // the views keep their older balances, and the charges since stay pending
   }
-  std::unordered_map<std::string, AccountView> by_user(std::make_move_iterator(fresh.begin()),
-                                                       std::make_move_iterator(fresh.end()));
+  std::unordered_map<std::string, AccountView> by_user;
+  for (auto& st : fresh)
+    by_user.emplace(std::move(st.user_id), AccountView{std::move(st.plan), st.balance, now, 0});
   std::lock_guard lk(quota_mu_);
   for (const std::string& user : users) {
     auto row = by_user.find(user);
@@ -176,7 +152,7 @@ net::awaitable<void> Gateway::refresh_accounts(const Meter::Batch& batch, bool w
 }
 
 void Gateway::charge(const std::string& user_id, const AccountView& view, const std::string& module) {
-  const billing::Plan* plan = meter_.plans().find(view.plan);
+  const module::Plan* plan = meter_.accounts().plan(view.plan);
   if (!plan || plan->request_price <= 0) {
     meter_.add(user_id, module);
     return;

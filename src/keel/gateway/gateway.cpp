@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <optional>
 
-#include "keel/app/modules.hpp"
-#include "keel/auth/verifier.hpp"
-#include "keel/billing/accounts.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
@@ -14,7 +11,9 @@
 #include "keel/db/database.hpp"
 #include "keel/gateway/settings.hpp"
 #include "keel/http/router.hpp"
-#include "keel/registry/index_watch.hpp"
+#include "keel/module/caller.hpp"
+#include "keel/module/module.hpp"
+#include "keel/module/registry_view.hpp"
 
 namespace keel::gateway {
 
@@ -82,8 +81,9 @@ std::atomic<uint64_t> g_next_gateway{1};
 Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
     : db_(ctx.db),
       io_(ctx.io),
-      verifier_(ctx.verifier),
-      index_(ctx.registry_index),
+      verifier_(ctx.authenticator),
+      registry_(ctx.registry),
+      modules_(ctx.modules),
       local_(ctx.local_routers),
       declared_(ctx.declared),
       settings_(settings),
@@ -91,7 +91,7 @@ Gateway::Gateway(ModuleContext& ctx, GatewaySettings settings)
       user_limit_(settings.user_rate, settings.user_burst),
       ip_limit_(settings.ip_rate, settings.ip_burst),
       table_(std::make_shared<RouteTable>()),
-      meter_(billing::Plans::from(ctx.config)),
+      meter_(ctx.accounts),
       instance_(g_next_gateway.fetch_add(1)) {
   // SQLite has one process, whose limits in memory are exact; PostgreSQL may have a fleet.
   if (settings_.cluster_limits && db_.dialect() == db::Dialect::Postgres)
@@ -160,7 +160,7 @@ Gateway::Verdict Gateway::take_rate(RateLimiter& local, std::string_view kind, c
 }
 
 Gateway::Verdict Gateway::take_quota(const std::string& user_id, const AccountView& view, bool last_try) {
-  const billing::Plan* plan = meter_.plans().find(view.plan);
+  const module::Plan* plan = meter_.accounts().plan(view.plan);
   if (!plan || plan->requests_per_minute <= 0) return Verdict::Pass;
   const int64_t secs = coarse_unix_seconds();
   const int64_t minute = secs / 60;
@@ -205,7 +205,7 @@ Gateway::Verdict Gateway::take_quota(const std::string& user_id, const AccountVi
   return Verdict::Pass;
 }
 
-bool Gateway::admit(const auth::Principal* who, const AccountView* account, const Target& target,
+bool Gateway::admit(const module::Principal* who, const AccountView* account, const Target& target,
                     const Request& req, int& stage, bool last_try) {
   if (!who) {
     if (stage == 0 && take_rate(ip_limit_, "ip:", req.remote_ip, settings_.ip_rate, settings_.ip_burst,

@@ -15,10 +15,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include "keel/billing/plans.hpp"
 #include "keel/gateway/budgets.hpp"
 #include "keel/http/client.hpp"
 #include "keel/http/request.hpp"
+#include "keel/module/accounts.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -27,18 +27,15 @@ class io_context;
 namespace keel {
 struct Config;
 struct ModuleContext;
+struct ModuleSpec;
 namespace http {
 class Router;
 }
-namespace auth {
-class TokenVerifier;
-}  // namespace auth
 namespace module {
 struct Principal;
+class Authenticator;
+class RegistryView;
 }  // namespace module
-namespace registry {
-class IndexWatch;
-}
 namespace db {
 class Database;
 class Session;
@@ -121,7 +118,7 @@ struct RouteTable {
 class Meter {
  public:
   using Counts = std::vector<std::pair<std::pair<std::string, std::string>, int64_t>>;
-  explicit Meter(billing::Plans plans) : plans_(std::move(plans)) {}
+  explicit Meter(const module::Accounts& accounts) : accounts_(accounts) {}
   void add(const std::string& user_id, const std::string& module);
   // Counted and not yet committed (including a flush being written), for the 402 check.
   int64_t pending(const std::string& user_id);
@@ -142,11 +139,11 @@ class Meter {
   // The three steps at shutdown, for a batch left by a failed write and then the counts since; `committed`
   // runs after each successful write, before its counts are settled.
   void flush_sync(db::Database& db, const std::function<void()>& committed);
-  const billing::Plans& plans() const { return plans_; }
+  const module::Accounts& accounts() const { return accounts_; }
 
  private:
   void write(db::Session& s, const Counts& counts, const std::string& key_prefix) const;
-  billing::Plans plans_;
+  const module::Accounts& accounts_;  // billing's
   std::mutex mu_;
   // (user, module) pairs, looked up without building a key's strings on every request.
   struct PairLess {
@@ -242,8 +239,9 @@ class Gateway {
                                              bool keel);
   db::Database& db_;
   boost::asio::io_context& io_;
-  auth::TokenVerifier& verifier_;
-  registry::IndexWatch& index_;
+  module::Authenticator& verifier_;
+  module::RegistryView& registry_;
+  const std::vector<ModuleSpec>& modules_;  // keel's
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local_;
   const std::vector<std::pair<std::string, std::shared_ptr<const http::Router>>>& declared_;
   GatewaySettings settings_;

@@ -1,14 +1,13 @@
 #include <algorithm>
 
-#include "keel/auth/verifier.hpp"
-#include "keel/billing/accounts.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/thread_slots.hpp"
 #include "keel/db/database.hpp"
 #include "keel/gateway/gateway.hpp"
-#include "keel/registry/index_watch.hpp"
+#include "keel/module/caller.hpp"
+#include "keel/module/registry_view.hpp"
 
 namespace keel::gateway {
 
@@ -63,25 +62,10 @@ void Meter::settle(const Batch& batch, bool written) {
 }
 
 void Meter::write(db::Session& s, const Counts& counts, const std::string& prefix) const {
-  std::vector<billing::UsageIncrement> usage;
-  std::map<std::string, int64_t> per_user;
-  for (const auto& [key, n] : counts) {
-    usage.push_back({key.first, key.second, "requests", n});
-    per_user[key.first] += n;
-  }
-  billing::record_usage_batch(s, usage, prefix);
-  for (const auto& [user, n] : per_user) {
-    auto account = s.query("SELECT id, plan FROM billing_accounts WHERE user_id = $1", {user});
-    if (account.empty()) continue;
-    const billing::Plan* plan = plans_.find(account.rows[0].text(1));
-    if (!plan || plan->request_price <= 0) continue;
-    // Charged however large the count or price: the product saturates and the balance stops at its limit.
-    int64_t charge = 0;
-    if (__builtin_mul_overflow(n, plan->request_price, &charge)) charge = billing::kMaxTotal;
-    billing::post_entry(s, account.rows[0].text(0), -std::min(charge, billing::kMaxTotal), "usage",
-                        std::to_string(n) + " requests", prefix + ":charge:" + user, "",
-                        billing::AtLimit::Clamp);
-  }
+  std::vector<module::RequestCount> requests;
+  requests.reserve(counts.size());
+  for (const auto& [key, n] : counts) requests.push_back({key.first, key.second, n});
+  accounts_.charge_requests(s, requests, prefix);
 }
 
 void Meter::flush_sync(db::Database& db, const std::function<void()>& committed) {

@@ -5,7 +5,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "keel/auth/verifier.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
@@ -13,7 +12,8 @@
 #include "keel/db/database.hpp"
 #include "keel/gateway/gateway.hpp"
 #include "keel/gateway/thread_state.hpp"
-#include "keel/registry/index_watch.hpp"
+#include "keel/module/caller.hpp"
+#include "keel/module/registry_view.hpp"
 
 namespace keel::gateway {
 

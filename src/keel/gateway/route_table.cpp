@@ -5,8 +5,6 @@
 #include <boost/json.hpp>
 #include <set>
 
-#include "keel/app/modules.hpp"
-#include "keel/auth/verifier.hpp"
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
@@ -16,8 +14,9 @@
 #include "keel/gateway/gateway.hpp"
 #include "keel/gateway/thread_state.hpp"
 #include "keel/http/router.hpp"
-#include "keel/registry/index_watch.hpp"
-#include "keel/registry/repository.hpp"
+#include "keel/module/caller.hpp"
+#include "keel/module/module.hpp"
+#include "keel/module/registry_view.hpp"
 
 namespace keel::gateway {
 
@@ -29,7 +28,7 @@ using http::Response;
 
 const Target* RouteTable::find(std::string_view path) const {
   for (const auto& [prefix, t] : prefixes)
-    if (path_under(path, prefix)) return &targets[t];
+    if (module::path_under(path, prefix)) return &targets[t];
   return nullptr;
 }
 
@@ -42,20 +41,18 @@ bool Target::is_public(http::Method method, std::string_view path) const {
 
 namespace {
 std::shared_ptr<RouteTable> build_table(
-    const std::vector<std::pair<std::string, std::string>>& owners,
-    const std::vector<registry::Instance>& instances,
+    const module::RegistrySnapshot& registry, const std::vector<ModuleSpec>& modules,
     const std::vector<std::pair<std::string, std::shared_ptr<http::Router>>>& local,
-    const Declarations& declared, int64_t index) {
+    const Declarations& declared) {
   auto t = std::make_shared<RouteTable>();
-  t->index = index;
+  t->index = registry.index;
   std::map<std::string, size_t> by_module;
   auto target_of = [&](const std::string& module) -> size_t {
     auto [it, fresh] = by_module.try_emplace(module, t->targets.size());
     if (fresh) {
       Target target;
       target.module = module;
-      for (const auto& m : module_table())
-        if (m.name == module) target.keel = true;
+      target.keel = module::named(modules, module) != nullptr;
       for (const auto& [name, router] : local)
         if (name == module) target.local = router;
       if (!target.local)
@@ -67,19 +64,16 @@ std::shared_ptr<RouteTable> build_table(
     return it->second;
   };
   std::set<std::string> seen;
-  for (const auto& m : module_table()) {
+  for (const auto& m : modules) {
     if (m.name == "gateway") continue;
     for (const auto& r : m.routes)
       if (seen.insert(r).second) t->prefixes.emplace_back(r, target_of(std::string(m.name)));
   }
   // The gateway's own routes are its router's exact routes; as a target it would route to itself.
-  for (const auto& [prefix, module] : owners)
-    if (module != "gateway" && seen.insert(prefix).second)
-      t->prefixes.emplace_back(prefix, target_of(module));
-  const std::string now = now_rfc3339();
+  for (const auto& [prefix, owner] : registry.owners)
+    if (owner != "gateway" && seen.insert(prefix).second) t->prefixes.emplace_back(prefix, target_of(owner));
   std::map<size_t, std::set<std::string>> registered_public;  // target -> "METHOD /pattern"
-  for (const auto& i : instances) {
-    if (i.status != "passing" || i.expires_at <= now) continue;
+  for (const auto& i : registry.live) {
     auto ep = http::Endpoint::parse(i.url);
     if (!ep) continue;
     const size_t at = target_of(i.module);
@@ -115,8 +109,7 @@ std::shared_ptr<RouteTable> build_table(
 }  // namespace
 
 void Gateway::install_table(db::Session& s) {
-  auto t = build_table(registry::route_owners(s), registry::list_instances(s, std::nullopt), local_,
-                       declared_, registry::current_index(s));
+  auto t = build_table(registry_.snapshot(s), modules_, local_, declared_);
   std::lock_guard lk(table_mu_);
   table_ = std::move(t);
   table_version_.fetch_add(1, std::memory_order_release);
@@ -135,7 +128,7 @@ net::awaitable<void> Gateway::follow() {
     // Named first: no temporaries inside the co_await (see README, "Developing").
     const int64_t seen = table()->index;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    co_await index_.wait_past(seen, deadline);
+    co_await registry_.wait_past(seen, deadline);
     try {
       co_await db_.read([this](db::Session& s) { install_table(s); });
     } catch (const std::exception& e) {

@@ -5,10 +5,10 @@
 #include <boost/asio/io_context.hpp>
 #include <memory>
 
-#include "keel/app/modules.hpp"
 #include "keel/gateway/gateway.hpp"
 #include "keel/gateway/openapi.hpp"
 #include "keel/http/router.hpp"
+#include "keel/module/module.hpp"
 
 namespace keel::gateway {
 

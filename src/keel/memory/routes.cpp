@@ -8,7 +8,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
-#include "keel/app/modules.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
@@ -24,6 +23,7 @@
 #include "keel/memory/store.hpp"
 #include "keel/module/caller.hpp"
 #include "keel/module/idempotency.hpp"
+#include "keel/module/module.hpp"
 
 namespace keel::memory {
 
@@ -77,7 +77,7 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
     // Named first: no temporaries inside the co_await (README, "Developing").
     const auto idempotency = module::Idempotency::of(req, "memory:" + user_id);
     const std::function<Response(db::Session&)> create = [&](db::Session& s) {
-      return memory_response(201, insert_memory(s, nm));
+      return memory_response(201, insert_memory(s, *m->outbox, nm));
     };
     co_return co_await module::create_once(*m->db, idempotency, create);
   });
@@ -184,7 +184,7 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
     const std::string now = now_rfc3339();
     const std::string tp(req.trace.traceparent());
     auto row = co_await m->db->write([&](db::Session& s) {
-      return update_memory(s, user_id, id, c, if_match, now, tp, m->versions_kept);
+      return update_memory(s, *m->outbox, user_id, id, c, if_match, now, tp, m->versions_kept);
     });
     co_return memory_response(200, row);
   });
@@ -195,7 +195,8 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const std::string now = now_rfc3339();
     const std::string tp(req.trace.traceparent());
-    auto gone = co_await m->db->write([&](db::Session& s) { return delete_memory(s, user_id, id, now, tp); });
+    auto gone = co_await m->db->write(
+        [&](db::Session& s) { return delete_memory(s, *m->outbox, user_id, id, now, tp); });
     if (!gone) throw Error::not_found("no such memory");
     if (gone->second) m->index.remove(user_id, gone->first, id);
     co_return Response::no_content();
@@ -241,6 +242,7 @@ void declare(http::Router& router) { add_routes(router, nullptr); }
 void install(ModuleContext& ctx) {
   auto m = std::make_shared<Memories>(vector_settings(ctx.config));
   m->db = &ctx.db;
+  m->outbox = &ctx.outbox;
   m->common_word_rows = settings::common_word_rows.integer(ctx.config);
   m->sweep_interval = std::chrono::milliseconds(settings::sweep_interval_ms.integer(ctx.config));
   m->versions_kept = settings::versions_kept.integer(ctx.config);

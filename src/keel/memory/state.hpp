@@ -7,12 +7,14 @@
 #include "keel/db/database.hpp"
 #include "keel/memory/search.hpp"
 #include "keel/memory/vector_index.hpp"
+#include "keel/module/outbox.hpp"
 
 namespace keel::memory {
 
 struct Memories {
   explicit Memories(VectorSettings vs) : index(vs) {}
   db::Database* db = nullptr;
+  const module::Outbox* outbox = nullptr;
   VectorIndex index;
   TermStats terms;
   // A word in more memories than this is common. A query with rarer words ranks every memory matching those

@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "keel/core/error.hpp"
-#include "keel/events/outbox.hpp"
 
 namespace keel::memory {
 
@@ -172,7 +171,7 @@ std::vector<float> embedding_from_blob(const std::string& bytes) {
   return v;
 }
 
-db::Row insert_memory(db::Session& s, const NewMemory& m) {
+db::Row insert_memory(db::Session& s, const module::Outbox& outbox, const NewMemory& m) {
   const Fields& f = m.fields;
   int64_t seq = 0;
   if (f.embedding) seq = next_vector_seq(s, m.user_id, m.ns, static_cast<int>(f.embedding->size()), m.now);
@@ -185,7 +184,7 @@ db::Row insert_memory(db::Session& s, const NewMemory& m) {
       {m.id, m.user_id, m.ns, f.content, f.metadata, tags_json(f.tags), blob_or_null(f.embedding),
        dims_or_null(f.embedding), seq, m.now, text_or_null(f.expires_at)});
   insert_tags(s, m.id, m.user_id, f.tags);
-  events::append(s, {"keel.memory.created", kSource, m.user_id, event_data(r.rows.at(0)), m.traceparent});
+  outbox.append(s, {"keel.memory.created", kSource, m.user_id, event_data(r.rows.at(0)), m.traceparent});
   return r.rows.at(0);
 }
 
@@ -210,9 +209,9 @@ bool if_match_allows(std::string_view header, int64_t version) {
   return false;
 }
 
-db::Row update_memory(db::Session& s, const std::string& user_id, const std::string& id, const Change& c,
-                      std::string_view if_match, const std::string& now, const std::string& traceparent,
-                      int64_t versions_kept) {
+db::Row update_memory(db::Session& s, const module::Outbox& outbox, const std::string& user_id,
+                      const std::string& id, const Change& c, std::string_view if_match,
+                      const std::string& now, const std::string& traceparent, int64_t versions_kept) {
   std::string sql =
       std::string("SELECT ") + kColumns + ", m.embedding FROM memories m WHERE m.id = $1 AND m.user_id = $2";
   std::vector<db::Value> params{id, user_id};
@@ -262,20 +261,21 @@ db::Row update_memory(db::Session& s, const std::string& user_id, const std::str
     s.query("DELETE FROM memory_tags WHERE memory_id = $1", {id});
     insert_tags(s, id, user_id, *c.tags);
   }
-  events::append(s, {"keel.memory.updated", kSource, user_id, event_data(r.rows.at(0)), traceparent});
+  outbox.append(s, {"keel.memory.updated", kSource, user_id, event_data(r.rows.at(0)), traceparent});
   return r.rows.at(0);
 }
 
-std::optional<std::pair<std::string, bool>> delete_memory(db::Session& s, const std::string& user_id,
-                                                          const std::string& id, const std::string& now,
+std::optional<std::pair<std::string, bool>> delete_memory(db::Session& s, const module::Outbox& outbox,
+                                                          const std::string& user_id, const std::string& id,
+                                                          const std::string& now,
                                                           const std::string& traceparent) {
   std::string sql = "DELETE FROM memories AS m WHERE m.id = $1 AND m.user_id = $2";
   std::vector<db::Value> params{id, user_id};
   add_not_expired(now, sql, params);
   auto r = s.query(sql + " RETURNING namespace, embedding_dims", params);
   if (r.empty()) return std::nullopt;
-  events::append(s, {"keel.memory.deleted", kSource, user_id,
-                     json::object{{"id", id}, {"namespace", r.rows[0].text(0)}}, traceparent});
+  outbox.append(s, {"keel.memory.deleted", kSource, user_id,
+                    json::object{{"id", id}, {"namespace", r.rows[0].text(0)}}, traceparent});
   return std::make_pair(r.rows[0].text(0), !r.rows[0].is_null(1));
 }
 

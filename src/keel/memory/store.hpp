@@ -8,6 +8,7 @@
 
 #include "keel/db/database.hpp"
 #include "keel/memory/vector_index.hpp"
+#include "keel/module/outbox.hpp"
 
 namespace keel::memory {
 
@@ -41,7 +42,7 @@ struct NewMemory {
 };
 // Inserts the memory (and its space's sequence step when it has an embedding). 422 when the embedding's
 // dimension differs from the namespace's.
-db::Row insert_memory(db::Session& s, const NewMemory& m);
+db::Row insert_memory(db::Session& s, const module::Outbox& outbox, const NewMemory& m);
 
 struct Change {
   std::optional<std::string> content, metadata;
@@ -58,16 +59,17 @@ bool if_match_allows(std::string_view header, int64_t version);
 // Applies the change, keeping the previous version in memory_versions, and at most `versions_kept` of them
 // (the newest; 0 keeps none). Throws 404 (missing, another user's, expired) and 412 (If-Match names another
 // version).
-db::Row update_memory(db::Session& s, const std::string& user_id, const std::string& id, const Change& c,
-                      std::string_view if_match, const std::string& now, const std::string& traceparent,
-                      int64_t versions_kept);
+db::Row update_memory(db::Session& s, const module::Outbox& outbox, const std::string& user_id,
+                      const std::string& id, const Change& c, std::string_view if_match,
+                      const std::string& now, const std::string& traceparent, int64_t versions_kept);
 
 // Deletes past versions that stopped being current before `horizon` (at most `batch`); how many.
 int64_t forget_old_versions(db::Session& s, const std::string& horizon, int64_t batch);
 
 // Deletes it; the namespace and whether it had an embedding, or nullopt when there was nothing to delete.
-std::optional<std::pair<std::string, bool>> delete_memory(db::Session& s, const std::string& user_id,
-                                                          const std::string& id, const std::string& now,
+std::optional<std::pair<std::string, bool>> delete_memory(db::Session& s, const module::Outbox& outbox,
+                                                          const std::string& user_id, const std::string& id,
+                                                          const std::string& now,
                                                           const std::string& traceparent);
 
 // Deletes up to `batch` expired memories; returns how many.

@@ -2,6 +2,7 @@
 // Who is calling: the verified token behind a request to a route that is not public. The router checks a
 // route's declared access (http/access.hpp) before its handler runs, through the guard made here from the
 // process's token verifier; a handler reads the caller with caller(req) and never checks a token itself.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +32,11 @@ class Authenticator {
   virtual ~Authenticator() = default;
   // The verified caller; a 401 keel::Error when the token is absent or not valid.
   virtual std::shared_ptr<const Principal> authenticate_shared(const http::Request& req) const = 0;
+  // Reads the signing keys and revocations again now (auth, after creating its first key).
+  virtual void reload() = 0;
+  // A session (or service token) ended in this process: its tokens fail here at once, elsewhere within a
+  // second. `until`: when they would have expired anyway.
+  virtual void revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until) = 0;
 };
 
 // The router's guard: 401 without a valid token, 403 when the caller is not of a kind the route admits.

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "keel/core/log.hpp"
+#include "keel/core/time.hpp"
 #include "keel/registry/repository.hpp"
 
 namespace keel::registry {
@@ -54,7 +55,7 @@ boost::asio::awaitable<int64_t> IndexWatch::wait_past(int64_t index,
     std::lock_guard lk(mu_);
     // Checked and registered under the lock observe() wakes waiters under: an advance is either seen here or
     // finds this waiter and cancels its timer.
-    if (value() > index) co_return value();
+    if (value_.load(std::memory_order_acquire) > index) co_return value_.load(std::memory_order_acquire);
     waiters_.push_back({index, timer});
   }
   co_await timer->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
@@ -62,7 +63,19 @@ boost::asio::awaitable<int64_t> IndexWatch::wait_past(int64_t index,
     std::lock_guard lk(mu_);
     std::erase_if(waiters_, [&](const Waiter& w) { return w.timer == timer; });
   }
-  co_return value();
+  co_return value_.load(std::memory_order_acquire);
+}
+
+module::RegistrySnapshot IndexWatch::snapshot(db::Session& s) const {
+  module::RegistrySnapshot out;
+  out.owners = route_owners(s);
+  const std::string now = now_rfc3339();
+  for (auto& i : list_instances(s, std::nullopt))
+    if (i.status == "passing" && i.expires_at > now)
+      out.live.push_back(
+          {std::move(i.module), std::move(i.url), std::move(i.health_path), std::move(i.public_routes)});
+  out.index = current_index(s);
+  return out;
 }
 
 }  // namespace keel::registry

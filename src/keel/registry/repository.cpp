@@ -6,7 +6,6 @@
 
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
-#include "keel/events/outbox.hpp"
 
 namespace keel::registry {
 
@@ -123,8 +122,8 @@ int64_t bump_index(db::Session& s) {
   return current_index(s);
 }
 
-std::pair<Instance, bool> upsert_instance(db::Session& s, const InstanceInput& in,
-                                          const std::string& traceparent) {
+std::pair<Instance, bool> upsert_instance(db::Session& s, const module::Outbox& outbox,
+                                          const InstanceInput& in, const std::string& traceparent) {
   // First, as in every registry write: processes that start together register their modules one at a time
   // (without it, two inserting the same new module row made one of them exit on the unique key).
   lock_registry(s);
@@ -168,7 +167,7 @@ std::pair<Instance, bool> upsert_instance(db::Session& s, const InstanceInput& i
   bump_index(s);
   Instance inst = *find(s, in.module, in.instance_id);
   if (!existed)
-    events::append(s, {"keel.registry.instance.registered", kSource, "", event_data(inst), traceparent});
+    outbox.append(s, {"keel.registry.instance.registered", kSource, "", event_data(inst), traceparent});
   return {std::move(inst), !existed};
 }
 
@@ -186,8 +185,9 @@ std::optional<Instance> heartbeat(db::Session& s, const std::string& module, con
   return find(s, module, instance_id);
 }
 
-bool delete_instance(db::Session& s, const std::string& module, const std::string& instance_id,
-                     const std::string& reason, const std::string& traceparent) {
+bool delete_instance(db::Session& s, const module::Outbox& outbox, const std::string& module,
+                     const std::string& instance_id, const std::string& reason,
+                     const std::string& traceparent) {
   lock_registry(s);
   auto inst = find(s, module, instance_id);
   if (!inst) return false;
@@ -199,7 +199,7 @@ bool delete_instance(db::Session& s, const std::string& module, const std::strin
   bump_index(s);
   auto data = event_data(*inst);
   data["reason"] = reason;
-  events::append(s, {"keel.registry.instance.deregistered", kSource, "", data, traceparent});
+  outbox.append(s, {"keel.registry.instance.deregistered", kSource, "", data, traceparent});
   return true;
 }
 
@@ -221,7 +221,7 @@ std::vector<std::pair<std::string, std::string>> route_owners(db::Session& s) {
   return out;
 }
 
-void expire(db::Session& s, int64_t grace_seconds) {
+void expire(db::Session& s, const module::Outbox& outbox, int64_t grace_seconds) {
   lock_registry(s);
   const auto now = system_clock::now();
   const std::string now_s = format_rfc3339(now);
@@ -232,11 +232,11 @@ void expire(db::Session& s, int64_t grace_seconds) {
           "UPDATE module_instances SET status = 'critical', critical_since = $3, updated_at = $3 "
           "WHERE instance_id = $2 AND module_id = (SELECT id FROM modules WHERE name = $1)",
           {i.module, i.instance_id, now_s});
-      events::append(s, {"keel.registry.instance.expired", kSource, "", event_data(i), ""});
+      outbox.append(s, {"keel.registry.instance.expired", kSource, "", event_data(i), ""});
       changed = true;
     } else if (i.status == "critical" && i.critical_since &&
                *i.critical_since <= format_rfc3339(now - seconds(grace_seconds))) {
-      delete_instance(s, i.module, i.instance_id, "critical_past_grace", "");
+      delete_instance(s, outbox, i.module, i.instance_id, "critical_past_grace", "");
     }
   }
   if (changed) bump_index(s);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "keel/db/database.hpp"
+#include "keel/module/outbox.hpp"
 
 namespace keel::registry {
 
@@ -42,13 +43,14 @@ struct Instance {
 };
 
 // Creates or updates; returns the instance and whether it is new. Writes the registered event when new.
-std::pair<Instance, bool> upsert_instance(db::Session& s, const InstanceInput& in,
-                                          const std::string& traceparent);
+std::pair<Instance, bool> upsert_instance(db::Session& s, const module::Outbox& outbox,
+                                          const InstanceInput& in, const std::string& traceparent);
 // Renews the TTL (and turns a critical instance passing); nullopt when unknown.
 std::optional<Instance> heartbeat(db::Session& s, const std::string& module, const std::string& instance_id);
 // True when it existed.
-bool delete_instance(db::Session& s, const std::string& module, const std::string& instance_id,
-                     const std::string& reason, const std::string& traceparent);
+bool delete_instance(db::Session& s, const module::Outbox& outbox, const std::string& module,
+                     const std::string& instance_id, const std::string& reason,
+                     const std::string& traceparent);
 std::vector<Instance> list_instances(db::Session& s, const std::optional<std::string>& module);
 // Prefix -> owning module, over all registered instances.
 std::vector<std::pair<std::string, std::string>> route_owners(db::Session& s);
@@ -58,7 +60,7 @@ int64_t current_index(db::Session& s);
 void lock_registry(db::Session& s);
 int64_t bump_index(db::Session& s);
 // Marks lapsed instances critical and removes those critical longer than `grace_seconds`.
-void expire(db::Session& s, int64_t grace_seconds);
+void expire(db::Session& s, const module::Outbox& outbox, int64_t grace_seconds);
 // Records a health-check result: renews on success, critical on failure.
 void record_check(db::Session& s, const std::string& module, const std::string& instance_id, bool ok);
 

@@ -12,7 +12,6 @@
 #include <regex>
 #include <set>
 
-#include "keel/app/modules.hpp"
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/http/client.hpp"
@@ -21,7 +20,8 @@
 #include "keel/http/long_polls.hpp"
 #include "keel/http/router.hpp"
 #include "keel/module/caller.hpp"
-#include "keel/registry/index_watch.hpp"
+#include "keel/module/module.hpp"
+#include "keel/module/registry_view.hpp"
 #include "keel/registry/repository.hpp"
 #include "keel/registry/settings.hpp"
 
@@ -34,6 +34,7 @@ using http::Method;
 using http::Request;
 using http::Response;
 using Awaitable = net::awaitable<Response>;
+using module::path_under;
 
 namespace {
 bool valid_path(const std::string& p) {
@@ -91,7 +92,9 @@ struct Settings {
 
 struct Registry {
   db::Database* db;
-  IndexWatch* index;
+  module::RegistryView* index;
+  const module::Outbox* outbox;
+  const std::vector<ModuleSpec>* modules;  // keel's own, whose names and prefixes nobody else registers
   Settings settings;
   std::optional<http::AddressPolicy> policy;    // where instance URLs may point (http/address_policy.hpp)
   std::unique_ptr<http::LongPolls> long_polls;  // blocking queries each token may hold
@@ -110,10 +113,10 @@ void check_names(const std::string& module, const std::string& instance_id) {
 }
 
 // Writes need the admin role or a service token bound to this module.
-void require_writer(const module::Principal& who, const std::string& module) {
+void require_writer(const Registry& reg, const module::Principal& who, const std::string& module) {
   // keel's processes register their own modules in the database; over HTTP those names are nobody's, so
   // nobody can stand in for auth or memory and receive users' tokens and passwords through the gateway.
-  if (keel_owner_name(module))
+  if (keel::module::named(*reg.modules, module))
     throw Error::forbidden("'" + module +
                            "' is one of keel's own modules; only keel's processes register it");
   if (who.is_admin()) return;
@@ -178,10 +181,10 @@ InstanceInput parse_instance(const Request& req, const Settings& settings) {
 
 // An instance URL naming an address (or localhost) the policy refuses is 422 at once. A name is judged again
 // on every connection, on the addresses it resolves to then (the gateway's and the health checks' client).
-void check_address(const http::AddressPolicy& policy, const InstanceInput& in) {
+void check_address(const Registry& reg, const InstanceInput& in) {
   const auto ep = http::Endpoint::parse(in.url);
   if (!ep) return;
-  const bool keel_module = keel_owner_name(in.module);
+  const bool keel_module = module::named(*reg.modules, in.module) != nullptr;
   std::vector<net::ip::address> addresses;
   boost::system::error_code ec;
   std::string host = ep->host;
@@ -194,20 +197,20 @@ void check_address(const http::AddressPolicy& policy, const InstanceInput& in) {
     addresses = {net::ip::address_v4::loopback(), net::ip::address_v6::loopback()};
   }
   for (const auto& a : addresses)
-    if (auto why = policy.refuse(a, ep->port, keel_module))
+    if (auto why = reg.policy->refuse(a, ep->port, keel_module))
       throw Error::validation({{"url", "keel does not send requests there: " + *why}});
 }
 
 // A prefix belongs to one module: keel's own, or the first to register it. Claiming one at or below another
 // module's prefix is a conflict.
-void check_route_conflicts(db::Session& s, const InstanceInput& in) {
+void check_route_conflicts(const Registry& reg, db::Session& s, const InstanceInput& in) {
   lock_registry(s);
   auto owners = route_owners(s);
-  for (const auto& m : module_table())
+  for (const auto& m : *reg.modules)
     for (const auto& r : m.routes) owners.emplace_back(r, std::string(m.name));
   // keel's own paths: at or below one (or above one, which would catch it) is never anyone's.
   for (const auto& route : in.routes)
-    for (const auto& reserved : reserved_paths())
+    for (const auto& reserved : module::reserved_paths())
       if (route == reserved ||
           (reserved != "/" && (path_under(route, reserved) || path_under(reserved, route))))
         throw Error::conflict("route prefix " + route + " is reserved for keel (" + reserved + ")");
@@ -240,7 +243,7 @@ net::awaitable<void> check_instance(std::shared_ptr<Registry> reg, Instance inst
     opt.policy = &*reg->policy;
     // As the gateway will judge it: a third party's check never opens (nor leaves in the pool) a connection
     // to an address the gateway would refuse it.
-    opt.keel_target = keel_owner_name(inst.module);
+    opt.keel_target = module::named(*reg->modules, inst.module) != nullptr;
     try {
       const http::ClientResponse res = co_await http::fetch(*ep, req, opt);
       ok = res.status >= 200 && res.status < 300;
@@ -269,7 +272,7 @@ net::awaitable<void> maintain(std::shared_ptr<Registry> reg) {
     try {
       const int64_t grace = reg->settings.grace_seconds;
       auto [instances, index] = co_await reg->db->write([&](db::Session& s) {
-        expire(s, grace);
+        expire(s, *reg->outbox, grace);
         return std::make_pair(list_instances(s, std::nullopt), current_index(s));
       });
       reg->index->observe(index);
@@ -295,13 +298,13 @@ void add_routes(http::Router& r, std::shared_ptr<Registry> reg) {
         Access::admin() | Access::service(), [reg](Request& req) -> Awaitable {
           const module::Principal& who = module::caller(req);
           check_names(req.param("name"), req.param("instance_id"));
-          require_writer(who, req.param("name"));
+          require_writer(*reg, who, req.param("name"));
           const InstanceInput in = parse_instance(req, reg->settings);
-          check_address(*reg->policy, in);
+          check_address(*reg, in);
           const std::string tp(req.trace.traceparent());
           auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
-            check_route_conflicts(s, in);
-            auto out = upsert_instance(s, in, tp).first;
+            check_route_conflicts(*reg, s, in);
+            auto out = upsert_instance(s, *reg->outbox, in, tp).first;
             return std::make_pair(std::move(out), current_index(s));
           });
           reg->index->observe(index);  // after the commit: a waiter woken now reads the change
@@ -312,7 +315,7 @@ void add_routes(http::Router& r, std::shared_ptr<Registry> reg) {
           const module::Principal& who = module::caller(req);
           const std::string module = req.param("name"), id = req.param("instance_id");
           check_names(module, id);
-          require_writer(who, module);
+          require_writer(*reg, who, module);
           auto [inst, index] = co_await reg->db->write([&](db::Session& s) {
             auto out = heartbeat(s, module, id);
             return std::make_pair(std::move(out), current_index(s));
@@ -326,10 +329,10 @@ void add_routes(http::Router& r, std::shared_ptr<Registry> reg) {
           const module::Principal& who = module::caller(req);
           const std::string module = req.param("name"), id = req.param("instance_id");
           check_names(module, id);
-          require_writer(who, module);
+          require_writer(*reg, who, module);
           const std::string tp(req.trace.traceparent());
           const int64_t index = co_await reg->db->write([&](db::Session& s) {
-            delete_instance(s, module, id, "deregistered", tp);
+            delete_instance(s, *reg->outbox, module, id, "deregistered", tp);
             return current_index(s);
           });
           reg->index->observe(index);
@@ -405,7 +408,9 @@ void declare(http::Router& router) { add_routes(router, nullptr); }
 void install(ModuleContext& ctx) {
   auto reg = std::make_shared<Registry>();
   reg->db = &ctx.db;
-  reg->index = &ctx.registry_index;
+  reg->index = &ctx.registry;
+  reg->outbox = &ctx.outbox;
+  reg->modules = &ctx.modules;
   reg->policy.emplace(http::AddressPolicy::from(ctx.config));
   reg->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
   reg->settings.check_interval_ms = settings::check_interval_ms.integer(ctx.config);

@@ -1,34 +1,32 @@
-#include "keel/billing/accounts.hpp"
+#include "keel/billing/ledger.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
-#include "keel/events/outbox.hpp"
+#include "keel/module/hooks.hpp"
 
 namespace keel::billing {
 
-std::string create_account(db::Session& s, const std::string& user_id, const std::string& traceparent) {
+std::string create_account(db::Session& s, const module::Outbox& outbox, const std::string& user_id,
+                           const std::string& traceparent) {
   const std::string id = uuid_v7();
   const std::string now = now_rfc3339();
   s.query(
       "INSERT INTO billing_accounts (id, user_id, plan, status, balance, currency, created_at, updated_at) "
       "VALUES ($1, $2, 'free', 'active', 0, 'credits', $3, $3)",
       {id, user_id, now});
-  events::append(
+  outbox.append(
       s, {"keel.billing.account.created", "/keel/billing", user_id,
           boost::json::object{{"account_id", id}, {"plan", "free"}, {"currency", "credits"}}, traceparent});
   return id;
 }
 
-}  // namespace keel::billing
-
-namespace keel::billing {
-
-bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, const std::string& kind,
-                const std::optional<std::string>& description, const std::string& idempotency_key,
-                const std::string& traceparent, AtLimit at_limit) {
+bool post_entry(db::Session& s, const module::Outbox& outbox, const std::string& account_id, int64_t amount,
+                const std::string& kind, const std::optional<std::string>& description,
+                const std::string& idempotency_key, const std::string& traceparent, AtLimit at_limit) {
   if (!s.query("SELECT 1 FROM ledger_entries WHERE account_id = $1 AND idempotency_key = $2",
                {account_id, idempotency_key})
            .empty())
@@ -68,13 +66,13 @@ bool post_entry(db::Session& s, const std::string& account_id, int64_t amount, c
       "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
       {id, account_id, amount, kind, description ? db::Value(*description) : db::Value(nullptr),
        idempotency_key, balance, now});
-  events::append(s, {"keel.billing.ledger.posted", "/keel/billing", account.rows[0].text(1),
-                     boost::json::object{{"account_id", account_id},
-                                         {"entry_id", id},
-                                         {"amount", amount},
-                                         {"balance_after", balance},
-                                         {"kind", kind}},
-                     traceparent});
+  outbox.append(s, {"keel.billing.ledger.posted", "/keel/billing", account.rows[0].text(1),
+                    boost::json::object{{"account_id", account_id},
+                                        {"entry_id", id},
+                                        {"amount", amount},
+                                        {"balance_after", balance},
+                                        {"kind", kind}},
+                    traceparent});
   return true;
 }
 
@@ -112,6 +110,52 @@ void record_usage_batch(db::Session& s, const std::vector<UsageIncrement>& batch
         "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         {uuid_v7(), account.rows[0].text(0), u.user_id, u.module, u.metric, u.quantity, key, now});
   }
+}
+
+std::vector<module::Standing> Ledger::standings(db::Session& s,
+                                                const std::vector<std::string>& user_ids) const {
+  constexpr size_t kChunk = 100;  // users per query
+  std::vector<module::Standing> out;
+  for (size_t from = 0; from < user_ids.size(); from += kChunk) {
+    const size_t to = std::min(user_ids.size(), from + kChunk);
+    std::string sql = "SELECT user_id, plan, balance FROM billing_accounts WHERE user_id IN (";
+    std::vector<db::Value> params;
+    for (size_t i = from; i < to; ++i) {
+      sql += i == from ? "$" : ", $";
+      sql += std::to_string(i - from + 1);
+      params.emplace_back(user_ids[i]);
+    }
+    sql += ")";
+    for (const auto& row : s.query(sql, params).rows)
+      out.push_back(module::Standing{row.text(0), row.text(1), row.int64(2)});
+  }
+  return out;
+}
+
+void Ledger::charge_requests(db::Session& s, const std::vector<module::RequestCount>& counts,
+                             const std::string& key_prefix) const {
+  std::vector<UsageIncrement> usage;
+  std::map<std::string, int64_t> per_user;
+  for (const auto& c : counts) {
+    usage.push_back({c.user_id, c.module, "requests", c.requests});
+    per_user[c.user_id] += c.requests;
+  }
+  record_usage_batch(s, usage, key_prefix);
+  for (const auto& [user, n] : per_user) {
+    auto account = s.query("SELECT id, plan FROM billing_accounts WHERE user_id = $1", {user});
+    if (account.empty()) continue;
+    const Plan* terms = plans_.find(account.rows[0].text(1));
+    if (!terms || terms->request_price <= 0) continue;
+    // Charged however large the count or price: the product saturates and the balance stops at its limit.
+    int64_t charge = 0;
+    if (__builtin_mul_overflow(n, terms->request_price, &charge)) charge = kMaxTotal;
+    post_entry(s, outbox_, account.rows[0].text(0), -std::min(charge, kMaxTotal), "usage",
+               std::to_string(n) + " requests", key_prefix + ":charge:" + user, "", AtLimit::Clamp);
+  }
+}
+
+void Ledger::open_account(db::Session& s, const module::UserCreated& user) const {
+  create_account(s, outbox_, user.user_id, user.traceparent);
 }
 
 }  // namespace keel::billing

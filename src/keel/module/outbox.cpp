@@ -1,14 +1,13 @@
-#include "keel/events/outbox.hpp"
+#include "keel/module/outbox.hpp"
 
 #include <boost/json/serialize.hpp>
 
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
-#include "keel/events/sequencer.hpp"
 
-namespace keel::events {
+namespace keel::module {
 
-Appended append(db::Session& s, const NewEvent& e) {
+Appended Outbox::append(db::Session& s, const NewEvent& e) const {
   Appended out{uuid_v7(), 0, now_rfc3339()};
   const std::vector<db::Value> values{out.id,
                                       e.type,
@@ -24,16 +23,16 @@ Appended append(db::Session& s, const NewEvent& e) {
     out.seq = s.query(std::string(kInsert) + " RETURNING seq", values).rows.at(0).int64(0);
     return out;
   }
-  // Numbered after commit by the sequencer (sequencer.hpp), which the commit wakes. Nothing is read back,
-  // so the insert goes out with the transaction's next statement or its COMMIT.
+  // Numbered after commit by the numbering, which the commit wakes. Nothing is read back, so the
+  // insert goes out with the transaction's next statement or its COMMIT.
   s.defer(kInsert, values);
-  s.after_commit([id = out.id] {
-    if (Sequencer* q = sequencer()) q->committed(id);
+  s.after_commit([this, id = out.id]() mutable {
+    if (Numbering* n = numbering()) n->committed(std::move(id));
   });
   return out;
 }
 
-std::vector<Appended> append_all(db::Session& s, const std::vector<NewEvent>& events) {
+std::vector<Appended> Outbox::append_all(db::Session& s, const std::vector<NewEvent>& events) const {
   std::vector<Appended> out;
   out.reserve(events.size());
   if (s.dialect() == db::Dialect::Sqlite || events.size() == 1) {
@@ -64,11 +63,11 @@ std::vector<Appended> append_all(db::Session& s, const std::vector<NewEvent>& ev
       {db::array_literal(ids), db::array_literal(types), db::array_literal(sources),
        db::array_literal(subjects), db::array_literal(times), db::array_literal(data),
        db::array_literal(traceparents)});
-  s.after_commit([out] {
-    if (Sequencer* q = sequencer())
-      for (const auto& a : out) q->committed(a.id);
+  s.after_commit([this, out] {
+    if (Numbering* n = numbering())
+      for (const auto& a : out) n->committed(a.id);
   });
   return out;
 }
 
-}  // namespace keel::events
+}  // namespace keel::module

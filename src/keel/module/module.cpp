@@ -1,0 +1,24 @@
+#include "keel/module/module.hpp"
+
+namespace keel::module {
+
+const ModuleSpec* named(const std::vector<ModuleSpec>& modules, std::string_view name) {
+  for (const auto& m : modules)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+bool path_under(std::string_view path, std::string_view prefix) {
+  if (prefix == "/") return true;
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  return path.substr(0, prefix.size()) == prefix &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+const std::vector<std::string>& reserved_paths() {
+  static const std::vector<std::string> paths = {
+      "/", "/health", "/metrics", "/openapi.json", "/.well-known", "/admin", "/v1/stream"};
+  return paths;
+}
+
+}  // namespace keel::module
