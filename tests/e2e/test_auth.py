@@ -348,8 +348,14 @@ def test_admin_lists_users_and_plain_users_cannot(keel):
     assert_problem(requests.get(keel.url("auth") + "/v1/auth/users", headers=bearer(plain["access_token"]), timeout=10), 403)
     admin_email = email()
     out = keel.cli("user", "create", "--email", admin_email, "--password-stdin", "--admin", input="admin password\n")
-    assert json.loads(out.stdout)["roles"] == ["user", "admin"]
+    created = json.loads(out.stdout)
+    assert created["roles"] == ["user", "admin"]
     token = login(keel, admin_email, "admin password").json()["access_token"]
+    # The command line creates a user as registration does: with the billing account and the events.
+    account = requests.get(keel.url("billing") + "/v1/billing/account", headers=bearer(token), timeout=10)
+    assert account.status_code == 200 and account.json()["user_id"] == created["id"]
+    types = {row[0] for row in keel.query("SELECT type FROM observability_events WHERE subject = $1", created["id"])}
+    assert {"keel.auth.user.registered", "keel.billing.account.created"} <= types
     r = requests.get(keel.url("auth") + "/v1/auth/users?limit=1", headers=bearer(token), timeout=10)
     assert r.status_code == 200
     assert len(r.json()["items"]) == 1 and r.json()["next_cursor"]

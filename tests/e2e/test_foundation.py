@@ -117,6 +117,21 @@ def test_only_the_named_services_start(keel_factory):
             pass
 
 
+def test_a_process_without_billing_registers_users_with_their_billing_accounts(keel_factory):
+    # Billing joins auth's "user created" hook in every process, not only where billing serves: the account
+    # commits with the user, so billing elsewhere (or started later) finds it.
+    k = keel_factory(services="auth").start()
+    r = requests.post(k.url("auth") + "/v1/auth/register",
+                      json={"email": f"hook-{os.urandom(4).hex()}@example.com", "password": "correct horse battery"},
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    user_id = r.json()["user"]["id"]
+    rows = k.query("SELECT plan, balance FROM billing_accounts WHERE user_id = $1", user_id)
+    assert [(row[0], int(row[1])) for row in rows] == [("free", 0)]
+    types = [row[0] for row in k.query("SELECT type FROM observability_events WHERE subject = $1", user_id)]
+    assert "keel.billing.account.created" in types and "keel.auth.user.registered" in types
+
+
 def test_bad_options_are_one_line_errors_with_exit_2(tmp_path):
     cases = [
         ["serve", "--port-base", "abc"],
