@@ -39,7 +39,7 @@ namespace {
 
 Response memory_response(int status, const db::Row& row) {
   Response r = Response::json(status, memory_json(row));
-  r.headers.emplace_back("ETag", fmt::format("\"{}\"", row.int64(6)));
+  r.headers.emplace_back("ETag", fmt::format("\"{}\"", row.int64(kMemory["version"])));
   return r;
 }
 
@@ -105,8 +105,8 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
       params.emplace_back(int64_t{page.limit});
       return s.query(sql + " ORDER BY m.id DESC LIMIT $" + std::to_string(params.size()), params);
     });
-    co_return Response::json(
-        200, http::page_of(rows.rows, page, memory_json, [](const db::Row& row) { return row.text(0); }));
+    co_return Response::json(200, http::page_of(rows.rows, page, memory_json,
+                                                [](const db::Row& row) { return row.text(kMemory["id"]); }));
   });
 
   r.add(Method::Post, "/v1/memories/search", Access::user(), [m](Request& req) -> Awaitable {
@@ -231,7 +231,7 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
     });
     if (!rows) throw Error::not_found("no such memory");
     co_return Response::json(200, http::page_of(rows->rows, page, memory_json, [](const db::Row& row) {
-                               return std::to_string(row.int64(6));
+                               return std::to_string(row.int64(kMemory["version"]));
                              }));
   });
 }

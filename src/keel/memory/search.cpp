@@ -12,6 +12,8 @@ constexpr int64_t kCatchUpBatch = 5000;
 constexpr size_t kExactFilterLimit = 50000;
 // Reciprocal rank fusion's constant (Cormack et al.): a document's fused score is sum 1 / (k + rank).
 constexpr double kRrfK = 60;
+// A scored query selects the memory (kColumns) and then its score.
+constexpr size_t kScore = kMemory.size();
 }  // namespace
 
 std::vector<int64_t> TermStats::document_frequencies(db::Session& s, const std::vector<std::string>& terms,
@@ -99,7 +101,7 @@ static Scored sqlite_text_search(db::Session& s, TermStats& stats, int64_t commo
     dfs += (dfs.empty() ? "$" : ", $") + std::to_string(base.size());
   }
   auto sql_for = [&](bool scoped) {
-    std::string sql = std::string("SELECT ") + kColumns +
+    std::string sql = "SELECT " + kColumns +
                       ", f.score FROM (SELECT rid, score FROM (SELECT rowid AS rid, keel_bm25(" +
                       "memories_fts, " + (scoped ? "-1, " : "") + dfs +
                       ") AS score FROM memories_fts WHERE memories_fts MATCH $1 ORDER BY rowid DESC LIMIT "
@@ -131,7 +133,7 @@ static Scored sqlite_text_search(db::Session& s, TermStats& stats, int64_t commo
       if (static_cast<int64_t>(r.rows.size()) >= limit || best >= bound) {
         if (static_cast<int64_t>(r.rows.size()) < limit && only_common && !scoped) break;
         Scored out;
-        for (auto& row : r.rows) out.emplace_back(row, row.real(10));
+        for (auto& row : r.rows) out.emplace_back(row, row.real(kScore));
         return out;
       }
     }
@@ -149,16 +151,16 @@ Scored text_search(db::Session& s, TermStats& stats, int64_t common, const std::
   for (const auto& t : terms) words += (words.empty() ? "\"" : " or \"") + t + "\"";
   std::vector<db::Value> params{words, user_id};
   std::string sql =
-      std::string("SELECT ") + kColumns +
-      ", ts_rank(m.fts, q.q) FROM memories m, websearch_to_tsquery('english', $1) AS q(q) WHERE "
+      "SELECT " + kColumns +
+      ", ts_rank(m.fts, q.q) AS score FROM memories m, websearch_to_tsquery('english', $1) AS q(q) WHERE "
       "m.user_id = $2 AND m.fts @@ q.q";
   add_not_expired(now, sql, params);
   add_filters(s.dialect(), f, sql, params);
   params.emplace_back(limit);
-  sql += " ORDER BY 11 DESC, m.id DESC LIMIT $" + std::to_string(params.size());
+  sql += " ORDER BY score DESC, m.id DESC LIMIT $" + std::to_string(params.size());
   auto r = s.query(sql, params);
   Scored out;
-  for (auto& row : r.rows) out.emplace_back(row, row.real(10));
+  for (auto& row : r.rows) out.emplace_back(row, row.real(kScore));
   return out;
 }
 
@@ -190,7 +192,7 @@ static Scored verify_hits(db::Session& s, const std::string& user_id, const std:
   add_filters(s.dialect(), rest, sql, params);
   auto r = s.query(sql, params);
   std::unordered_map<std::string, size_t> at;
-  for (size_t i = 0; i < r.rows.size(); ++i) at.emplace(r.rows[i].text(0), i);
+  for (size_t i = 0; i < r.rows.size(); ++i) at.emplace(r.rows[i].text(kMemory["id"]), i);
   for (const auto& h : hits) {
     auto it = at.find(h.id);
     if (it != at.end()) out.emplace_back(r.rows[it->second], h.score);
@@ -228,7 +230,7 @@ static Scored vector_search_space(db::Session& s, VectorIndex& index, const std:
     auto rows = verify_hits(s, user_id, hits, f, now);
     if (!f.any() && rows.size() < hits.size()) {
       std::unordered_set<std::string> alive;
-      for (const auto& [row, score] : rows) alive.insert(row.text(0));
+      for (const auto& [row, score] : rows) alive.insert(row.text(kMemory["id"]));
       for (const auto& h : hits)
         if (!alive.contains(h.id)) index.remove(user_id, ns, h.id);  // gone for good: deleted or expired
     }
@@ -271,7 +273,7 @@ Scored fuse(const Scored& a, const Scored& b, size_t k) {
     for (size_t i = 0; i < list->size(); ++i) {
       const auto& [row, score] = (*list)[i];
       const double add = 1.0 / (kRrfK + static_cast<double>(i + 1));
-      auto [it, inserted] = at.emplace(row.text(0), out.size());
+      auto [it, inserted] = at.emplace(row.text(kMemory["id"]), out.size());
       if (inserted)
         out.emplace_back(row, add);
       else

@@ -12,16 +12,14 @@ namespace keel::memory {
 
 namespace json = boost::json;
 
-const char* const kColumns =
-    "m.id, m.namespace, m.content, m.metadata, m.tags, m.embedding_dims, m.version, m.created_at, "
-    "m.updated_at, "
-    "m.expires_at";
+const std::string kColumns = kMemory.list("m");
 
 namespace {
 
 // kColumns without the table alias, for RETURNING (SQLite does not resolve the alias there).
-constexpr const char* kReturning =
-    "id, namespace, content, metadata, tags, embedding_dims, version, created_at, updated_at, expires_at";
+const std::string kReturning = kMemory.list();
+// What an update reads first: the memory, and its embedding to write back unchanged.
+constexpr auto kStored = kMemory.with("embedding");
 constexpr const char* kSource = "/keel/memory";
 
 json::value parse_or(const std::string& text, json::value fallback) {
@@ -96,22 +94,25 @@ db::Value text_or_null(const std::optional<std::string>& t) {
 }
 
 json::object event_data(const db::Row& r) {
-  return {{"id", r.text(0)}, {"namespace", r.text(1)}, {"version", r.int64(6)}};
+  return {{"id", r.text(kMemory["id"])},
+          {"namespace", r.text(kMemory["namespace"])},
+          {"version", r.int64(kMemory["version"])}};
 }
 
 }  // namespace
 
 json::object memory_json(const db::Row& r) {
-  return {{"id", r.text(0)},
-          {"namespace", r.text(1)},
-          {"content", r.text(2)},
-          {"metadata", parse_or(r.text(3), json::object())},
-          {"tags", parse_or(r.text(4), json::array())},
-          {"embedding_dims", r.is_null(5) ? json::value(nullptr) : json::value(r.int64(5))},
-          {"version", r.int64(6)},
-          {"created_at", r.time(7)},
-          {"updated_at", r.time(8)},
-          {"expires_at", r.is_null(9) ? json::value(nullptr) : json::value(r.time(9))}};
+  constexpr size_t dims = kMemory["embedding_dims"], expires = kMemory["expires_at"];
+  return {{"id", r.text(kMemory["id"])},
+          {"namespace", r.text(kMemory["namespace"])},
+          {"content", r.text(kMemory["content"])},
+          {"metadata", parse_or(r.text(kMemory["metadata"]), json::object())},
+          {"tags", parse_or(r.text(kMemory["tags"]), json::array())},
+          {"embedding_dims", r.is_null(dims) ? json::value(nullptr) : json::value(r.int64(dims))},
+          {"version", r.int64(kMemory["version"])},
+          {"created_at", r.time(kMemory["created_at"])},
+          {"updated_at", r.time(kMemory["updated_at"])},
+          {"expires_at", r.is_null(expires) ? json::value(nullptr) : json::value(r.time(expires))}};
 }
 
 void add_not_expired(const std::string& now, std::string& sql, std::vector<db::Value>& params) {
@@ -212,20 +213,19 @@ bool if_match_allows(std::string_view header, int64_t version) {
 db::Row update_memory(db::Session& s, const module::Outbox& outbox, const std::string& user_id,
                       const std::string& id, const Change& c, std::string_view if_match,
                       const std::string& now, const std::string& traceparent, int64_t versions_kept) {
-  std::string sql =
-      std::string("SELECT ") + kColumns + ", m.embedding FROM memories m WHERE m.id = $1 AND m.user_id = $2";
+  std::string sql = "SELECT " + kStored.list("m") + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
   std::vector<db::Value> params{id, user_id};
   add_not_expired(now, sql, params);
   if (s.dialect() == db::Dialect::Postgres) sql += " FOR UPDATE";
   auto cur = s.query(sql, params);
   if (cur.empty()) throw Error::not_found("no such memory");
   const db::Row& old = cur.rows[0];
-  const int64_t version = old.int64(6);
+  const int64_t version = old.int64(kStored["version"]);
   if (!if_match_allows(if_match, version))
     throw Error(412, "Precondition Failed",
                 "If-Match names another version; the memory is at version " + std::to_string(version));
   if (c.empty()) return old;
-  const std::string ns = old.text(1);
+  const std::string ns = old.text(kStored["namespace"]);
   if (versions_kept > 0)
     s.defer(
         "INSERT INTO memory_versions (memory_id, version, namespace, content, metadata, tags, "
@@ -238,15 +238,18 @@ db::Row update_memory(db::Session& s, const module::Outbox& outbox, const std::s
     s.defer("DELETE FROM memory_versions WHERE memory_id = $1 AND version <= $2",
             {id, version - versions_kept});
   // Unchanged columns are written back as they are, so one statement serves every change.
-  db::Value embedding = old.is_null(10) ? db::Value(nullptr) : db::Value(db::Blob{old.text(10)});
-  db::Value dims = old.is_null(5) ? db::Value(nullptr) : db::Value(old.int64(5));
+  constexpr size_t kEmbedding = kStored["embedding"], kDims = kStored["embedding_dims"];
+  constexpr size_t kExpires = kStored["expires_at"];
+  db::Value embedding =
+      old.is_null(kEmbedding) ? db::Value(nullptr) : db::Value(db::Blob{old.text(kEmbedding)});
+  db::Value dims = old.is_null(kDims) ? db::Value(nullptr) : db::Value(old.int64(kDims));
   std::optional<int64_t> seq;
-  if (c.set_embedding && (c.embedding || !old.is_null(5))) {
+  if (c.set_embedding && (c.embedding || !old.is_null(kDims))) {
     seq = next_vector_seq(s, user_id, ns, c.embedding ? static_cast<int>(c.embedding->size()) : 0, now);
     embedding = blob_or_null(c.embedding);
     dims = dims_or_null(c.embedding);
   }
-  db::Value expires = old.is_null(9) ? db::Value(nullptr) : db::Value(old.text(9));
+  db::Value expires = old.is_null(kExpires) ? db::Value(nullptr) : db::Value(old.text(kExpires));
   if (c.set_expiry) expires = text_or_null(c.expires_at);
   auto r = s.query(
       std::string(
@@ -254,8 +257,9 @@ db::Row update_memory(db::Session& s, const module::Outbox& outbox, const std::s
           "= $6, vector_seq = COALESCE($7, vector_seq), version = version + 1, updated_at = $8, "
           "expires_at = $9 WHERE id = $1 RETURNING ") +
           kReturning,
-      {id, c.content.value_or(old.text(2)), c.metadata.value_or(old.text(3)),
-       c.tags ? db::Value(tags_json(*c.tags)) : db::Value(old.text(4)), embedding, dims,
+      {id, c.content.value_or(old.text(kStored["content"])),
+       c.metadata.value_or(old.text(kStored["metadata"])),
+       c.tags ? db::Value(tags_json(*c.tags)) : db::Value(old.text(kStored["tags"])), embedding, dims,
        seq ? db::Value(*seq) : db::Value(nullptr), now, expires});
   if (c.tags) {
     s.query("DELETE FROM memory_tags WHERE memory_id = $1", {id});

@@ -6,14 +6,18 @@
 #include <string>
 #include <vector>
 
+#include "keel/db/columns.hpp"
 #include "keel/db/database.hpp"
 #include "keel/memory/vector_index.hpp"
 #include "keel/module/outbox.hpp"
 
 namespace keel::memory {
 
-// The memory object's columns, in memory_json's order, for a query over `memories m`.
-extern const char* const kColumns;
+// A memory's columns (db/columns.hpp), which memory_json reads, and their SELECT list over `memories m`.
+inline constexpr db::Columns kMemory{"id",         "namespace",      "content", "metadata",
+                                     "tags",       "embedding_dims", "version", "created_at",
+                                     "updated_at", "expires_at"};
+extern const std::string kColumns;
 boost::json::object memory_json(const db::Row& r);
 
 // What a search or a list is narrowed to; every condition must hold.
