@@ -18,6 +18,13 @@ namespace keel::auth {
 
 namespace json = boost::json;
 using std::chrono::seconds;
+
+namespace {
+// A session as its owner lists it (db/columns.hpp).
+constexpr db::Columns kSession{"id", "created_at", "last_used_at", "expires_at", "user_agent", "ip"};
+const std::string kSessionColumns = kSession.list();
+}  // namespace
+
 using std::chrono::system_clock;
 
 AuthService::AuthService(db::Database& db, const AuthSettings& settings, TokenIssuer& issuer,
@@ -78,11 +85,11 @@ boost::asio::awaitable<json::object> AuthService::login(const std::string& email
   std::string stored_hash;
   try {
     auto rows = co_await db_.read([&](db::Session& s) {
-      return s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE email_lower = $1", {account});
+      return s.query("SELECT " + kUserColumns + " FROM users WHERE email_lower = $1", {account});
     });
-    if (!rows.empty() && rows.rows[0].text(8) == "active") {
+    if (!rows.empty() && rows.rows[0].text(kUser["status"]) == "active") {
       user = user_json(rows.rows[0]);
-      stored_hash = rows.rows[0].text(7);
+      stored_hash = rows.rows[0].text(kUser["password_hash"]);
     }
     // An unknown account costs the same argon2id verification as a wrong password.
     ok = co_await hasher_.verify(stored_hash, password) && user.has_value();
@@ -126,25 +133,28 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
   const std::string hash = sha256_hex(token);
   Outcome out = co_await db_.write([&](db::Session& s) {
     Outcome o;
-    auto rows = s.query(
-        "SELECT rt.session_id, rt.rotated_at, ss.user_id, ss.revoked_at, ss.expires_at, ss.last_used_at "
-        "FROM refresh_tokens rt JOIN sessions ss ON ss.id = rt.session_id WHERE rt.token_hash = $1",
-        {hash});
+    // The presented refresh token and its session.
+    constexpr db::Columns kPresented{"rt.session_id", "rt.rotated_at", "ss.user_id",
+                                     "ss.revoked_at", "ss.expires_at", "ss.last_used_at"};
+    auto rows = s.query("SELECT " + kPresented.list() +
+                            " FROM refresh_tokens rt JOIN sessions ss ON ss.id = rt.session_id WHERE "
+                            "rt.token_hash = $1",
+                        {hash});
     if (rows.empty()) {
       o.error = "invalid refresh token";
       return o;
     }
     const auto& r = rows.rows[0];
-    const std::string sid = r.text(0);
-    const std::string user_id = r.text(2);
+    const std::string sid = r.text(kPresented["session_id"]);
+    const std::string user_id = r.text(kPresented["user_id"]);
     const auto now = system_clock::now();
     const std::string now_s = format_rfc3339(now);
     const std::string successor = base64url_encode(hmac_sha256(refresh_key_, token));
     const std::string successor_hash = sha256_hex(successor);
     RefreshState st;
-    st.session_revoked = !r.is_null(3);
-    st.session_expires = parse_rfc3339(r.time(4)).value_or(now);
-    st.session_last_used = parse_rfc3339(r.time(5)).value_or(now);
+    st.session_revoked = !r.is_null(kPresented["revoked_at"]);
+    st.session_expires = parse_rfc3339(r.time(kPresented["expires_at"])).value_or(now);
+    st.session_last_used = parse_rfc3339(r.time(kPresented["last_used_at"])).value_or(now);
     // When the presented token was rotated, and whether its successor is still the newest.
     const auto load_rotation = [&] {
       auto again = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {hash});
@@ -155,7 +165,7 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
       auto succ = s.query("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1", {successor_hash});
       st.successor_current = !succ.empty() && succ.rows[0].is_null(0);
     };
-    if (!r.is_null(1)) load_rotation();
+    if (!r.is_null(kPresented["rotated_at"])) load_rotation();
     const seconds idle(settings_.session_idle_seconds), window(settings_.refresh_reuse_window_seconds);
     RefreshVerdict verdict = decide_refresh(st, now, idle, window);
     if (verdict == RefreshVerdict::Rotate) {
@@ -197,8 +207,8 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
       o.error = "the session has been revoked";
       return o;
     }
-    auto urows = s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {user_id});
-    if (urows.empty() || urows.rows[0].text(8) != "active") {
+    auto urows = s.query("SELECT " + kUserColumns + " FROM users WHERE id = $1", {user_id});
+    if (urows.empty() || urows.rows[0].text(kUser["status"]) != "active") {
       o.revoked = revoke_where(s, outbox_, "id = $1", {sid}, "user_disabled", user_id, client.traceparent);
       o.error = "the account is not active";
       return o;
@@ -233,7 +243,7 @@ boost::asio::awaitable<void> AuthService::logout_all(const Principal& who, const
 }
 
 boost::asio::awaitable<json::object> AuthService::me(const Principal& who) {
-  static const std::string sql = std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1";
+  static const std::string sql = "SELECT " + kUserColumns + " FROM users WHERE id = $1";
   const std::vector<db::Value> params{who.user_id};
   const db::Result rows = co_await db_.query_read(sql, params);
   if (rows.empty()) throw Error::unauthorized("the user no longer exists");
@@ -251,7 +261,7 @@ boost::asio::awaitable<json::object> AuthService::update_me(
     if (metadata)
       s.query("UPDATE users SET metadata = $2, updated_at = $3 WHERE id = $1",
               {who.user_id, json::serialize(*metadata), now});
-    auto rows = s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {who.user_id});
+    auto rows = s.query("SELECT " + kUserColumns + " FROM users WHERE id = $1", {who.user_id});
     if (rows.empty()) throw Error::unauthorized("the user no longer exists");
     return user_json(rows.rows[0]);
   });
@@ -300,9 +310,8 @@ boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
   if (after && !is_uuid(*after)) throw Error::bad_request("the cursor is not one this server issued");
   auto rows = co_await db_.read([&](db::Session& s) {
     std::vector<db::Value> params{who.user_id, now_rfc3339(), int64_t{limit}};
-    std::string sql =
-        "SELECT id, created_at, last_used_at, expires_at, user_agent, ip FROM sessions "
-        "WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+    std::string sql = "SELECT " + kSessionColumns +
+                      " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
     if (after) {
       sql += " AND id < $4";
       params.emplace_back(*after);
@@ -312,14 +321,16 @@ boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
   json::array items;
   std::string last;
   for (const auto& r : rows.rows) {
-    last = r.text(0);
-    items.push_back(json::object{{"id", r.text(0)},
-                                 {"created_at", r.time(1)},
-                                 {"last_used_at", r.time(2)},
-                                 {"expires_at", r.time(3)},
-                                 {"user_agent", r.is_null(4) ? json::value(nullptr) : json::value(r.text(4))},
-                                 {"ip", r.is_null(5) ? json::value(nullptr) : json::value(r.text(5))},
-                                 {"current", r.text(0) == who.session_id}});
+    constexpr size_t agent = kSession["user_agent"], ip = kSession["ip"];
+    last = r.text(kSession["id"]);
+    items.push_back(
+        json::object{{"id", last},
+                     {"created_at", r.time(kSession["created_at"])},
+                     {"last_used_at", r.time(kSession["last_used_at"])},
+                     {"expires_at", r.time(kSession["expires_at"])},
+                     {"user_agent", r.is_null(agent) ? json::value(nullptr) : json::value(r.text(agent))},
+                     {"ip", r.is_null(ip) ? json::value(nullptr) : json::value(r.text(ip))},
+                     {"current", last == who.session_id}});
   }
   co_return Listing{std::move(items), last};
 }
@@ -343,15 +354,14 @@ boost::asio::awaitable<AuthService::Listing> AuthService::list_users(
   if (after && !is_uuid(*after)) throw Error::bad_request("the cursor is not one this server issued");
   auto rows = co_await db_.read([&](db::Session& s) {
     if (after)
-      return s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id > $2 ORDER BY id LIMIT $1",
+      return s.query("SELECT " + kUserColumns + " FROM users WHERE id > $2 ORDER BY id LIMIT $1",
                      {int64_t{limit}, *after});
-    return s.query(std::string("SELECT ") + kUserColumns + " FROM users ORDER BY id LIMIT $1",
-                   {int64_t{limit}});
+    return s.query("SELECT " + kUserColumns + " FROM users ORDER BY id LIMIT $1", {int64_t{limit}});
   });
   json::array items;
   std::string last;
   for (const auto& r : rows.rows) {
-    last = r.text(0);
+    last = r.text(kUser["id"]);
     items.push_back(user_json(r));
   }
   co_return Listing{std::move(items), last};
@@ -405,8 +415,7 @@ json::object AuthService::insert_user(db::Session& s, const NewUser& u, const st
   // What other modules keep per user (billing's account) is created in this transaction, by their hooks.
   hooks_.run_user_created(s, module::UserCreated{id, traceparent});
   outbox_.append(s, {"keel.auth.user.registered", kSource, id, json::object{{"user_id", id}}, traceparent});
-  return user_json(
-      s.query(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", {id}).rows.at(0));
+  return user_json(s.query("SELECT " + kUserColumns + " FROM users WHERE id = $1", {id}).rows.at(0));
 }
 
 json::object AuthService::create_user_sync(const NewUser& u) {

@@ -18,13 +18,14 @@ json::value parse_or(const std::string& text, json::value fallback) {
 }  // namespace
 
 json::object user_json(const db::Row& r) {
-  return json::object{{"id", r.text(0)},
-                      {"email", r.text(1)},
-                      {"display_name", r.is_null(2) ? json::value(nullptr) : json::value(r.text(2))},
-                      {"roles", parse_or(r.text(3), json::array{})},
-                      {"metadata", parse_or(r.text(4), json::object{})},
-                      {"created_at", r.time(5)},
-                      {"updated_at", r.time(6)}};
+  constexpr size_t name = kUser["display_name"];
+  return json::object{{"id", r.text(kUser["id"])},
+                      {"email", r.text(kUser["email"])},
+                      {"display_name", r.is_null(name) ? json::value(nullptr) : json::value(r.text(name))},
+                      {"roles", parse_or(r.text(kUser["roles"]), json::array{})},
+                      {"metadata", parse_or(r.text(kUser["metadata"]), json::object{})},
+                      {"created_at", r.time(kUser["created_at"])},
+                      {"updated_at", r.time(kUser["updated_at"])}};
 }
 
 std::vector<std::string> roles_of(const json::object& user) {

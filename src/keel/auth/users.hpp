@@ -5,13 +5,15 @@
 #include <string_view>
 #include <vector>
 
+#include "keel/db/columns.hpp"
 #include "keel/db/database.hpp"
 
 namespace keel::auth {
 
-// The users table's columns, in the order user_json reads them.
-inline constexpr const char* kUserColumns =
-    "id, email, display_name, roles, metadata, created_at, updated_at, password_hash, status";
+// A user's row (db/columns.hpp), which user_json and login read, and its SELECT list.
+inline constexpr db::Columns kUser{"id",         "email",      "display_name",  "roles", "metadata",
+                                   "created_at", "updated_at", "password_hash", "status"};
+inline const std::string kUserColumns = kUser.list();
 // The source of auth's events.
 inline constexpr const char* kSource = "/keel/auth";
 

@@ -6,6 +6,7 @@
 #include "keel/core/error.hpp"
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
+#include "keel/db/columns.hpp"
 #include "keel/module/hooks.hpp"
 
 namespace keel::billing {
@@ -115,10 +116,11 @@ void record_usage_batch(db::Session& s, const std::vector<UsageIncrement>& batch
 std::vector<module::Standing> Ledger::standings(db::Session& s,
                                                 const std::vector<std::string>& user_ids) const {
   constexpr size_t kChunk = 100;  // users per query
+  constexpr db::Columns kStanding{"user_id", "plan", "balance"};
   std::vector<module::Standing> out;
   for (size_t from = 0; from < user_ids.size(); from += kChunk) {
     const size_t to = std::min(user_ids.size(), from + kChunk);
-    std::string sql = "SELECT user_id, plan, balance FROM billing_accounts WHERE user_id IN (";
+    std::string sql = "SELECT " + kStanding.list() + " FROM billing_accounts WHERE user_id IN (";
     std::vector<db::Value> params;
     for (size_t i = from; i < to; ++i) {
       sql += i == from ? "$" : ", $";
@@ -127,7 +129,8 @@ std::vector<module::Standing> Ledger::standings(db::Session& s,
     }
     sql += ")";
     for (const auto& row : s.query(sql, params).rows)
-      out.push_back(module::Standing{row.text(0), row.text(1), row.int64(2)});
+      out.push_back(module::Standing{row.text(kStanding["user_id"]), row.text(kStanding["plan"]),
+                                     row.int64(kStanding["balance"])});
   }
   return out;
 }

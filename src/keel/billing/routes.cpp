@@ -15,6 +15,7 @@
 #include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
+#include "keel/db/columns.hpp"
 #include "keel/http/json_body.hpp"
 #include "keel/http/pagination.hpp"
 #include "keel/http/router.hpp"
@@ -38,36 +39,51 @@ struct Billing {
   const module::Outbox* outbox;
 };
 
-constexpr const char* kAccountColumns =
-    "id, user_id, plan, status, balance, currency, created_at, updated_at";
-constexpr const char* kEntryColumns =
-    "id, amount, kind, description, idempotency_key, balance_after, created_at";
+// The row types this module answers with (db/columns.hpp), and their SELECT lists.
+constexpr db::Columns kAccount{"id",      "user_id",  "plan",       "status",
+                               "balance", "currency", "created_at", "updated_at"};
+constexpr db::Columns kEntry{"id",        "amount", "kind", "description", "idempotency_key", "balance_after",
+                             "created_at"};
+constexpr db::Columns kUsage{"id",       "user_id",         "module",    "metric",
+                             "quantity", "idempotency_key", "created_at"};
+const std::string kAccountColumns = kAccount.list();
+const std::string kEntryColumns = kEntry.list();
+const std::string kUsageColumns = kUsage.list();
 
 json::object account_json(const db::Row& r) {
-  return {{"id", r.text(0)},         {"user_id", r.text(1)},   {"plan", r.text(2)},
-          {"status", r.text(3)},     {"balance", r.int64(4)},  {"currency", r.text(5)},
-          {"created_at", r.time(6)}, {"updated_at", r.time(7)}};
+  return {{"id", r.text(kAccount["id"])},
+          {"user_id", r.text(kAccount["user_id"])},
+          {"plan", r.text(kAccount["plan"])},
+          {"status", r.text(kAccount["status"])},
+          {"balance", r.int64(kAccount["balance"])},
+          {"currency", r.text(kAccount["currency"])},
+          {"created_at", r.time(kAccount["created_at"])},
+          {"updated_at", r.time(kAccount["updated_at"])}};
 }
 
 json::object entry_json(const db::Row& r) {
-  return {{"id", r.text(0)},
-          {"amount", r.int64(1)},
-          {"kind", r.text(2)},
-          {"description", r.is_null(3) ? json::value(nullptr) : json::value(r.text(3))},
-          {"idempotency_key", r.text(4)},
-          {"balance_after", r.int64(5)},
-          {"created_at", r.time(6)}};
+  constexpr size_t description = kEntry["description"];
+  return {{"id", r.text(kEntry["id"])},
+          {"amount", r.int64(kEntry["amount"])},
+          {"kind", r.text(kEntry["kind"])},
+          {"description", r.is_null(description) ? json::value(nullptr) : json::value(r.text(description))},
+          {"idempotency_key", r.text(kEntry["idempotency_key"])},
+          {"balance_after", r.int64(kEntry["balance_after"])},
+          {"created_at", r.time(kEntry["created_at"])}};
 }
 
 json::object usage_json(const db::Row& r) {
-  return {{"id", r.text(0)},        {"user_id", r.text(1)},   {"module", r.text(2)},
-          {"metric", r.text(3)},    {"quantity", r.int64(4)}, {"idempotency_key", r.text(5)},
-          {"created_at", r.time(6)}};
+  return {{"id", r.text(kUsage["id"])},
+          {"user_id", r.text(kUsage["user_id"])},
+          {"module", r.text(kUsage["module"])},
+          {"metric", r.text(kUsage["metric"])},
+          {"quantity", r.int64(kUsage["quantity"])},
+          {"idempotency_key", r.text(kUsage["idempotency_key"])},
+          {"created_at", r.time(kUsage["created_at"])}};
 }
 
 std::optional<db::Row> own_account(db::Session& s, const std::string& user_id) {
-  auto r = s.query(std::string("SELECT ") + kAccountColumns + " FROM billing_accounts WHERE user_id = $1",
-                   {user_id});
+  auto r = s.query("SELECT " + kAccountColumns + " FROM billing_accounts WHERE user_id = $1", {user_id});
   if (r.empty()) return std::nullopt;
   return r.rows[0];
 }
@@ -130,16 +146,16 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
     auto rows = co_await b->db->read([&](db::Session& s) {
       auto account = own_account(s, who.user_id);
       if (!account) return db::Result{};
-      std::vector<db::Value> params{account->text(0), int64_t{page.limit}};
-      std::string sql = std::string("SELECT ") + kEntryColumns + " FROM ledger_entries WHERE account_id = $1";
+      std::vector<db::Value> params{account->text(kAccount["id"]), int64_t{page.limit}};
+      std::string sql = "SELECT " + kEntryColumns + " FROM ledger_entries WHERE account_id = $1";
       if (page.after) {
         params.emplace_back(*page.after);
         sql += " AND id < $3";
       }
       return s.query(sql + " ORDER BY id DESC LIMIT $2", params);
     });
-    co_return Response::json(
-        200, http::page_of(rows.rows, page, entry_json, [](const db::Row& row) { return row.text(0); }));
+    co_return Response::json(200, http::page_of(rows.rows, page, entry_json,
+                                                [](const db::Row& row) { return row.text(kEntry["id"]); }));
   });
 
   r.add(Method::Get, "/v1/billing/usage", Access::user(), [b](Request& req) -> Awaitable {
@@ -161,7 +177,7 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
               "FROM usage_rollups WHERE account_id = $1 AND period_start >= $2 AND period_start < $3) u "
               "GROUP BY "
               "module, metric ORDER BY module, metric",
-          {account->text(0), from, to});
+          {account->text(kAccount["id"]), from, to});
     });
     json::array items;
     for (const auto& row : rows.rows)
@@ -186,10 +202,10 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
       v.fail("metric", "must match [a-z][a-z0-9._-]{0,62}");
     v.check();
     auto find = [&](db::Session& s) {
-      return s.query(
-          "SELECT id, user_id, module, metric, quantity, idempotency_key, created_at FROM usage_records "
-          "WHERE idempotency_key = $1",
-          {key});
+      return s.query("SELECT " + kUsageColumns +
+                         " FROM usage_records "
+                         "WHERE idempotency_key = $1",
+                     {key});
     };
     // The same key again is the same record, counted once: 200 with the original.
     db::Result existing = co_await b->db->read(find);
@@ -202,12 +218,12 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
         if (!again.empty()) return again;
         auto account = own_account(s, user_id);
         if (!account) throw Error::validation({{"user_id", "no such user"}});
-        add_to_usage_total(s, account->text(0), module, metric, quantity);
+        add_to_usage_total(s, account->text(kAccount["id"]), module, metric, quantity);
         const std::string now = now_rfc3339();
         s.query(
             "INSERT INTO usage_records (id, account_id, user_id, module, metric, quantity, idempotency_key, "
             "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-            {uuid_v7(), account->text(0), user_id, module, metric, quantity, key, now});
+            {uuid_v7(), account->text(kAccount["id"]), user_id, module, metric, quantity, key, now});
         created = true;
         return find(s);
       });
@@ -231,9 +247,9 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
     v.check();
     const std::string tp(req.trace.traceparent());
     auto find = [&](db::Session& s) {
-      return s.query(std::string("SELECT ") + kEntryColumns +
-                         " FROM ledger_entries WHERE account_id = $1 AND idempotency_key = $2",
-                     {account_id, key});
+      return s.query(
+          "SELECT " + kEntryColumns + " FROM ledger_entries WHERE account_id = $1 AND idempotency_key = $2",
+          {account_id, key});
     };
     bool created = false;
     db::Result entry;

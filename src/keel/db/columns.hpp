@@ -2,7 +2,8 @@
 // A row type's columns, named once. Every query that reads the type selects list() (made from the names), so
 // a column's position in the result is its place in the list by construction, and code reads a row by name:
 // `r.text(kMemory["content"])`. The name's position is found at compile time: a name not in the list does not
-// compile, and reading costs what reading by position does.
+// compile, and reading costs what reading by position does. A name may carry its table's alias ("m.name" in a
+// join), and is read by its column's name alone (kInstance["name"]).
 #include <array>
 #include <cstddef>
 #include <string>
@@ -15,8 +16,11 @@ struct Columns {
   std::array<std::string_view, N> names;
 
   consteval size_t operator[](std::string_view name) const {
-    for (size_t i = 0; i < N; ++i)
-      if (names[i] == name) return i;
+    for (size_t i = 0; i < N; ++i) {
+      const std::string_view n = names[i];
+      const size_t dot = n.find('.');
+      if (n == name || (dot != std::string_view::npos && n.substr(dot + 1) == name)) return i;
+    }
     throw "no such column in this row type";  // operator[] runs only at compile time: a compile error
   }
   static constexpr size_t size() { return N; }

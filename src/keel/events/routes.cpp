@@ -14,6 +14,7 @@
 #include "keel/core/config.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
+#include "keel/db/columns.hpp"
 #include "keel/db/group_write.hpp"
 #include "keel/events/settings.hpp"
 #include "keel/http/duration.hpp"
@@ -51,25 +52,31 @@ struct Events {
 // `admin`: whether the reader holds the admin role. keel.auth.login.failed says for admins only which user an
 // attempt was for and why it failed (wrong password or unknown account): any other reader who tried an email
 // could learn from it whether that email has an account. Others see that a login failed, and from where.
+// An event's row (db/columns.hpp), which event_json reads, and its SELECT list.
+constexpr db::Columns kEvent{"id", "seq", "type", "source", "subject", "time", "data", "traceparent"};
+const std::string kEventColumns = kEvent.list();
+
 json::object event_json(const db::Row& r, bool admin) {
   boost::system::error_code ec;
-  auto data = json::parse(r.text(6), ec);
-  const bool redact = !admin && r.text(2) == "keel.auth.login.failed";
+  auto data = json::parse(r.text(kEvent["data"]), ec);
+  const bool redact = !admin && r.text(kEvent["type"]) == "keel.auth.login.failed";
   if (redact) {
     json::object redacted;
     if (auto* o = data.if_object(); o && o->contains("ip")) redacted["ip"] = o->at("ip");
     data = std::move(redacted);
   }
-  json::object e{{"id", r.text(0)},
-                 {"seq", r.int64(1)},
-                 {"specversion", "1.0"},
-                 {"type", r.text(2)},
-                 {"source", r.text(3)},
-                 {"subject", r.is_null(4) || redact ? json::value(nullptr) : json::value(r.text(4))},
-                 {"time", r.time(5)},
-                 {"datacontenttype", "application/json"},
-                 {"data", ec ? json::value(nullptr) : data}};
-  if (!r.is_null(7)) e["traceparent"] = r.text(7);
+  constexpr size_t subject = kEvent["subject"], traceparent = kEvent["traceparent"];
+  json::object e{
+      {"id", r.text(kEvent["id"])},
+      {"seq", r.int64(kEvent["seq"])},
+      {"specversion", "1.0"},
+      {"type", r.text(kEvent["type"])},
+      {"source", r.text(kEvent["source"])},
+      {"subject", r.is_null(subject) || redact ? json::value(nullptr) : json::value(r.text(subject))},
+      {"time", r.time(kEvent["time"])},
+      {"datacontenttype", "application/json"},
+      {"data", ec ? json::value(nullptr) : data}};
+  if (!r.is_null(traceparent)) e["traceparent"] = r.text(traceparent);
   return e;
 }
 
@@ -81,9 +88,7 @@ struct Query {
 };
 
 db::Result run_query(db::Session& s, const Query& q) {
-  std::string sql =
-      "SELECT id, seq, type, source, subject, time, data, traceparent FROM observability_events WHERE seq > "
-      "$1";
+  std::string sql = "SELECT " + kEventColumns + " FROM observability_events WHERE seq > $1";
   std::vector<db::Value> params{q.after};
   auto add = [&](const char* column, const char* op, const std::optional<std::string>& v) {
     if (!v) return;
@@ -179,7 +184,7 @@ void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
     int64_t next_after = q.after;
     for (const auto& r : rows.rows) {
       items.push_back(event_json(r, who.is_admin()));
-      next_after = r.int64(1);
+      next_after = r.int64(kEvent["seq"]);
     }
     co_return Response::json(200, json::object{{"items", std::move(items)}, {"next_after", next_after}});
   });

@@ -6,6 +6,7 @@
 
 #include "keel/core/ids.hpp"
 #include "keel/core/time.hpp"
+#include "keel/db/columns.hpp"
 
 namespace keel::registry {
 
@@ -16,9 +17,12 @@ using std::chrono::system_clock;
 namespace {
 
 constexpr const char* kSource = "/keel/registry";
-constexpr const char* kColumns =
-    "m.name, i.instance_id, i.url, i.version, i.routes, i.health_path, i.tags, i.metadata, i.status, "
-    "i.registered_at, i.last_seen_at, i.expires_at, i.critical_since, i.ttl_seconds, i.public_routes";
+// An instance's row (db/columns.hpp), over `module_instances i JOIN modules m`.
+constexpr db::Columns kInstance{"m.name",           "i.instance_id",   "i.url",          "i.version",
+                                "i.routes",         "i.health_path",   "i.tags",         "i.metadata",
+                                "i.status",         "i.registered_at", "i.last_seen_at", "i.expires_at",
+                                "i.critical_since", "i.ttl_seconds",   "i.public_routes"};
+const std::string kColumns = kInstance.list();
 
 std::vector<std::string> string_array(const std::string& text) {
   std::vector<std::string> out;
@@ -38,26 +42,27 @@ std::string to_json_array(const std::vector<std::string>& v) {
 
 Instance from_row(const db::Row& r) {
   Instance i;
-  i.module = r.text(0);
-  i.instance_id = r.text(1);
-  i.url = r.text(2);
-  i.version = r.opt_text(3).value_or("");
-  i.routes = string_array(r.text(4));
-  i.health_path = r.opt_text(5).value_or("");
-  i.tags = string_array(r.text(6));
-  i.metadata = r.text(7);
-  i.status = r.text(8);
-  i.registered_at = r.time(9);
-  i.last_seen_at = r.time(10);
-  i.expires_at = r.time(11);
-  if (!r.is_null(12)) i.critical_since = r.time(12);
-  i.ttl_seconds = r.int64(13);
-  i.public_routes = string_array(r.text(14));
+  i.module = r.text(kInstance["name"]);
+  i.instance_id = r.text(kInstance["instance_id"]);
+  i.url = r.text(kInstance["url"]);
+  i.version = r.opt_text(kInstance["version"]).value_or("");
+  i.routes = string_array(r.text(kInstance["routes"]));
+  i.health_path = r.opt_text(kInstance["health_path"]).value_or("");
+  i.tags = string_array(r.text(kInstance["tags"]));
+  i.metadata = r.text(kInstance["metadata"]);
+  i.status = r.text(kInstance["status"]);
+  i.registered_at = r.time(kInstance["registered_at"]);
+  i.last_seen_at = r.time(kInstance["last_seen_at"]);
+  i.expires_at = r.time(kInstance["expires_at"]);
+  if (constexpr size_t critical = kInstance["critical_since"]; !r.is_null(critical))
+    i.critical_since = r.time(critical);
+  i.ttl_seconds = r.int64(kInstance["ttl_seconds"]);
+  i.public_routes = string_array(r.text(kInstance["public_routes"]));
   return i;
 }
 
 std::optional<Instance> find(db::Session& s, const std::string& module, const std::string& instance_id) {
-  auto r = s.query(std::string("SELECT ") + kColumns +
+  auto r = s.query("SELECT " + kColumns +
                        " FROM module_instances i JOIN modules m ON m.id = i.module_id "
                        "WHERE m.name = $1 AND i.instance_id = $2",
                    {module, instance_id});
@@ -205,7 +210,7 @@ bool delete_instance(db::Session& s, const module::Outbox& outbox, const std::st
 
 std::vector<Instance> list_instances(db::Session& s, const std::optional<std::string>& module) {
   const std::string base =
-      std::string("SELECT ") + kColumns + " FROM module_instances i JOIN modules m ON m.id = i.module_id";
+      "SELECT " + kColumns + " FROM module_instances i JOIN modules m ON m.id = i.module_id";
   auto r = module ? s.query(base + " WHERE m.name = $1 ORDER BY i.instance_id", {*module})
                   : s.query(base + " ORDER BY m.name, i.instance_id");
   std::vector<Instance> out;
