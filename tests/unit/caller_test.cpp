@@ -24,6 +24,7 @@ class FakeAuthenticator : public keel::module::Authenticator {
     if (it == principals_.end()) throw keel::Error::unauthorized();
     return it->second;
   }
+  bool still_valid(const Principal&) const override { return true; }
   void reload() override {}
   void revoke_local(const std::string&, std::chrono::system_clock::time_point) override {}
 
@@ -111,7 +112,9 @@ TEST(Guard, ThePublicRoutesAreTheseAndNoOthers) {
   std::set<std::string> expected{
       "gateway GET /openapi.json",       "auth POST /v1/auth/register",
       "auth POST /v1/auth/login",        "auth POST /v1/auth/refresh",
-      "auth GET /.well-known/jwks.json", "auth GET /.well-known/openid-configuration"};
+      "auth GET /.well-known/jwks.json", "auth GET /.well-known/openid-configuration",
+      // Public at the router only: its handler takes a Bearer token or a single-use stream ticket.
+      "events GET /v1/stream"};
   for (const char* m : {"gateway", "auth", "memory", "registry", "billing", "events"})
     for (const char* p : {"/health", "/health/live", "/metrics"})
       expected.insert(std::string(m) + " GET " + p);

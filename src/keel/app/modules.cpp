@@ -28,7 +28,7 @@ const std::vector<ModuleSpec>& module_table() {
       {"memory", 2, {"/v1/memories"}, memory::install, memory::declare, memory::settings::table},
       {"registry", 3, {"/v1/registry"}, registry::install, registry::declare, registry::settings::table},
       {"billing", 4, {"/v1/billing"}, billing::install, billing::declare, billing::settings::table},
-      {"events", 5, {"/v1/events"}, events::install, events::declare, events::settings::table},
+      {"events", 5, {"/v1/events", "/v1/stream"}, events::install, events::declare, events::settings::table},
   };
   return table;
 }

@@ -188,7 +188,8 @@ int serve(const Config& config) {
   std::vector<std::string> names;
   std::vector<std::pair<std::string, std::shared_ptr<http::Router>>> local_routers;
   std::vector<registry::InstanceInput> own_instances;
-  std::vector<std::function<void()>> started_hooks, drained_hooks;  // ModuleContext::on_started, on_drained
+  // ModuleContext::on_started, on_stopping, on_drained
+  std::vector<std::function<void()>> started_hooks, stopping_hooks, drained_hooks;
   const std::string host = advertised_host(config);
   for (const ModuleSpec* m : modules) {
     auto router = std::make_shared<http::Router>();
@@ -217,6 +218,7 @@ int serve(const Config& config) {
                         }};
     common.extra = ctx.extra_health;
     if (ctx.on_started) started_hooks.push_back(ctx.on_started);
+    if (ctx.on_stopping) stopping_hooks.push_back(ctx.on_stopping);
     if (ctx.on_drained) drained_hooks.push_back(ctx.on_drained);
     add_common_routes(*router, common);
     for (const auto& route : gateway::undocumented_routes(*router))
@@ -268,6 +270,7 @@ int serve(const Config& config) {
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log::info("shutting down", {{"signal", sig}});
+    for (const auto& hook : stopping_hooks) hook();  // streams end, so the drain need not wait for them
     server.shutdown();
   });
 

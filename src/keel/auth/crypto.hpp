@@ -8,12 +8,12 @@
 #include <string_view>
 
 #include "keel/core/base64.hpp"
+#include "keel/core/ids.hpp"  // sha256_hex
 
 namespace keel::auth {
 
 void ensure_sodium();
 
-std::string sha256_hex(std::string_view data);
 std::string hmac_sha256(std::string_view key, std::string_view data);  // 32 raw bytes
 std::string random_bytes(size_t n);
 bool constant_time_equal(std::string_view a, std::string_view b);

@@ -209,6 +209,12 @@ std::shared_ptr<const Principal> TokenVerifier::verify_shared(std::string_view t
   return principal;
 }
 
+bool TokenVerifier::still_valid(const Principal& who) const {
+  if (who.expires_at <= unix_now()) return false;
+  std::shared_lock lk(revoked_mu_);
+  return !revoked_.count(who.session_id);
+}
+
 std::shared_ptr<const Principal> TokenVerifier::authenticate_shared(const http::Request& req) const {
   const std::string_view h = req.header("authorization");
   if (h.empty()) throw Error::unauthorized("missing bearer token");

@@ -45,6 +45,7 @@ class TokenVerifier : public module::Authenticator {
   // The Bearer token of the request; 401 when absent or invalid.
   Principal authenticate(const http::Request& req) const { return *authenticate_shared(req); }
   std::shared_ptr<const Principal> authenticate_shared(const http::Request& req) const override;
+  bool still_valid(const Principal& who) const override;
   // Makes a revocation effective in this process at once (others see it at their next poll).
   void revoke_local(const std::string& session_id, std::chrono::system_clock::time_point until) override;
   const VerifierSettings& settings() const { return settings_; }

@@ -91,6 +91,14 @@ bool is_uuid(std::string_view s) {
   return true;
 }
 
+std::string sha256_hex(std::string_view data) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return hex;
+}
+
 std::string random_hex(size_t bytes) {
   ensure_sodium();
   std::string out;

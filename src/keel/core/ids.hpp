@@ -9,6 +9,8 @@ std::string uuid_v7();
 bool is_uuid(std::string_view s);
 // n random bytes (from libsodium's CSPRNG) as lowercase hex.
 std::string random_hex(size_t bytes);
+// The SHA-256 of `data`, as 64 lower-case hex digits.
+std::string sha256_hex(std::string_view data);
 // A client-supplied X-Request-Id is kept when it is 1-128 characters of [A-Za-z0-9._:-].
 bool is_sane_request_id(std::string_view s);
 

@@ -12,11 +12,14 @@
 #include <cctype>
 
 #include "keel/core/config.hpp"
+#include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/db/columns.hpp"
 #include "keel/db/group_write.hpp"
+#include "keel/events/log.hpp"
 #include "keel/events/settings.hpp"
+#include "keel/events/stream.hpp"
 #include "keel/http/duration.hpp"
 #include "keel/http/json_body.hpp"
 #include "keel/http/long_polls.hpp"
@@ -47,37 +50,46 @@ struct Events {
   const module::Outbox* outbox;
   std::shared_ptr<db::GroupWrite<module::NewEvent, module::Appended>> group;
   std::unique_ptr<http::LongPolls> long_polls;  // reads with ?wait= each token may hold
+  const module::Authenticator* authenticator;
+  std::unique_ptr<Hub> hub;  // realtime streams (stream.hpp)
 };
 
-// `admin`: whether the reader holds the admin role. keel.auth.login.failed says for admins only which user an
-// attempt was for and why it failed (wrong password or unknown account): any other reader who tried an email
-// could learn from it whether that email has an account. Others see that a login failed, and from where.
-// An event's row (db/columns.hpp), which event_json reads, and its SELECT list.
-constexpr db::Columns kEvent{"id", "seq", "type", "source", "subject", "time", "data", "traceparent"};
-const std::string kEventColumns = kEvent.list();
+constexpr std::chrono::seconds kTicketLife{30};
 
-json::object event_json(const db::Row& r, bool admin) {
-  boost::system::error_code ec;
-  auto data = json::parse(r.text(kEvent["data"]), ec);
-  const bool redact = !admin && r.text(kEvent["type"]) == "keel.auth.login.failed";
-  if (redact) {
-    json::object redacted;
-    if (auto* o = data.if_object(); o && o->contains("ip")) redacted["ip"] = o->at("ip");
-    data = std::move(redacted);
-  }
-  constexpr size_t subject = kEvent["subject"], traceparent = kEvent["traceparent"];
-  json::object e{
-      {"id", r.text(kEvent["id"])},
-      {"seq", r.int64(kEvent["seq"])},
-      {"specversion", "1.0"},
-      {"type", r.text(kEvent["type"])},
-      {"source", r.text(kEvent["source"])},
-      {"subject", r.is_null(subject) || redact ? json::value(nullptr) : json::value(r.text(subject))},
-      {"time", r.time(kEvent["time"])},
-      {"datacontenttype", "application/json"},
-      {"data", ec ? json::value(nullptr) : data}};
-  if (!r.is_null(traceparent)) e["traceparent"] = r.text(traceparent);
-  return e;
+// A stream ticket stands for its caller: stored as JSON, with the token's own expiry and session, which the
+// stream goes on checking.
+std::string principal_json(const module::Principal& p) {
+  json::array roles;
+  for (const auto& r : p.roles) roles.emplace_back(r);
+  return json::serialize(json::object{{"subject", p.subject},
+                                      {"user_id", p.user_id},
+                                      {"service", p.service},
+                                      {"session_id", p.session_id},
+                                      {"roles", std::move(roles)},
+                                      {"expires_at", p.expires_at}});
+}
+
+std::shared_ptr<const module::Principal> principal_of(const std::string& text) {
+  const json::object o = json::parse(text).as_object();
+  auto p = std::make_shared<module::Principal>();
+  p->subject = json::value_to<std::string>(o.at("subject"));
+  p->user_id = json::value_to<std::string>(o.at("user_id"));
+  p->service = json::value_to<std::string>(o.at("service"));
+  p->session_id = json::value_to<std::string>(o.at("session_id"));
+  for (const auto& r : o.at("roles").as_array()) p->roles.push_back(json::value_to<std::string>(r));
+  for (const auto& r : p->roles) p->roles_joined += (p->roles_joined.empty() ? "" : ",") + r;
+  p->expires_at = o.at("expires_at").as_int64();
+  return p;
+}
+
+// Last-Event-ID (or ?last_event_id=): the seq of the last message the client has; 400 when not one.
+std::optional<int64_t> last_event_id(const Request& req) {
+  std::string id(req.header("last-event-id"));
+  if (id.empty()) id = req.query_param("last_event_id").value_or("");
+  if (id.empty()) return std::nullopt;
+  if (id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos)
+    throw Error::bad_request("Last-Event-ID is not the id of a message this stream sent");
+  return std::stoll(id);
 }
 
 struct Query {
@@ -137,6 +149,11 @@ net::awaitable<void> follow_latest(std::shared_ptr<Events> ev) {
             format_rfc3339(std::chrono::system_clock::now() - std::chrono::hours(24 * ev->retention_days));
         co_await ev->db->write(
             [&](db::Session& s) { s.query("DELETE FROM observability_events WHERE time < $1", {horizon}); });
+      }
+      if (tick % 500 == 0) {  // about every 10 s: stream tickets nobody redeemed
+        const std::string now = now_rfc3339();
+        co_await ev->db->write(
+            [&](db::Session& s) { s.query("DELETE FROM stream_tickets WHERE expires_at <= $1", {now}); });
       }
     } catch (const std::exception& e) {
       log::warn("events follower failed", {{"error", e.what()}});
@@ -266,7 +283,65 @@ void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
 }
 }  // namespace
 
-void declare(http::Router& router) { add_routes(router, nullptr); }
+namespace {
+// GET /v1/stream: public at the router, which cannot read a stream ticket; the handler authenticates.
+void add_stream_routes(http::Router& r, std::shared_ptr<Events> ev) {
+  r.add(
+      Method::Post, "/v1/stream/tickets", Access::user() | Access::admin() | Access::service(),
+      [ev](Request& req) -> Awaitable {
+        const std::string ticket = random_hex(32);
+        const std::string id = sha256_hex(ticket);
+        const std::string principal = principal_json(module::caller(req));
+        const auto now = std::chrono::system_clock::now();
+        co_await ev->db->write([&](db::Session& s) {
+          s.query(
+              "INSERT INTO stream_tickets (id, principal, expires_at, created_at, updated_at) "
+              "VALUES ($1, $2, $3, $4, $4)",
+              {id, principal, format_rfc3339(now + kTicketLife), format_rfc3339(now)});
+        });
+        co_return Response::json(201, json::object{{"ticket", ticket}, {"expires_in", kTicketLife.count()}});
+      });
+
+  r.add(Method::Get, "/v1/stream", Access::anyone(), [ev](Request& req) -> Awaitable {
+    std::shared_ptr<const module::Principal> who;
+    if (auto ticket = req.query_param("ticket")) {
+      // Single use: redeeming deletes it, so a ticket seen in a log or a history is worth nothing.
+      const std::string id = sha256_hex(*ticket);
+      const std::string now = now_rfc3339();
+      const db::Result r = co_await ev->db->write([&](db::Session& s) {
+        return s.query("DELETE FROM stream_tickets WHERE id = $1 AND expires_at > $2 RETURNING principal",
+                       {id, now});
+      });
+      if (r.empty()) throw Error::unauthorized("the stream ticket is unknown, used or expired");
+      who = principal_of(r.rows[0].text(0));
+      if (!ev->authenticator->still_valid(*who))
+        throw Error::unauthorized("the session behind the stream ticket has ended");
+    } else {
+      who = ev->authenticator->authenticate_shared(req);
+    }
+    Topics topics = Topics::parse(req.query_param("topics").value_or(""), *who);
+    const std::optional<int64_t> last = last_event_id(req);
+    // The first event kept: a client whose last id is older missed events nobody can give it.
+    const int64_t kept_from = last ? co_await ev->db->read(first_kept_seq) : 0;
+    auto sub =
+        ev->hub->join(std::move(topics), std::move(who), co_await net::this_coro::executor, last.value_or(0));
+    const bool resync = last && *last < kept_from - 1;
+    const int64_t from = last && !resync ? std::min(*last, sub->after()) : sub->after();
+    Response res;
+    res.status = 200;
+    res.content_type = "text/event-stream";
+    res.headers.emplace_back("Cache-Control", "no-store");
+    res.headers.emplace_back("X-Accel-Buffering", "no");  // a proxy in front must not hold messages back
+    res.stream = std::make_shared<StreamBody>(*ev->hub, *ev->db, std::move(sub), from, resync);
+    co_return res;
+  });
+}
+}  // namespace
+
+void declare(http::Router& router) {
+  add_routes(router, nullptr);
+  add_stream_routes(router, nullptr);
+}
 
 void install(ModuleContext& ctx) {
   auto ev = std::make_shared<Events>();
@@ -283,8 +358,14 @@ void install(ModuleContext& ctx) {
           return outbox->append_all(s, events);
         });
   net::co_spawn(ctx.io, follow_latest(ev), net::detached);
+  ev->authenticator = &ctx.authenticator;
+  ev->hub = std::make_unique<Hub>(ctx.db, ctx.authenticator);
+  ev->hub->load_sync();
+  net::co_spawn(ctx.io, ev->hub->run(std::chrono::milliseconds(10)), net::detached);
+  ctx.on_stopping = [ev] { ev->hub->stop(); };
 
   add_routes(ctx.router, ev);
+  add_stream_routes(ctx.router, ev);
 }
 
 }  // namespace keel::events

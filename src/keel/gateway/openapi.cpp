@@ -14,7 +14,9 @@ std::string lower_method(http::Method m) {
   return method;
 }
 
-// Sets every operation's `security` from the route declared for it.
+// Sets every operation's `security` from the route declared for it. A public route whose handler authenticates
+// its caller itself (GET /v1/stream: a Bearer token or a stream ticket) keeps the `security` its fragment
+// names.
 void secure(json::object& paths, const std::vector<std::shared_ptr<const http::Router>>& declarations) {
   for (const auto& router : declarations)
     for (const auto& route : router->routes()) {
@@ -23,6 +25,7 @@ void secure(json::object& paths, const std::vector<std::shared_ptr<const http::R
       if (!ops) continue;
       auto* op = ops->as_object().if_contains(lower_method(route->method));
       if (!op) continue;
+      if (route->access.is_public() && op->as_object().contains("security")) continue;
       op->as_object()["security"] =
           route->access.is_public() ? json::array{} : json::array{json::object{{"bearer", json::array{}}}};
     }
@@ -69,7 +72,12 @@ std::string openapi_document(const std::string& version,
         {"responses", {{"Problem", std::move(problem_response)}}},
         {"parameters", std::move(parameters)},
         {"securitySchemes",
-         {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}}}}}}};
+         {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}},
+          {"streamTicket",
+           {{"type", "apiKey"},
+            {"in", "query"},
+            {"name", "ticket"},
+            {"description", "A single-use, 30 s ticket from POST /v1/stream/tickets (for EventSource)"}}}}}}}};
   return json::serialize(doc);
 }
 

@@ -93,12 +93,6 @@ db::Value text_or_null(const std::optional<std::string>& t) {
   return *t;
 }
 
-json::object event_data(const db::Row& r) {
-  return {{"id", r.text(kMemory["id"])},
-          {"namespace", r.text(kMemory["namespace"])},
-          {"version", r.int64(kMemory["version"])}};
-}
-
 }  // namespace
 
 json::object memory_json(const db::Row& r) {
@@ -185,7 +179,7 @@ db::Row insert_memory(db::Session& s, const module::Outbox& outbox, const NewMem
       {m.id, m.user_id, m.ns, f.content, f.metadata, tags_json(f.tags), blob_or_null(f.embedding),
        dims_or_null(f.embedding), seq, m.now, text_or_null(f.expires_at)});
   insert_tags(s, m.id, m.user_id, f.tags);
-  outbox.append(s, {"keel.memory.created", kSource, m.user_id, event_data(r.rows.at(0)), m.traceparent});
+  outbox.append(s, {"keel.memory.created", kSource, m.user_id, memory_json(r.rows.at(0)), m.traceparent});
   return r.rows.at(0);
 }
 
@@ -265,7 +259,7 @@ db::Row update_memory(db::Session& s, const module::Outbox& outbox, const std::s
     s.query("DELETE FROM memory_tags WHERE memory_id = $1", {id});
     insert_tags(s, id, user_id, *c.tags);
   }
-  outbox.append(s, {"keel.memory.updated", kSource, user_id, event_data(r.rows.at(0)), traceparent});
+  outbox.append(s, {"keel.memory.updated", kSource, user_id, memory_json(r.rows.at(0)), traceparent});
   return r.rows.at(0);
 }
 

@@ -32,6 +32,9 @@ class Authenticator {
   virtual ~Authenticator() = default;
   // The verified caller; a 401 keel::Error when the token is absent or not valid.
   virtual std::shared_ptr<const Principal> authenticate_shared(const http::Request& req) const = 0;
+  // Whether a caller verified earlier still is one: its token has not expired and its session (or service
+  // token) has not been revoked since. For what outlives its request (a stream), checked as it goes on.
+  virtual bool still_valid(const Principal& who) const = 0;
   // Reads the signing keys and revocations again now (auth, after creating its first key).
   virtual void reload() = 0;
   // A session (or service token) ended in this process: its tokens fail here at once, elsewhere within a

@@ -55,9 +55,11 @@ struct ModuleContext {
   std::function<void(std::string&)> extra_metrics = {};
   // Set by a module with more to say in its /health: members of the JSON object ("\"modules\":{...}").
   std::function<std::string()> extra_health = {};
-  // Lifecycle: once every module of the process is installed and registered, before serving; and once
-  // serving has drained, before the process deregisters and closes the database.
+  // Lifecycle: once every module of the process is installed and registered, before serving; at SIGTERM,
+  // before serving drains (what holds a connection open, a stream, ends it); and once serving has drained,
+  // before the process deregisters and closes the database.
   std::function<void()> on_started = {};
+  std::function<void()> on_stopping = {};
   std::function<void()> on_drained = {};
 };
 
