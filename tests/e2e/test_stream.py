@@ -111,6 +111,9 @@ def test_a_user_streams_their_own_memory_changes_in_seq_order_and_nobody_elses(k
     s = Stream(keel, alice["access_token"])
     assert s.status_code == 200
     assert s.headers["Content-Type"].startswith("text/event-stream")
+    # With a topic everyone shares beside it, the user's own topics still show only the user's changes.
+    mixed = Stream(keel, alice["access_token"], topics="memories,registry")
+    assert mixed.status_code == 200
     time.sleep(0.2)
     remember(keel, bob["access_token"], "bob's secret")
     mine = remember(keel, alice["access_token"], "alice's first")
@@ -131,7 +134,20 @@ def test_a_user_streams_their_own_memory_changes_in_seq_order_and_nobody_elses(k
     assert deleted["event"] == "keel.memory.deleted" and deleted["cloudevent"]["data"]["id"] == mine["id"]
     assert int(m["id"]) < int(updated["id"]) < int(deleted["id"])
     s.expect_none()  # bob's memory never reached alice's stream
+    # (keel's own instances register and expire on the registry topic meanwhile: those are not asserted.)
+    memory_events = []
+    deadline = time.monotonic() + 5
+    while len(memory_events) < 3 and time.monotonic() < deadline:
+        m = mixed.next()
+        if not m["event"].startswith("keel.registry."):
+            memory_events.append((m["event"], m["cloudevent"]["subject"]))
+    assert memory_events == [(t, alice["user"]["id"]) for t in
+                             ("keel.memory.created", "keel.memory.updated", "keel.memory.deleted")]
+    time.sleep(0.5)
+    while not mixed.messages.empty():
+        assert mixed.next()["event"].startswith("keel.registry.")
     s.close()
+    mixed.close()
 
 
 def test_a_dropped_stream_resumes_with_exactly_what_it_missed(keel):
@@ -345,3 +361,25 @@ def test_after_kill_9_and_a_restart_a_stream_resumes_with_nothing_missed(keel_fa
     assert resumed.next()["cloudevent"]["data"]["id"] == after["id"]
     resumed.expect_none()
     resumed.close()
+
+
+def test_a_gateway_in_another_process_proxies_a_stream_as_it_flows(keel_factory, tmp_path):
+    """The gateway alone in one process, every other module in another: the stream goes through the proxy
+    message by message (not held back until a buffer fills) and outlives the upstream timeout."""
+    data = str(tmp_path / "shared")
+    (tmp_path / "shared").mkdir()
+    modules = keel_factory(data_dir=data, services="auth,memory,registry,billing,events").start()
+    gateway = keel_factory(data_dir=data, services="gateway", env={"KEEL_GATEWAY_UPSTREAM_TIMEOUT_MS": "2000"}).start()
+    assert wait_until(lambda: requests.get(gateway.url("gateway") + "/health", timeout=5).json()
+                      .get("modules", {}).get("events") == "ok", timeout=10)
+    user = register(gateway)
+    token = user["access_token"]
+    s = Stream(gateway, token)
+    assert s.status_code == 200
+    time.sleep(2.5)  # past the upstream timeout: an open stream is not an upstream that stopped answering
+    assert not s.ended.is_set()
+    for i in range(3):
+        mine = remember(gateway, token, f"through the proxy {i}")
+        assert s.next(timeout=3)["cloudevent"]["data"]["id"] == mine["id"]
+    s.close()
+    assert modules.proc.poll() is None

@@ -323,8 +323,11 @@ void add_stream_routes(http::Router& r, std::shared_ptr<Events> ev) {
     const std::optional<int64_t> last = last_event_id(req);
     // The first event kept: a client whose last id is older missed events nobody can give it.
     const int64_t kept_from = last ? co_await ev->db->read(first_kept_seq) : 0;
-    auto sub =
-        ev->hub->join(std::move(topics), std::move(who), co_await net::this_coro::executor, last.value_or(0));
+    // Without one, the stream starts at the log's end as it is now (the hub, idle, may know an older end).
+    const int64_t start = last ? *last : co_await ev->db->read([](db::Session& s) {
+      return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
+    });
+    auto sub = ev->hub->join(std::move(topics), std::move(who), co_await net::this_coro::executor, start);
     const bool resync = last && *last < kept_from - 1;
     const int64_t from = last && !resync ? std::min(*last, sub->after()) : sub->after();
     Response res;

@@ -208,8 +208,11 @@ net::awaitable<std::unique_ptr<PooledConnection>> open_connection(const Endpoint
 class UpstreamBody final : public BodyStream {
  public:
   UpstreamBody(std::unique_ptr<PooledConnection> c, std::string key, const ClientOptions& opt,
-               std::optional<uint64_t> content_length)
-      : c_(std::move(c)), key_(std::move(key)), timeout_(opt.timeout), max_idle_(opt.max_idle_per_upstream) {
+               std::optional<uint64_t> content_length, bool event_stream)
+      : c_(std::move(c)),
+        key_(std::move(key)),
+        timeout_(event_stream ? std::max(opt.timeout, opt.event_stream_idle) : opt.timeout),
+        max_idle_(opt.max_idle_per_upstream) {
     length = content_length;
   }
 
@@ -377,14 +380,18 @@ net::awaitable<ClientResponse> fetch(const Endpoint& to, const ClientRequest& re
     ClientResponse out;
     out.status = msg.status;
     out.fields.reserve(msg.text.size() + 4 * msg.fields.size());
+    bool event_stream = false;
     for (const auto& f : msg.fields) {
       const std::string_view name = msg.view(f.name), value = msg.view(f.value);
       if (!dropped_response_field(f.id, name)) append_field_unchecked(out.fields, name, value);
+      if (iequals(name, "content-type") && value.size() >= 17 &&
+          iequals(value.substr(0, 17), "text/event-stream"))
+        event_stream = true;
     }
     if (const auto length = parser->content_length()) out.content_length = *length;
     c->watch.clear();
     if (stream) {
-      out.stream = std::make_shared<UpstreamBody>(std::move(c), key, opt, out.content_length);
+      out.stream = std::make_shared<UpstreamBody>(std::move(c), key, opt, out.content_length, event_stream);
       co_return out;
     }
     out.body = std::move(c->response.body);

@@ -86,6 +86,9 @@ struct ClientOptions {
   // (ClientResponse::stream) rather than read whole, without body_limit; `timeout` then bounds the wait for
   // the head and, afresh, for each piece of the body.
   size_t stream_above = 0;
+  // A streamed Server-Sent Events body (text/event-stream) waits this long for each piece instead: a stream
+  // is quiet between its events (keel's sends a keep-alive comment every 15 s), and is not a slow answer.
+  std::chrono::milliseconds event_stream_idle{60000};
   size_t max_idle_per_upstream = 256;
   // When set, a connection goes only to addresses the policy allows (judged after the name lookup, on the
   // addresses connected to); `keel_target`: the upstream is one of keel's own modules.
