@@ -9,6 +9,7 @@
 #include <boost/json/serialize.hpp>
 #include <thread>
 
+#include "keel/auth/admin.hpp"
 #include "keel/auth/keys.hpp"
 #include "keel/auth/service.hpp"
 #include "keel/core/config.hpp"
@@ -36,6 +37,7 @@ struct Auth {
   std::unique_ptr<PasswordHasher> hasher;
   std::unique_ptr<TokenIssuer> issuer;
   std::unique_ptr<AuthService> service;
+  std::unique_ptr<UserAdmin> admin;
 };
 
 ClientInfo client_of(const Request& req) {
@@ -170,8 +172,42 @@ void add_routes(http::Router& r, std::shared_ptr<Auth> a, const std::string& bas
   });
   r.add(Method::Get, "/v1/auth/users", Access::admin(), [a](Request& req) -> Awaitable {
     auto page = http::parse_page(req);
-    auto [items, last] = co_await a->service->list_users(page.limit, page.after);
+    auto [items, last] = co_await a->admin->list(page.limit, page.after, req.query_param("query"));
     co_return Response::json(200, http::page_body(std::move(items), page, last));
+  });
+  r.add(Method::Get, "/v1/auth/users/{id}", Access::admin(), [a](Request& req) -> Awaitable {
+    co_return Response::json(200, co_await a->admin->get(req.param("id")));
+  });
+  r.add(Method::Patch, "/v1/auth/users/{id}", Access::admin(), [a](Request& req) -> Awaitable {
+    const Principal& who = module::caller(req);
+    const json::object body = http::parse_json_object(req);
+    std::optional<bool> disabled;
+    std::optional<std::vector<std::string>> roles;
+    std::vector<FieldError> errors;
+    for (const auto& [key, value] : body) {
+      if (key == "disabled" && value.is_bool()) {
+        disabled = value.as_bool();
+      } else if (key == "roles" && value.is_array() && value.as_array().size() <= 8) {
+        roles.emplace();
+        for (const auto& r : value.as_array())
+          if (r.is_string())
+            roles->emplace_back(r.as_string());
+          else
+            errors.push_back({"roles", "must be a list of role names"});
+      } else {
+        errors.push_back({std::string(key), key == "disabled" ? "must be true or false"
+                                            : key == "roles"  ? "must be a list of role names"
+                                                              : "is not a field an admin sets"});
+      }
+    }
+    if (!disabled && !roles && errors.empty()) errors.push_back({"disabled", "give disabled, roles or both"});
+    if (!errors.empty()) throw Error::validation(std::move(errors));
+    co_return Response::json(
+        200, co_await a->admin->update(who, req.param("id"), disabled, std::move(roles), client_of(req)));
+  });
+  r.add(Method::Delete, "/v1/auth/users/{id}/sessions", Access::admin(), [a](Request& req) -> Awaitable {
+    co_await a->admin->end_sessions(req.param("id"), client_of(req));
+    co_return Response::no_content();
   });
   r.add(Method::Get, "/.well-known/jwks.json", Access::anyone(), [a](Request&) -> Awaitable {
     const json::object keys = co_await a->service->jwks();
@@ -212,6 +248,7 @@ void install(ModuleContext& ctx) {
   ctx.authenticator.reload();  // sees the key just created
   a->service = std::make_unique<AuthService>(ctx.db, a->settings, *a->issuer, ctx.authenticator, *a->hasher,
                                              ctx.outbox, ctx.hooks);
+  a->admin = std::make_unique<UserAdmin>(ctx.db, ctx.outbox, ctx.authenticator);
   a->service->rekey_emails_sync();
   boost::asio::co_spawn(ctx.io, a->issuer->run(), boost::asio::detached);
   boost::asio::co_spawn(ctx.io, forget_ended_sessions(ctx.db, a->settings.ended_sessions_kept_days),

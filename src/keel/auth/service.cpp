@@ -80,19 +80,21 @@ boost::asio::awaitable<json::object> AuthService::login(const std::string& email
     e.headers.emplace_back("Retry-After", std::to_string(*wait));
     throw e;
   }
-  bool ok = false;
+  bool ok = false, password_ok = false, disabled = false;
   std::optional<json::object> user;
   std::string stored_hash;
   try {
     auto rows = co_await db_.read([&](db::Session& s) {
       return s.query("SELECT " + kUserColumns + " FROM users WHERE email_lower = $1", {account});
     });
-    if (!rows.empty() && rows.rows[0].text(kUser["status"]) == "active") {
+    if (!rows.empty()) {
       user = user_json(rows.rows[0]);
       stored_hash = rows.rows[0].text(kUser["password_hash"]);
+      disabled = rows.rows[0].text(kUser["status"]) != "active";
     }
     // An unknown account costs the same argon2id verification as a wrong password.
-    ok = co_await hasher_.verify(stored_hash, password) && user.has_value();
+    password_ok = co_await hasher_.verify(stored_hash, password) && user.has_value();
+    ok = password_ok && !disabled;
   } catch (...) {
     throttle_.release(account, client.ip, false);
     throw;
@@ -100,12 +102,13 @@ boost::asio::awaitable<json::object> AuthService::login(const std::string& email
   throttle_.release(account, client.ip, ok);
   if (!ok) {
     const std::string subject = user ? std::string(user->at("id").as_string()) : std::string();
+    const char* reason = !user ? "unknown_account" : !password_ok ? "wrong_password" : "disabled";
     co_await db_.write([&](db::Session& s) {
-      outbox_.append(
-          s, {"keel.auth.login.failed", kSource, subject,
-              json::object{{"reason", user ? "wrong_password" : "unknown_account"}, {"ip", client.ip}},
-              client.traceparent});
+      outbox_.append(s, {"keel.auth.login.failed", kSource, subject,
+                         json::object{{"reason", reason}, {"ip", client.ip}}, client.traceparent});
     });
+    // Only the account's own password learns that it is disabled.
+    if (password_ok) throw Error::forbidden("this account is disabled");
     throw Error::unauthorized("invalid credentials");
   }
   std::string rehash;
@@ -217,8 +220,7 @@ boost::asio::awaitable<json::object> AuthService::refresh(const std::string& tok
     o.response = token_response(issuer_, settings_, std::move(user), sid, successor, st.session_expires);
     return o;
   });
-  for (const auto& [sid, exp] : out.revoked)
-    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+  revoke_locally(verifier_, out.revoked);
   if (!out.response) throw Error::unauthorized(out.error);
   co_return std::move(*out.response);
 }
@@ -228,8 +230,7 @@ boost::asio::awaitable<void> AuthService::logout(const Principal& who, const Cli
     return revoke_where(s, outbox_, "id = $1 AND user_id = $2", {who.session_id, who.user_id}, "logout",
                         who.user_id, client.traceparent);
   });
-  for (const auto& [sid, exp] : revoked)
-    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+  revoke_locally(verifier_, revoked);
   verifier_.revoke_local(who.session_id, system_clock::now() + seconds(settings_.access_ttl_seconds + 60));
 }
 
@@ -238,8 +239,7 @@ boost::asio::awaitable<void> AuthService::logout_all(const Principal& who, const
     return revoke_where(s, outbox_, "user_id = $1", {who.user_id}, "logout_all", who.user_id,
                         client.traceparent);
   });
-  for (const auto& [sid, exp] : revoked)
-    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+  revoke_locally(verifier_, revoked);
 }
 
 boost::asio::awaitable<json::object> AuthService::me(const Principal& who) {
@@ -301,8 +301,7 @@ boost::asio::awaitable<void> AuthService::change_password(const Principal& who, 
     return revoke_where(s, outbox_, "user_id = $1 AND id <> $2", {who.user_id, who.session_id},
                         "password_changed", who.user_id, client.traceparent);
   });
-  for (const auto& [sid, exp] : revoked)
-    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
+  revoke_locally(verifier_, revoked);
 }
 
 boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
@@ -345,26 +344,7 @@ boost::asio::awaitable<void> AuthService::revoke_session(const Principal& who, c
                                       client.traceparent));
   });
   if (!found) throw Error::not_found("no such session");
-  for (const auto& [sid, exp] : *found)
-    verifier_.revoke_local(sid, parse_rfc3339(exp).value_or(system_clock::now()));
-}
-
-boost::asio::awaitable<AuthService::Listing> AuthService::list_users(
-    int limit, const std::optional<std::string>& after) {
-  if (after && !is_uuid(*after)) throw Error::bad_request("the cursor is not one this server issued");
-  auto rows = co_await db_.read([&](db::Session& s) {
-    if (after)
-      return s.query("SELECT " + kUserColumns + " FROM users WHERE id > $2 ORDER BY id LIMIT $1",
-                     {int64_t{limit}, *after});
-    return s.query("SELECT " + kUserColumns + " FROM users ORDER BY id LIMIT $1", {int64_t{limit}});
-  });
-  json::array items;
-  std::string last;
-  for (const auto& r : rows.rows) {
-    last = r.text(kUser["id"]);
-    items.push_back(user_json(r));
-  }
-  co_return Listing{std::move(items), last};
+  revoke_locally(verifier_, *found);
 }
 
 boost::asio::awaitable<json::object> AuthService::jwks() {

@@ -61,7 +61,6 @@ class AuthService {
                                                 const std::optional<std::string>& after);
   boost::asio::awaitable<void> revoke_session(const Principal& who, const std::string& session_id,
                                               const ClientInfo& client);
-  boost::asio::awaitable<Listing> list_users(int limit, const std::optional<std::string>& after);
   boost::asio::awaitable<boost::json::object> jwks();
 
   // The command line's `keel user create` (synchronous: no I/O threads there).

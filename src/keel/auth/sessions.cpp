@@ -75,6 +75,12 @@ std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, co
   return out;
 }
 
+void revoke_locally(module::Authenticator& verifier,
+                    const std::vector<std::pair<std::string, std::string>>& revoked) {
+  for (const auto& [sid, exp] : revoked)
+    verifier.revoke_local(sid, parse_rfc3339(exp).value_or(std::chrono::system_clock::now()));
+}
+
 RefreshVerdict decide_refresh(const RefreshState& st, system_clock::time_point now, seconds idle,
                               seconds reuse_window) {
   if (st.session_revoked) return RefreshVerdict::Revoked;

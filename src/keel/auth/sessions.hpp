@@ -11,6 +11,7 @@
 #include "keel/auth/issuer.hpp"
 #include "keel/auth/settings.hpp"
 #include "keel/db/database.hpp"
+#include "keel/module/caller.hpp"
 #include "keel/module/outbox.hpp"
 
 namespace keel::auth {
@@ -46,6 +47,10 @@ std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, co
                                                               const std::string& reason,
                                                               const std::string& user_id,
                                                               const std::string& traceparent);
+
+// Makes the revocations revoke_where returned effective in this process at once (others poll them).
+void revoke_locally(module::Authenticator& verifier,
+                    const std::vector<std::pair<std::string, std::string>>& revoked);
 
 // What a presented refresh token and its session hold.
 struct RefreshState {

@@ -1,0 +1,128 @@
+"""The admin routes the console uses (CONTRACT.md, "admin console"): user search, one user, disabling and
+enabling, roles, ending a user's sessions; each needs the admin role, each change is an event, and a disabled
+user is locked out at once (login 403, refresh 401, access tokens 401 within a second)."""
+import os
+
+import requests
+
+from conftest import wait_until
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def gw(keel, path):
+    return keel.url("gateway") + path
+
+
+def register(keel, prefix="u"):
+    email = f"{prefix}-{os.urandom(5).hex()}@example.com"
+    r = requests.post(gw(keel, "/v1/auth/register"), json={"email": email, "password": "correct horse battery"},
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    return email, r.json()
+
+
+def login(keel, email, password="correct horse battery"):
+    return requests.post(gw(keel, "/v1/auth/login"), json={"email": email, "password": password}, timeout=10)
+
+
+def admin_token(keel):
+    email = f"admin-{os.urandom(4).hex()}@example.com"
+    keel.cli("user", "create", "--email", email, "--password-stdin", "--admin", input="admin password\n")
+    r = login(keel, email, "admin password")
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"], r.json()["user"]["id"]
+
+
+def assert_problem(r, status):
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_an_admin_finds_a_user_by_email_and_reads_them(keel):
+    admin, _ = admin_token(keel)
+    email, reg = register(keel, "findme")
+    register(keel, "other")
+    r = requests.get(gw(keel, "/v1/auth/users"), params={"query": email.split("@")[0].upper()},
+                     headers=bearer(admin), timeout=10)
+    assert r.status_code == 200, r.text
+    assert [u["email"] for u in r.json()["items"]] == [email]
+    assert r.json()["items"][0]["disabled"] is False
+    # '%' and '_' in a query are themselves, not wildcards.
+    r = requests.get(gw(keel, "/v1/auth/users"), params={"query": "%"}, headers=bearer(admin), timeout=10)
+    assert r.status_code == 200 and r.json()["items"] == []
+    one = requests.get(gw(keel, f"/v1/auth/users/{reg['user']['id']}"), headers=bearer(admin), timeout=10)
+    assert one.status_code == 200 and one.json()["email"] == email and one.json()["disabled"] is False
+    assert_problem(requests.get(gw(keel, "/v1/auth/users/" + "0" * 8 + "-0000-7000-8000-" + "0" * 12),
+                                headers=bearer(admin), timeout=10), 404)
+    assert_problem(requests.get(gw(keel, "/v1/auth/users/nope"), headers=bearer(admin), timeout=10), 404)
+    assert_problem(requests.get(gw(keel, "/v1/auth/users"), params={"query": "x" * 255}, headers=bearer(admin),
+                                timeout=10), 422)
+
+
+def test_a_disabled_user_is_locked_out_at_once_and_can_be_let_back_in(keel):
+    admin, admin_id = admin_token(keel)
+    email, reg = register(keel)
+    uid, access, refresh = reg["user"]["id"], reg["access_token"], reg["refresh_token"]
+    assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(access), timeout=10).status_code == 200
+    r = requests.patch(gw(keel, f"/v1/auth/users/{uid}"), json={"disabled": True}, headers=bearer(admin), timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["disabled"] is True
+    assert_problem(login(keel, email), 403)
+    assert_problem(login(keel, email, "wrong password"), 401)  # only the right password learns it is disabled
+    assert_problem(requests.post(gw(keel, "/v1/auth/refresh"), json={"refresh_token": refresh}, timeout=10), 401)
+    assert wait_until(lambda: requests.get(gw(keel, "/v1/auth/me"), headers=bearer(access), timeout=10)
+                      .status_code == 401, timeout=2)
+    types = {row[0] for row in keel.query("SELECT type FROM observability_events WHERE subject = $1", uid)}
+    assert "keel.auth.user.disabled" in types
+    r = requests.patch(gw(keel, f"/v1/auth/users/{uid}"), json={"disabled": False}, headers=bearer(admin),
+                       timeout=10)
+    assert r.status_code == 200 and r.json()["disabled"] is False
+    assert login(keel, email).status_code == 200
+    # An admin cannot lock themselves out.
+    assert_problem(requests.patch(gw(keel, f"/v1/auth/users/{admin_id}"), json={"disabled": True},
+                                  headers=bearer(admin), timeout=10), 422)
+    assert_problem(requests.patch(gw(keel, f"/v1/auth/users/{admin_id}"), json={"roles": ["user"]},
+                                  headers=bearer(admin), timeout=10), 422)
+
+
+def test_roles_are_set_by_an_admin_and_take_effect_at_the_next_login(keel):
+    admin, _ = admin_token(keel)
+    email, reg = register(keel)
+    uid = reg["user"]["id"]
+    r = requests.patch(gw(keel, f"/v1/auth/users/{uid}"), json={"roles": ["admin", "user", "admin"]},
+                       headers=bearer(admin), timeout=10)
+    assert r.status_code == 200 and r.json()["roles"] == ["user", "admin"]
+    token = login(keel, email).json()["access_token"]
+    assert requests.get(gw(keel, "/v1/auth/users"), headers=bearer(token), timeout=10).status_code == 200
+    for body, field in (({"roles": ["root"]}, "roles"), ({"roles": ["admin"]}, "roles"), ({"roles": "admin"}, "roles"),
+                        ({"disabled": "yes"}, "disabled"), ({"email": "x@example.com"}, "email"), ({}, "disabled")):
+        r = requests.patch(gw(keel, f"/v1/auth/users/{uid}"), json=body, headers=bearer(admin), timeout=10)
+        assert_problem(r, 422)
+        assert field in [e["field"] for e in r.json()["errors"]], (body, r.json())
+
+
+def test_an_admin_ends_every_session_of_a_user(keel):
+    admin, _ = admin_token(keel)
+    email, reg = register(keel)
+    second = login(keel, email).json()
+    r = requests.delete(gw(keel, f"/v1/auth/users/{reg['user']['id']}/sessions"), headers=bearer(admin), timeout=10)
+    assert r.status_code == 204
+    for token in (reg["access_token"], second["access_token"]):
+        assert wait_until(lambda t=token: requests.get(gw(keel, "/v1/auth/me"), headers=bearer(t), timeout=10)
+                          .status_code == 401, timeout=2)
+    assert login(keel, email).status_code == 200  # not disabled: a new login works
+    assert_problem(requests.delete(gw(keel, "/v1/auth/users/" + "0" * 8 + "-0000-7000-8000-" + "0" * 12 + "/sessions"),
+                                   headers=bearer(admin), timeout=10), 404)
+
+
+def test_a_plain_user_gets_403_on_every_admin_route(keel):
+    _, reg = register(keel)
+    token, uid = reg["access_token"], reg["user"]["id"]
+    for method, path, body in (("GET", "/v1/auth/users", None), ("GET", f"/v1/auth/users/{uid}", None),
+                               ("PATCH", f"/v1/auth/users/{uid}", {"roles": ["user", "admin"]}),
+                               ("DELETE", f"/v1/auth/users/{uid}/sessions", None)):
+        assert_problem(requests.request(method, gw(keel, path), json=body, headers=bearer(token), timeout=10), 403)
+    assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(token), timeout=10).json()["roles"] == ["user"]
