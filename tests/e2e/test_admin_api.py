@@ -66,6 +66,7 @@ def test_a_disabled_user_is_locked_out_at_once_and_can_be_let_back_in(keel):
     admin, admin_id = admin_token(keel)
     email, reg = register(keel)
     uid, access, refresh = reg["user"]["id"], reg["access_token"], reg["refresh_token"]
+    other_session = login(keel, email).json()["access_token"]  # no refresh is tried on this one
     assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(access), timeout=10).status_code == 200
     r = requests.patch(gw(keel, f"/v1/auth/users/{uid}"), json={"disabled": True}, headers=bearer(admin), timeout=10)
     assert r.status_code == 200, r.text
@@ -73,8 +74,9 @@ def test_a_disabled_user_is_locked_out_at_once_and_can_be_let_back_in(keel):
     assert_problem(login(keel, email), 403)
     assert_problem(login(keel, email, "wrong password"), 401)  # only the right password learns it is disabled
     assert_problem(requests.post(gw(keel, "/v1/auth/refresh"), json={"refresh_token": refresh}, timeout=10), 401)
-    assert wait_until(lambda: requests.get(gw(keel, "/v1/auth/me"), headers=bearer(access), timeout=10)
-                      .status_code == 401, timeout=2)
+    for token in (access, other_session):
+        assert wait_until(lambda t=token: requests.get(gw(keel, "/v1/auth/me"), headers=bearer(t), timeout=10)
+                          .status_code == 401, timeout=2)
     types = {row[0] for row in keel.query("SELECT type FROM observability_events WHERE subject = $1", uid)}
     assert "keel.auth.user.disabled" in types
     r = requests.patch(gw(keel, f"/v1/auth/users/{uid}"), json={"disabled": False}, headers=bearer(admin),
