@@ -1,6 +1,7 @@
 """The admin routes the console uses (CONTRACT.md, "admin console"): user search, one user, disabling and
 enabling, roles, ending a user's sessions; each needs the admin role, each change is an event, and a disabled
 user is locked out at once (login 403, refresh 401, access tokens 401 within a second)."""
+import json
 import os
 
 import requests
@@ -128,3 +129,44 @@ def test_a_plain_user_gets_403_on_every_admin_route(keel):
                                ("DELETE", f"/v1/auth/users/{uid}/sessions", None)):
         assert_problem(requests.request(method, gw(keel, path), json=body, headers=bearer(token), timeout=10), 403)
     assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(token), timeout=10).json()["roles"] == ["user"]
+
+
+def test_an_admin_reads_a_users_memories_and_each_read_is_an_event(keel):
+    admin, admin_id = admin_token(keel)
+    _, reg = register(keel)
+    token, uid = reg["access_token"], reg["user"]["id"]
+    mem = requests.post(gw(keel, "/v1/memories"), json={"content": "prefers window seats"}, headers=bearer(token),
+                        timeout=10).json()
+    requests.patch(gw(keel, f"/v1/memories/{mem['id']}"), json={"content": "prefers aisle seats"},
+                   headers=bearer(token), timeout=10).raise_for_status()
+
+    def admin_reads():
+        return [row[0] for row in keel.query(
+            "SELECT data FROM observability_events WHERE type = 'keel.memory.admin_read' AND subject = $1 ORDER BY seq",
+            uid)]
+
+    listed = requests.get(gw(keel, "/v1/memories"), params={"user_id": uid}, headers=bearer(admin), timeout=10)
+    assert listed.status_code == 200 and [m["id"] for m in listed.json()["items"]] == [mem["id"]]
+    one = requests.get(gw(keel, f"/v1/memories/{mem['id']}"), headers=bearer(admin), timeout=10)
+    assert one.status_code == 200 and one.json()["content"] == "prefers aisle seats"
+    history = requests.get(gw(keel, f"/v1/memories/{mem['id']}/history"), headers=bearer(admin), timeout=10)
+    assert history.status_code == 200 and history.json()["items"][0]["content"] == "prefers window seats"
+    found = requests.post(gw(keel, "/v1/memories/search"), json={"user_id": uid, "query": "aisle"},
+                          headers=bearer(admin), timeout=10)
+    assert found.status_code == 200 and [i["memory"]["id"] for i in found.json()["items"]] == [mem["id"]]
+    reads = [json.loads(d) for d in admin_reads()]
+    assert [r["read"] for r in reads] == ["list", "memory", "history", "search"]
+    assert all(r["by"] == admin_id and r["user_id"] == uid for r in reads)
+    # A plain user names nobody else; an admin reading their own memories is no admin read.
+    _, other = register(keel)
+    assert_problem(requests.get(gw(keel, "/v1/memories"), params={"user_id": uid},
+                                headers=bearer(other["access_token"]), timeout=10), 403)
+    assert_problem(requests.post(gw(keel, "/v1/memories/search"), json={"user_id": uid, "query": "aisle"},
+                                 headers=bearer(other["access_token"]), timeout=10), 403)
+    assert_problem(requests.get(gw(keel, f"/v1/memories/{mem['id']}"), headers=bearer(other["access_token"]),
+                                timeout=10), 404)
+    assert_problem(requests.get(gw(keel, "/v1/memories"), params={"user_id": "nope"}, headers=bearer(admin),
+                                timeout=10), 422)
+    assert requests.get(gw(keel, "/v1/memories"), params={"user_id": admin_id}, headers=bearer(admin),
+                        timeout=10).status_code == 200
+    assert len(admin_reads()) == 4

@@ -57,6 +57,28 @@ VectorSettings vector_settings(const Config& c) {
 namespace {
 // The module's routes, each with who may call it. `m` is null when they are only declared (declare()):
 // their handlers are then never called.
+// Whose memories a read is of: the caller's own, or the user an admin names (CONTRACT.md, "admin console").
+std::string read_target(const module::Principal& who, const std::optional<std::string>& user_id) {
+  if (!user_id || *user_id == who.user_id) return who.user_id;
+  if (!who.is_admin()) throw Error::forbidden("reading another user's memories needs the admin role");
+  if (!is_uuid(*user_id)) throw Error::validation({{"user_id", "must be a user id"}});
+  return *user_id;
+}
+
+// An admin's read of another user's memories is on the record: keel.memory.admin_read, about that user,
+// committed before the answer goes out.
+// `detail` says what was read ("read": list, search, memory or history). Callers name their arguments first:
+// temporaries inside a co_await trip GCC 12 (auth/passwords.hpp).
+net::awaitable<void> record_admin_read(const Memories& m, const module::Principal& who,
+                                       const std::string& owner, json::object detail,
+                                       std::string traceparent) {
+  detail["user_id"] = owner;
+  detail["by"] = who.user_id;
+  co_await m.db->write([&](db::Session& s) {
+    m.outbox->append(s, {"keel.memory.admin_read", "/keel/memory", owner, std::move(detail), traceparent});
+  });
+}
+
 void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
   r.add(Method::Post, "/v1/memories", Access::user(), [m](Request& req) -> Awaitable {
     const std::string& user_id = module::caller(req).user_id;
@@ -83,7 +105,8 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
   });
 
   r.add(Method::Get, "/v1/memories", Access::user(), [m](Request& req) -> Awaitable {
-    const std::string& user_id = module::caller(req).user_id;
+    const module::Principal& who = module::caller(req);
+    const std::string user_id = read_target(who, req.query_param("user_id"));
     const http::Page page = http::parse_page(req);
     if (page.after && !is_uuid(*page.after))
       throw Error::bad_request("the cursor is not one this server issued");
@@ -105,14 +128,20 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
       params.emplace_back(int64_t{page.limit});
       return s.query(sql + " ORDER BY m.id DESC LIMIT $" + std::to_string(params.size()), params);
     });
+    if (user_id != who.user_id) {
+      json::object detail{{"count", static_cast<int64_t>(rows.rows.size())}, {"read", "list"}};
+      std::string tp(req.trace.traceparent());
+      co_await record_admin_read(*m, who, user_id, std::move(detail), std::move(tp));
+    }
     co_return Response::json(200, http::page_of(rows.rows, page, memory_json,
                                                 [](const db::Row& row) { return row.text(kMemory["id"]); }));
   });
 
   r.add(Method::Post, "/v1/memories/search", Access::user(), [m](Request& req) -> Awaitable {
-    const std::string& user_id = module::caller(req).user_id;
+    const module::Principal& who = module::caller(req);
     const auto body = http::parse_json_object(req);
     http::Validator v(body);
+    const std::string user_id = read_target(who, v.optional_string("user_id", 1, 64));
     const auto query = v.optional_string("query", 1, 4096);
     std::optional<std::vector<float>> embedding;
     if (auto e = read_embedding(v, body)) embedding = std::move(*e);
@@ -138,6 +167,11 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
       if (query && embedding) return fuse(text, vec, limit);
       return query ? text : vec;
     });
+    if (user_id != who.user_id) {
+      json::object detail{{"count", static_cast<int64_t>(found.size())}, {"read", "search"}};
+      std::string tp(req.trace.traceparent());
+      co_await record_admin_read(*m, who, user_id, std::move(detail), std::move(tp));
+    }
     json::array items;
     for (const auto& [row, score] : found)
       items.push_back(json::object{{"memory", memory_json(row)}, {"score", score}});
@@ -145,16 +179,28 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
   });
 
   r.add(Method::Get, "/v1/memories/{id}", Access::user(), [m](Request& req) -> Awaitable {
-    const std::string& user_id = module::caller(req).user_id;
+    const module::Principal& who = module::caller(req);
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const std::string now = now_rfc3339();
-    std::string sql =
-        std::string("SELECT ") + kColumns + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
-    std::vector<db::Value> params{id, user_id};
+    // An admin reads any user's memory; the memory's owner follows its columns.
+    static const std::string owned =
+        "SELECT " + kColumns + " FROM memories m WHERE m.id = $1 AND m.user_id = $2";
+    static const std::string any = "SELECT " + kWithOwner.list("m") + " FROM memories m WHERE m.id = $1";
+    std::string sql = who.is_admin() ? any : owned;
+    std::vector<db::Value> params{id};
+    if (!who.is_admin()) params.emplace_back(who.user_id);
     add_not_expired(now, sql, params);
     const db::Result rows = co_await m->db->query_read(sql, params);
     if (rows.empty()) throw Error::not_found("no such memory");
+    if (who.is_admin()) {
+      const std::string& owner = rows.rows[0].text(kWithOwner["user_id"]);
+      if (owner != who.user_id) {
+        json::object detail{{"id", id}, {"read", "memory"}};
+        std::string tp(req.trace.traceparent());
+        co_await record_admin_read(*m, who, owner, std::move(detail), std::move(tp));
+      }
+    }
     co_return memory_response(200, rows.rows[0]);
   });
 
@@ -203,7 +249,7 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
   });
 
   r.add(Method::Get, "/v1/memories/{id}/history", Access::user(), [m](Request& req) -> Awaitable {
-    const std::string& user_id = module::caller(req).user_id;
+    const module::Principal& who = module::caller(req);
     const std::string& id = req.param("id");
     if (!is_uuid(id)) throw Error::not_found("no such memory");
     const http::Page page = http::parse_page(req);
@@ -216,11 +262,19 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
       before = n;
     }
     const std::string now = now_rfc3339();
+    std::string owner;
     auto rows = co_await m->db->read([&](db::Session& s) -> std::optional<db::Result> {
-      std::string sql = "SELECT 1 FROM memories m WHERE m.id = $1 AND m.user_id = $2";
-      std::vector<db::Value> params{id, user_id};
+      // An admin reads any user's history.
+      std::string sql = "SELECT m.user_id FROM memories m WHERE m.id = $1";
+      std::vector<db::Value> params{id};
+      if (!who.is_admin()) {
+        params.emplace_back(who.user_id);
+        sql += " AND m.user_id = $2";
+      }
       add_not_expired(now, sql, params);
-      if (s.query(sql, params).empty()) return std::nullopt;
+      const auto found = s.query(sql, params);
+      if (found.empty()) return std::nullopt;
+      owner = found.rows[0].text(0);
       std::vector<db::Value> hp{id, int64_t{page.limit}, before.value_or(INT64_MAX)};
       return s.query(
           "SELECT v.memory_id, v.namespace, v.content, v.metadata, v.tags, v.embedding_dims, v.version, "
@@ -230,6 +284,11 @@ void add_routes(http::Router& r, std::shared_ptr<Memories> m) {
           hp);
     });
     if (!rows) throw Error::not_found("no such memory");
+    if (owner != who.user_id) {
+      json::object detail{{"id", id}, {"read", "history"}};
+      std::string tp(req.trace.traceparent());
+      co_await record_admin_read(*m, who, owner, std::move(detail), std::move(tp));
+    }
     co_return Response::json(200, http::page_of(rows->rows, page, memory_json, [](const db::Row& row) {
                                return std::to_string(row.int64(kMemory["version"]));
                              }));

@@ -18,6 +18,8 @@ inline constexpr db::Columns kMemory{"id",         "namespace",      "content", 
                                      "tags",       "embedding_dims", "version", "created_at",
                                      "updated_at", "expires_at"};
 extern const std::string kColumns;
+// A memory and whose it is (an admin's read of any user's memory).
+inline constexpr auto kWithOwner = kMemory.with("user_id");
 boost::json::object memory_json(const db::Row& r);
 
 // What a search or a list is narrowed to; every condition must hold.
