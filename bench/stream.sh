@@ -29,16 +29,21 @@ start_keel() {  # start_keel NAME [DATABASE_URL]
   wait_http "http://127.0.0.1:$kbase/health"
 }
 
+fanout_verdict() {  # fanout_verdict OUTPUT BAR_MS LABEL: the figures of a fan-out run next to their bars
+  /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+out, bar, label = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+r = json.loads([l for l in open(out) if l.startswith("{")][-1])
+print(f"bar: {label} {r['p99_ms']:.1f} ms <= {bar:.0f} ms: {'met' if r['p99_ms'] <= bar else 'NOT met'}; "
+      f"lost {r['lost']} and duplicated {r['duplicated']} == 0: {'met' if r['lost'] == r['duplicated'] == 0 else 'NOT met'}")
+PY
+}
+
 echo "== 1. fan-out on SQLite: 1,000 subscribers, 200 writes/s for ${DURATION} s"
 start_keel one
 /usr/bin/python3 bench/lib/stream_bench.py fanout "http://127.0.0.1:$kbase" "http://127.0.0.1:$kbase" 200 5 200 "$DURATION" \
   | tee "$work/fanout.out" | grep -v '^{'
-/usr/bin/python3 - "$work/fanout.out" <<'PY'
-import json, sys
-r = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
-print(f"bar: p99 {r['p99_ms']:.1f} ms <= 50 ms: {'met' if r['p99_ms'] <= 50 else 'NOT met'}; "
-      f"lost {r['lost']} and duplicated {r['duplicated']} == 0: {'met' if r['lost'] == r['duplicated'] == 0 else 'NOT met'}")
-PY
+fanout_verdict "$work/fanout.out" 50 "p99"
 
 echo "== 2. 10,000 idle subscribers (the same process)"
 /usr/bin/python3 bench/lib/stream_bench.py idle "http://127.0.0.1:$kbase" 100 10000 "$kpid" | tee "$work/idle.out" | grep -v '^{'
@@ -60,10 +65,5 @@ if [ "${SKIP_PG:-0}" != 1 ]; then
   start_keel writer "$db"; writer=$kbase
   /usr/bin/python3 bench/lib/stream_bench.py fanout "http://127.0.0.1:$writer" "http://127.0.0.1:$reader" 200 5 200 "$DURATION" \
     | tee "$work/cross.out" | grep -v '^{'
-  /usr/bin/python3 - "$work/cross.out" <<'PY'
-import json, sys
-r = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
-print(f"bar: cross-process p99 {r['p99_ms']:.1f} ms <= 100 ms: {'met' if r['p99_ms'] <= 100 else 'NOT met'}; "
-      f"lost {r['lost']} and duplicated {r['duplicated']} == 0: {'met' if r['lost'] == r['duplicated'] == 0 else 'NOT met'}")
-PY
+  fanout_verdict "$work/cross.out" 100 "cross-process p99"
 fi
