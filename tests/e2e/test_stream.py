@@ -190,6 +190,13 @@ def test_an_id_older_than_the_log_keeps_gets_resync_and_the_stream_goes_on(keel)
     assert s.next()["cloudevent"]["data"]["id"] == fresh["id"]
     assert first["id"] != fresh["id"]
     s.close()
+    # An id the log never gave (past its end: another database's, or before a restore) gets resync too, and
+    # the stream goes on from now instead of waiting for that id to come round.
+    ahead = Stream(keel, token, last_event_id=10**15)
+    assert ahead.next()["event"] == "resync"
+    later = remember(keel, token, "after an id from elsewhere")
+    assert ahead.next()["cloudevent"]["data"]["id"] == later["id"]
+    ahead.close()
 
 
 def test_topics_and_who_may_read_them(keel):

@@ -30,14 +30,16 @@ json::object event_json(const db::Row& r, bool admin) {
   return e;
 }
 
-int64_t first_kept_seq(db::Session& s) {
-  const int64_t oldest =
-      s.query("SELECT COALESCE(MIN(seq), 0) FROM observability_events").rows.at(0).int64(0);
-  if (oldest > 0) return oldest;
+LogBounds log_bounds(db::Session& s) {
+  LogBounds b;
   const auto last = s.query(s.dialect() == db::Dialect::Postgres
                                 ? "SELECT last FROM event_sequence WHERE id = 1"
                                 : "SELECT seq FROM sqlite_sequence WHERE name = 'observability_events'");
-  return (last.empty() ? 0 : last.rows[0].int64(0)) + 1;
+  b.last_given = last.empty() ? 0 : last.rows[0].int64(0);
+  const int64_t oldest =
+      s.query("SELECT COALESCE(MIN(seq), 0) FROM observability_events").rows.at(0).int64(0);
+  b.first_kept = oldest > 0 ? oldest : b.last_given + 1;
+  return b;
 }
 
 }  // namespace keel::events

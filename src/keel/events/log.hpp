@@ -18,8 +18,13 @@ inline const std::string kEventColumns = kEvent.list();
 // could learn from it whether that email has an account. Others see that a login failed, and from where.
 boost::json::object event_json(const db::Row& r, bool admin);
 
-// The first seq the log still keeps: its oldest event's, or (retention took every event) the next one to be
-// given, from the counter, not from what is left.
-int64_t first_kept_seq(db::Session& s);
+// The seqs the log holds: the last one given (from the counter, not from what is left: retention may have
+// taken the newest events of an idle log), and the first one still kept (the oldest event's, or the next one
+// to be given when none is kept).
+struct LogBounds {
+  int64_t last_given = 0;
+  int64_t first_kept = 1;
+};
+LogBounds log_bounds(db::Session& s);
 
 }  // namespace keel::events

@@ -303,6 +303,7 @@ void add_stream_routes(http::Router& r, std::shared_ptr<Events> ev) {
       });
 
   r.add(Method::Get, "/v1/stream", Access::anyone(), [ev](Request& req) -> Awaitable {
+    const std::optional<int64_t> last = last_event_id(req);  // checked before a ticket is spent on it
     std::shared_ptr<const module::Principal> who;
     if (auto ticket = req.query_param("ticket")) {
       // Single use: redeeming deletes it, so a ticket seen in a log or a history is worth nothing.
@@ -320,16 +321,14 @@ void add_stream_routes(http::Router& r, std::shared_ptr<Events> ev) {
       who = ev->authenticator->authenticate_shared(req);
     }
     Topics topics = Topics::parse(req.query_param("topics").value_or(""), *who);
-    const std::optional<int64_t> last = last_event_id(req);
-    // The first event kept: a client whose last id is older missed events nobody can give it.
-    const int64_t kept_from = last ? co_await ev->db->read(first_kept_seq) : 0;
+    const LogBounds bounds = co_await ev->db->read(log_bounds);
+    // A last id older than the log keeps missed events nobody can give; one past its end was never given
+    // here (another database, or one restored from a backup). Either gets resync and goes on from now.
     // Without one, the stream starts at the log's end as it is now (the hub, idle, may know an older end).
-    const int64_t start = last ? *last : co_await ev->db->read([](db::Session& s) {
-      return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);
-    });
-    auto sub = ev->hub->join(std::move(topics), std::move(who), co_await net::this_coro::executor, start);
-    const bool resync = last && *last < kept_from - 1;
-    const int64_t from = last && !resync ? std::min(*last, sub->after()) : sub->after();
+    const bool resync = last && (*last < bounds.first_kept - 1 || *last > bounds.last_given);
+    const int64_t from = last && !resync ? *last : bounds.last_given;
+    const auto ex = co_await net::this_coro::executor;  // named first: no temporaries around a co_await
+    auto sub = ev->hub->join(std::move(topics), std::move(who), ex, from);
     Response res;
     res.status = 200;
     res.content_type = "text/event-stream";

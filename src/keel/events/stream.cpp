@@ -20,7 +20,9 @@ constexpr auto kKeepAlive = std::chrono::seconds(15);
 constexpr auto kAccessCheck = std::chrono::milliseconds(250);
 // With no subscriber, the hub only keeps up with the log's end, ten times a second.
 constexpr auto kIdleFollow = std::chrono::milliseconds(100);
-constexpr int64_t kPage = 500;  // events a backlog read takes at once
+constexpr int64_t kPage = 500;              // events a backlog read takes at once
+constexpr size_t kPieceBytes = 1 << 20;     // and what it sends at once, at most (one event past it)
+constexpr size_t kKeptCapacity = 64 << 10;  // a buffer larger than this is let go once sent
 
 constexpr std::string_view kMemoryTypes[] = {"keel.memory.created", "keel.memory.updated",
                                              "keel.memory.deleted"};
@@ -96,8 +98,11 @@ std::string Topics::condition(std::vector<db::Value>& params) const {
   };
   // Prefixes are compared as text (substr), not with LIKE, whose '%' and '_' a prefix may hold.
   if (registry) any.push_back("substr(type, 1, 14) = " + param(std::string(kRegistryPrefix)));
-  for (const auto& p : prefixes)
-    any.push_back("substr(type, 1, " + std::to_string(p.size()) + ") = " + param(p));
+  // length() counts characters, as substr() does (a prefix may hold non-ASCII characters).
+  for (const auto& p : prefixes) {
+    const std::string n = param(p);
+    any.push_back("substr(type, 1, length(" + n + ")) = " + n);
+  }
   if (!user_id.empty() && (memories || billing)) {
     std::string types;
     if (memories)
@@ -162,7 +167,11 @@ net::awaitable<void> Hub::run(std::chrono::milliseconds period) {
       });
       if (!rows.empty()) fan_out(rows);
     } catch (const std::exception& e) {
-      log::warn("realtime hub: reading the event log failed", {{"error", e.what()}});
+      if (now - warned_ >=
+          std::chrono::seconds(5)) {  // a database outage is one line every 5 s, not 100 a second
+        warned_ = now;
+        log::warn("realtime hub: reading the event log failed", {{"error", e.what()}});
+      }
     }
   }
 }
@@ -196,10 +205,13 @@ void Hub::check_access() {
   std::vector<std::shared_ptr<Subscriber>> ended;
   {
     std::lock_guard lk(mu_);
-    for (const auto& [user, s] : by_user_)
-      if (!authenticator_.still_valid(*s->who_)) ended.push_back(s);
-    for (const auto& s : shared_)
-      if (!authenticator_.still_valid(*s->who_)) ended.push_back(s);
+    auto check = [&](const std::shared_ptr<Subscriber>& s) {
+      if (authenticator_.still_valid(*s->who_)) return;
+      std::lock_guard sl(s->mu_);
+      if (!s->closed_) ended.push_back(s);  // closed already (and waiting to go): woken once, not every round
+    };
+    for (const auto& [user, s] : by_user_) check(s);
+    for (const auto& s : shared_) check(s);
   }
   for (const auto& s : ended) close(s);
 }
@@ -216,7 +228,7 @@ void Hub::push(const std::shared_ptr<Subscriber>& s, int64_t, const std::string&
   {
     std::lock_guard lk(s->mu_);
     if (s->overflowed_ || s->closed_) return;
-    if (++s->pending_count_ > kMaxBehind) {
+    if (++s->pending_count_ > kMaxBehind || s->pending_.size() + message.size() > kMaxBehindBytes) {
       s->overflowed_ = true;
       std::string().swap(s->pending_);  // its memory goes now, not when the slow client gets around to it
     } else {
@@ -298,13 +310,17 @@ net::awaitable<bool> StreamBody::next(std::string& piece) {
                          " ORDER BY seq LIMIT $" + std::to_string(params.size()),
                      params);
     });
-    backlog_from_ = rows.empty() ? to : rows.rows.back().int64(kEvent["seq"]);
-    if (static_cast<int64_t>(rows.rows.size()) < kPage) backlog_from_ = to;
+    backlog_from_ =
+        static_cast<int64_t>(rows.rows.size()) < kPage ? to : rows.rows.back().int64(kEvent["seq"]);
     for (const db::Row& row : rows.rows) {
+      const int64_t seq = row.int64(kEvent["seq"]);
       const std::string& type = row.text(kEvent["type"]);
-      if (!topics.wants(type, row.opt_text(kEvent["subject"]).value_or(""))) continue;
-      piece +=
-          sse_message(row.int64(kEvent["seq"]), type, boost::json::serialize(event_json(row, topics.admin)));
+      if (topics.wants(type, row.opt_text(kEvent["subject"]).value_or("")))
+        piece += sse_message(seq, type, boost::json::serialize(event_json(row, topics.admin)));
+      if (piece.size() >= kPieceBytes && seq < to) {  // the rest of the page next time
+        backlog_from_ = seq;
+        break;
+      }
     }
     if (!piece.empty()) {
       last_sent_ = std::chrono::steady_clock::now();
@@ -323,6 +339,8 @@ net::awaitable<bool> StreamBody::next(std::string& piece) {
       if (!sub_->pending_.empty()) {
         piece.swap(sub_->pending_);
         sub_->pending_count_ = 0;
+        // A burst's large buffer goes with it rather than stay with an idle stream.
+        if (sub_->pending_.capacity() > kKeptCapacity) std::string().swap(sub_->pending_);
         last_sent_ = std::chrono::steady_clock::now();
         co_return true;
       }

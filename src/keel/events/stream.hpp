@@ -25,8 +25,10 @@
 
 namespace keel::events {
 
-// Messages a subscriber may fall behind by before it gets `resync` and is closed.
+// Messages a subscriber may fall behind by before it gets `resync` and is closed; and the bytes (events
+// carry up to 64 KiB of data: a thousand of them would be 64 MiB held for one slow client).
 constexpr size_t kMaxBehind = 1000;
+constexpr size_t kMaxBehindBytes = 4 << 20;
 
 // What a stream carries (?topics=), and for whom.
 struct Topics {
@@ -107,6 +109,7 @@ class Hub {
   const module::Authenticator& authenticator_;
   std::atomic<int64_t> position_{0};
   std::atomic<bool> stopped_{false};
+  std::chrono::steady_clock::time_point warned_{};  // the last "reading the log failed" (one every 5 s)
   mutable std::mutex mu_;
   // The caller's own topics by user; the log's topics (registry, events) for anyone.
   std::unordered_multimap<std::string, std::shared_ptr<Subscriber>> by_user_;
