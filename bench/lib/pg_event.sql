@@ -1,4 +1,4 @@
--- pgbench -M prepared: POST /v1/events's row on PostgreSQL without keel (src/keel/events/outbox.cpp's append
+-- pgbench -M prepared: POST /v1/events's row on PostgreSQL without keel (src/keel/module/outbox.cpp's append
 -- of post_event.lua's body), one INSERT in its own transaction (its seq: see pg_insert.sql). With -D lock=1,
 -- the transaction keel ran before migration 0007: BEGIN, the outbox lock (pg_advisory_xact_lock(7336002)),
 -- the INSERT, COMMIT. Variables: tp (a traceparent), lock.
