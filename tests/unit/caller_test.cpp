@@ -110,9 +110,11 @@ TEST(Guard, ThePublicRoutesAreTheseAndNoOthers) {
     }
   EXPECT_GE(routes, 33u);
   std::set<std::string> expected{
-      "gateway GET /openapi.json",       "auth POST /v1/auth/register",
-      "auth POST /v1/auth/login",        "auth POST /v1/auth/refresh",
-      "auth GET /.well-known/jwks.json", "auth GET /.well-known/openid-configuration",
+      "gateway GET /openapi.json", "auth POST /v1/auth/register",
+      // The console's pages: static, what they show comes from admin API calls.
+      "gateway GET /admin", "gateway GET /admin/{file}", "auth POST /v1/auth/login",
+      "auth POST /v1/auth/refresh", "auth GET /.well-known/jwks.json",
+      "auth GET /.well-known/openid-configuration",
       // Public at the router only: its handler takes a Bearer token or a single-use stream ticket.
       "events GET /v1/stream"};
   for (const char* m : {"gateway", "auth", "memory", "registry", "billing", "events"})

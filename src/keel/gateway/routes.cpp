@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <memory>
 
+#include "keel/gateway/console.hpp"
 #include "keel/gateway/gateway.hpp"
 #include "keel/gateway/openapi.hpp"
 #include "keel/http/router.hpp"
@@ -14,6 +15,7 @@ namespace keel::gateway {
 
 void declare(http::Router& router) {
   router.add(http::Method::Get, "/openapi.json", http::Access::anyone(), http::Handler());
+  add_console_routes(router);
 }
 
 void install(ModuleContext& ctx) {
@@ -24,6 +26,7 @@ void install(ModuleContext& ctx) {
                  [doc](http::Request&) -> boost::asio::awaitable<http::Response> {
                    co_return http::Response::json_text(200, *doc);
                  });
+  add_console_routes(ctx.router);
   auto gw = std::make_shared<Gateway>(ctx, GatewaySettings::from(ctx.config));
   // /health's report of every module, the first route table once every module of the process is in, and
   // the requests served since the last flush counted once the process has drained.
