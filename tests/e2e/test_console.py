@@ -29,3 +29,9 @@ def test_the_console_is_served_from_the_binary_with_a_strict_policy(keel):
     assert "localStorage" not in js.text  # the token stays in the page's memory
     missing = requests.get(base + "/admin/nope.js", timeout=10)
     assert missing.status_code == 404 and missing.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_creating_an_admin_says_where_the_console_is(keel):
+    out = keel.cli("user", "create", "--email", "console-admin@example.com", "--password-stdin", "--admin",
+                   input="admin password\n")
+    assert "/admin/" in out.stderr and out.stdout.strip().startswith("{")

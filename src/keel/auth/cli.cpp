@@ -71,6 +71,7 @@ int user_create_command(const Config& config, const module::Outbox& outbox, cons
     Offline o(config, outbox, hooks);
     auto user = o.service->create_user_sync(NewUser{email, password, std::nullopt, admin});
     std::cout << boost::json::serialize(user) << "\n";
+    if (admin) std::cerr << "keel: the admin console: " << config.public_base() << "/admin/\n";
     return 0;
   } catch (const Error& e) {
     return report(e);
