@@ -10,6 +10,7 @@ packages=(
   libgtest-dev googletest
   python3 python3-pytest python3-requests python3-jwt python3-cryptography
   postgresql curl iproute2
+  chromium chromium-driver python3-selenium  # the admin console's browser tests (tests/e2e/test_console_browser.py)
 )
 for flag in "$@"; do
   case $flag in
