@@ -322,7 +322,9 @@ def test_a_slow_reader_gets_resync_and_is_closed(keel):
     assert b"event: resync" in data
     assert data.count(b"event: com.example.flood") < 1400
     # What the slow reader fell behind by went with it: 1,400 messages of 16 KB (22 MB) were never all held.
-    assert rss_mib(keel.proc.pid) - rss_before < 20
+    # (Not under AddressSanitizer, whose quarantine keeps freed memory on purpose.)
+    if "ASAN_OPTIONS" not in os.environ:
+        assert rss_mib(keel.proc.pid) - rss_before < 20
 
 
 def test_a_write_through_one_process_reaches_a_subscriber_on_another(keel_factory, tmp_path):
