@@ -23,7 +23,12 @@ namespace keel {
 
 const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
-      {"gateway", 0, {"/openapi.json", "/admin"}, gateway::install, gateway::declare, gateway::settings::table},
+      {"gateway",
+       0,
+       {"/openapi.json", "/admin"},
+       gateway::install,
+       gateway::declare,
+       gateway::settings::table},
       {"auth", 1, {"/v1/auth", "/.well-known"}, auth::install, auth::declare, auth::settings::table},
       {"memory", 2, {"/v1/memories"}, memory::install, memory::declare, memory::settings::table},
       {"registry", 3, {"/v1/registry"}, registry::install, registry::declare, registry::settings::table},

@@ -14,9 +14,9 @@ std::string lower_method(http::Method m) {
   return method;
 }
 
-// Sets every operation's `security` from the route declared for it. A public route whose handler authenticates
-// its caller itself (GET /v1/stream: a Bearer token or a stream ticket) keeps the `security` its fragment
-// names.
+// Sets every operation's `security` from the route declared for it. A public route whose handler
+// authenticates its caller itself (GET /v1/stream: a Bearer token or a stream ticket) keeps the `security`
+// its fragment names.
 void secure(json::object& paths, const std::vector<std::shared_ptr<const http::Router>>& declarations) {
   for (const auto& router : declarations)
     for (const auto& route : router->routes()) {
@@ -77,7 +77,8 @@ std::string openapi_document(const std::string& version,
            {{"type", "apiKey"},
             {"in", "query"},
             {"name", "ticket"},
-            {"description", "A single-use, 30 s ticket from POST /v1/stream/tickets (for EventSource)"}}}}}}}};
+            {"description",
+             "A single-use, 30 s ticket from POST /v1/stream/tickets (for EventSource)"}}}}}}}};
   return json::serialize(doc);
 }
 
