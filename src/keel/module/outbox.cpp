@@ -26,8 +26,9 @@ Appended Outbox::append(db::Session& s, const NewEvent& e) const {
   // Numbered after commit by the numbering, which the commit wakes. Nothing is read back, so the
   // insert goes out with the transaction's next statement or its COMMIT.
   s.defer(kInsert, values);
-  s.after_commit([this, id = out.id]() mutable {
-    if (Numbering* n = numbering()) n->committed(std::move(id));
+  // The numbering is read now, not at commit: the hook must not outlive a short-lived outbox.
+  s.after_commit([n = numbering(), id = out.id]() mutable {
+    if (n) n->committed(std::move(id));
   });
   return out;
 }
@@ -63,8 +64,8 @@ std::vector<Appended> Outbox::append_all(db::Session& s, const std::vector<NewEv
       {db::array_literal(ids), db::array_literal(types), db::array_literal(sources),
        db::array_literal(subjects), db::array_literal(times), db::array_literal(data),
        db::array_literal(traceparents)});
-  s.after_commit([this, out] {
-    if (Numbering* n = numbering())
+  s.after_commit([n = numbering(), out] {
+    if (n)
       for (const auto& a : out) n->committed(a.id);
   });
   return out;
