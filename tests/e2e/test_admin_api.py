@@ -3,10 +3,14 @@ enabling, roles, ending a user's sessions; each needs the admin role, each chang
 user is locked out at once (login 403, refresh 401, access tokens 401 within a second)."""
 import json
 import os
+import subprocess
 
 import requests
 
-from conftest import wait_until
+from conftest import KEEL_BIN, wait_until
+
+
+NO_ID = "0" * 8 + "-0000-7000-8000-" + "0" * 12
 
 
 def bearer(token):
@@ -126,7 +130,12 @@ def test_a_plain_user_gets_403_on_every_admin_route(keel):
     token, uid = reg["access_token"], reg["user"]["id"]
     for method, path, body in (("GET", "/v1/auth/users", None), ("GET", f"/v1/auth/users/{uid}", None),
                                ("PATCH", f"/v1/auth/users/{uid}", {"roles": ["user", "admin"]}),
-                               ("DELETE", f"/v1/auth/users/{uid}/sessions", None)):
+                               ("DELETE", f"/v1/auth/users/{uid}/sessions", None),
+                               ("GET", f"/v1/auth/users/{uid}/sessions", None),
+                               ("DELETE", f"/v1/auth/users/{uid}/sessions/{NO_ID}", None),
+                               ("GET", "/v1/billing/accounts", None), ("GET", f"/v1/billing/accounts/{NO_ID}", None),
+                               ("GET", f"/v1/billing/accounts/{NO_ID}/ledger", None),
+                               ("GET", "/v1/gateway/traffic", None), ("GET", "/v1/gateway/config", None)):
         assert_problem(requests.request(method, gw(keel, path), json=body, headers=bearer(token), timeout=10), 403)
     assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(token), timeout=10).json()["roles"] == ["user"]
 
@@ -170,3 +179,122 @@ def test_an_admin_reads_a_users_memories_and_each_read_is_an_event(keel):
     assert requests.get(gw(keel, "/v1/memories"), params={"user_id": admin_id}, headers=bearer(admin),
                         timeout=10).status_code == 200
     assert len(admin_reads()) == 4
+
+
+def test_an_admin_lists_a_users_sessions_and_revokes_one(keel):
+    admin, _ = admin_token(keel)
+    email, reg = register(keel)
+    uid = reg["user"]["id"]
+    second = login(keel, email).json()
+    r = requests.get(gw(keel, f"/v1/auth/users/{uid}/sessions"), headers=bearer(admin), timeout=10)
+    assert r.status_code == 200, r.text
+    sessions = r.json()["items"]
+    assert len(sessions) == 2 and not any(s["current"] for s in sessions)
+    # Newest first: the second login's session is the first item; revoking it leaves the first alive.
+    target = sessions[0]["id"]
+    r = requests.delete(gw(keel, f"/v1/auth/users/{uid}/sessions/{target}"), headers=bearer(admin), timeout=10)
+    assert r.status_code == 204, r.text
+    assert wait_until(lambda: requests.get(gw(keel, "/v1/auth/me"), headers=bearer(second["access_token"]),
+                                           timeout=10).status_code == 401, timeout=2)
+    assert requests.post(gw(keel, "/v1/auth/refresh"), json={"refresh_token": second["refresh_token"]},
+                         timeout=10).status_code == 401
+    assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(reg["access_token"]), timeout=10).status_code == 200
+    left = requests.get(gw(keel, f"/v1/auth/users/{uid}/sessions"), headers=bearer(admin), timeout=10).json()
+    assert [s["id"] for s in left["items"]] == [sessions[1]["id"]]
+    # Another user's session id under this user is not found; so is a user that does not exist.
+    _, other = register(keel)
+    other_session = requests.get(gw(keel, f"/v1/auth/users/{other['user']['id']}/sessions"), headers=bearer(admin),
+                                 timeout=10).json()["items"][0]["id"]
+    assert_problem(requests.delete(gw(keel, f"/v1/auth/users/{uid}/sessions/{other_session}"),
+                                   headers=bearer(admin), timeout=10), 404)
+    assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(other["access_token"]), timeout=10).status_code == 200
+    assert_problem(requests.get(gw(keel, f"/v1/auth/users/{NO_ID}/sessions"), headers=bearer(admin), timeout=10), 404)
+    assert_problem(requests.delete(gw(keel, f"/v1/auth/users/nope/sessions/{target}"), headers=bearer(admin),
+                                   timeout=10), 404)
+
+
+def test_an_admin_finds_a_users_billing_account_and_its_ledger(keel):
+    admin, _ = admin_token(keel)
+    _, reg = register(keel)
+    uid = reg["user"]["id"]
+    r = requests.get(gw(keel, "/v1/billing/accounts"), params={"user_id": uid}, headers=bearer(admin), timeout=10)
+    assert r.status_code == 200, r.text
+    [account] = r.json()["items"]
+    assert account["user_id"] == uid
+    for key, amount in (("grant-1", 500), ("grant-2", 250), ("grant-1", 500)):
+        requests.post(gw(keel, f"/v1/billing/accounts/{account['id']}/credits"),
+                      json={"amount": amount, "idempotency_key": key}, headers=bearer(admin),
+                      timeout=10).raise_for_status()
+    one = requests.get(gw(keel, f"/v1/billing/accounts/{account['id']}"), headers=bearer(admin), timeout=10)
+    assert one.status_code == 200 and one.json()["balance"] == account["balance"] + 750
+    # The user sees the same balance as the admin.
+    own = requests.get(gw(keel, "/v1/billing/account"), headers=bearer(reg["access_token"]), timeout=10).json()
+    assert own["balance"] == one.json()["balance"]
+    ledger = requests.get(gw(keel, f"/v1/billing/accounts/{account['id']}/ledger"), params={"limit": 1},
+                          headers=bearer(admin), timeout=10)
+    assert ledger.status_code == 200
+    assert [e["amount"] for e in ledger.json()["items"]] == [250] and ledger.json()["next_cursor"]
+    rest = requests.get(gw(keel, f"/v1/billing/accounts/{account['id']}/ledger"),
+                        params={"cursor": ledger.json()["next_cursor"]}, headers=bearer(admin), timeout=10).json()
+    assert [e["amount"] for e in rest["items"]][:1] == [500]
+    # Every account, page by page, holds this one exactly once.
+    seen, cursor = [], None
+    while True:
+        page = requests.get(gw(keel, "/v1/billing/accounts"), params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                            headers=bearer(admin), timeout=10).json()
+        seen += [a["id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen.count(account["id"]) == 1 and seen == sorted(seen)
+    assert_problem(requests.get(gw(keel, f"/v1/billing/accounts/{NO_ID}"), headers=bearer(admin), timeout=10), 404)
+    assert_problem(requests.get(gw(keel, f"/v1/billing/accounts/{NO_ID}/ledger"), headers=bearer(admin),
+                                timeout=10), 404)
+    assert_problem(requests.get(gw(keel, "/v1/billing/accounts"), params={"user_id": "nope"}, headers=bearer(admin),
+                                timeout=10), 422)
+
+
+def test_the_gateway_reports_each_modules_recent_traffic_to_an_admin(keel):
+    admin, _ = admin_token(keel)
+    _, reg = register(keel)
+    for _ in range(20):
+        requests.get(gw(keel, "/v1/memories"), headers=bearer(reg["access_token"]), timeout=10).raise_for_status()
+    requests.get(gw(keel, "/v1/memories/" + NO_ID), headers=bearer(reg["access_token"]), timeout=10)  # a 404
+
+    def memory_requests():
+        r = requests.get(gw(keel, "/v1/gateway/traffic"), params={"seconds": 30}, headers=bearer(admin), timeout=10)
+        assert r.status_code == 200, r.text
+        series = r.json()["modules"].get("memory", [])
+        assert r.json()["seconds"] == 30 and len(series) == 30
+        assert [s["at"] for s in series] == list(range(series[0]["at"], series[0]["at"] + 30))
+        return series
+
+    # The seconds are whole ones: the requests show once their second has passed.
+    assert wait_until(lambda: sum(s["requests"] for s in memory_requests()) == 21, timeout=3)
+    busy = [s for s in memory_requests() if s["requests"]]
+    assert sum(s["errors"] for s in busy) == 0  # a 404 is the client's error, not the server's
+    assert all(0 < s["p50_ms"] <= s["p99_ms"] < 1000 for s in busy)
+    assert all(s["p50_ms"] == 0 for s in memory_requests() if not s["requests"])
+    assert_problem(requests.get(gw(keel, "/v1/gateway/traffic"), params={"seconds": 500}, headers=bearer(admin),
+                                timeout=10), 422)
+
+
+def test_an_admin_reads_the_effective_configuration_without_secrets(keel):
+    admin, _ = admin_token(keel)
+    r = requests.get(gw(keel, "/v1/gateway/config"), headers=bearer(admin), timeout=10)
+    assert r.status_code == 200, r.text
+    toml = r.json()["toml"]
+    assert "[auth]" in toml and "[gateway]" in toml and f"port_base = {keel.port_base}" in toml
+    # What `keel config` prints for the same settings (the port base given as serve was given it).
+    a = [KEEL_BIN, "config", "--data-dir", str(keel.data_dir)] + (["--database", keel.database] if keel.database else [])
+    printed = subprocess.run(a, capture_output=True, text=True, timeout=30, cwd=keel.cwd, check=True,
+                             env=dict(keel.env, KEEL_PORT_BASE=str(keel.port_base))).stdout
+    assert toml == printed
+
+
+def test_the_sign_in_page_learns_whether_an_admin_exists(keel):
+    r = requests.get(gw(keel, "/v1/auth/setup"), timeout=10)
+    assert r.status_code == 200 and r.json() == {"has_admin": False}
+    admin_token(keel)
+    # Remembered for up to 10 s.
+    assert wait_until(lambda: requests.get(gw(keel, "/v1/auth/setup"), timeout=10).json()["has_admin"], timeout=12)

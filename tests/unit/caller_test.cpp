@@ -115,6 +115,8 @@ TEST(Guard, ThePublicRoutesAreTheseAndNoOthers) {
       "gateway GET /admin", "gateway GET /admin/{file}", "auth POST /v1/auth/login",
       "auth POST /v1/auth/refresh", "auth GET /.well-known/jwks.json",
       "auth GET /.well-known/openid-configuration",
+      // Whether any admin exists: the console's sign-in page explains how to create the first.
+      "auth GET /v1/auth/setup",
       // Public at the router only: its handler takes a Bearer token or a single-use stream ticket.
       "events GET /v1/stream"};
   for (const char* m : {"gateway", "auth", "memory", "registry", "billing", "events"})

@@ -74,7 +74,9 @@ TEST(OpenApi, SecurityComesFromTheRoutesDeclarations) {
                                    "get /.well-known/jwks.json", "get /.well-known/openid-configuration",
                                    "get /health", "get /health/live", "get /metrics", "get /openapi.json",
                                    // The console's pages (what they show needs an admin's token).
-                                   "get /admin", "get /admin/{file}"}));
+                                   "get /admin", "get /admin/{file}",
+                                   // Whether an admin exists, for the console's sign-in page.
+                                   "get /v1/auth/setup"}));
   for (const char* op : {"get /v1/auth/me", "post /v1/memories", "post /v1/memories/search", "get /v1/events",
                          "post /v1/billing/usage", "put /v1/registry/modules/{name}/instances/{instance_id}"})
     EXPECT_TRUE(bearer.contains(op)) << op;

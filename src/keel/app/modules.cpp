@@ -8,7 +8,6 @@
 #include "keel/billing/routes.hpp"
 #include "keel/billing/settings.hpp"
 #include "keel/core/config.hpp"
-#include "keel/db/settings.hpp"
 #include "keel/events/routes.hpp"
 #include "keel/events/settings.hpp"
 #include "keel/gateway/routes.hpp"
@@ -25,7 +24,7 @@ const std::vector<ModuleSpec>& module_table() {
   static const std::vector<ModuleSpec> table = {
       {"gateway",
        0,
-       {"/openapi.json", "/admin"},
+       {"/openapi.json", "/admin", "/v1/gateway"},
        gateway::install,
        gateway::declare,
        gateway::settings::table},
@@ -38,12 +37,7 @@ const std::vector<ModuleSpec>& module_table() {
   return table;
 }
 
-std::vector<SettingTable> setting_tables() {
-  std::vector<SettingTable> out;
-  for (const auto& m : module_table()) out.push_back(m.settings());
-  out.push_back(db::settings::table());
-  return out;
-}
+std::vector<SettingTable> setting_tables() { return module::setting_tables(module_table()); }
 
 std::vector<std::string> setting_table_names() {
   std::vector<std::string> out;

@@ -198,6 +198,7 @@ int serve(const Config& config) {
     ModuleContext ctx{.config = config,
                       .db = *db,
                       .router = *router,
+                      .metrics = *metrics,
                       .io = server.main_context(),
                       .authenticator = verifier,
                       .registry = registry_index,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
+#include <chrono>
 
 #include "keel/auth/sessions.hpp"
 #include "keel/auth/users.hpp"
@@ -131,6 +132,25 @@ boost::asio::awaitable<void> UserAdmin::end_sessions(const std::string& id, cons
     return revoke_where(s, outbox_, "user_id = $1", {id}, "revoked_by_admin", id, client.traceparent);
   });
   revoke_locally(verifier_, revoked);
+}
+
+boost::asio::awaitable<bool> UserAdmin::has_admin() {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  const int64_t checked = admin_checked_ms_.load(std::memory_order_acquire);
+  if (checked >= 0 && now - checked < 10000) co_return has_admin_.load(std::memory_order_relaxed);
+  const bool found = co_await db_.read([](db::Session& s) {
+    return !s.query(
+                 s.dialect() == db::Dialect::Postgres
+                     ? "SELECT 1 FROM users WHERE status = 'active' AND roles @> '[\"admin\"]'::jsonb LIMIT 1"
+                     : "SELECT 1 FROM users WHERE status = 'active' AND EXISTS (SELECT 1 FROM "
+                       "json_each(users.roles) WHERE value = 'admin') LIMIT 1")
+                .empty();
+  });
+  has_admin_.store(found, std::memory_order_relaxed);
+  admin_checked_ms_.store(now, std::memory_order_release);
+  co_return found;
 }
 
 }  // namespace keel::auth

@@ -2,6 +2,7 @@
 // Users as an admin manages them (CONTRACT.md, "admin console"): search, one user, disable or enable, roles,
 // and ending every session of a user. Each change is an event; disabling ends the user's sessions at once
 // (their tokens fail within a second everywhere, their refresh tokens at once) and their logins are 403.
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -34,8 +35,13 @@ class UserAdmin {
                                                      const ClientInfo& client);
   // Ends every session of the user; 404 when there is no such user.
   boost::asio::awaitable<void> end_sessions(const std::string& id, const ClientInfo& client);
+  // Whether any active user has the admin role (the console's sign-in page explains how to create the first
+  // one when none does). Public, so answered from a 10 s memory: a flood of asks reads the table rarely.
+  boost::asio::awaitable<bool> has_admin();
 
  private:
+  std::atomic<int64_t> admin_checked_ms_{-1};
+  std::atomic<bool> has_admin_{false};
   db::Database& db_;
   const module::Outbox& outbox_;
   module::Authenticator& verifier_;

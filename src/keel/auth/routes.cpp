@@ -13,6 +13,7 @@
 #include "keel/auth/keys.hpp"
 #include "keel/auth/service.hpp"
 #include "keel/core/config.hpp"
+#include "keel/core/ids.hpp"
 #include "keel/core/log.hpp"
 #include "keel/core/time.hpp"
 #include "keel/http/json_body.hpp"
@@ -161,13 +162,14 @@ void add_routes(http::Router& r, std::shared_ptr<Auth> a, const std::string& bas
   r.add(Method::Get, "/v1/auth/sessions", Access::user(), [a](Request& req) -> Awaitable {
     const Principal& who = module::caller(req);
     auto page = http::parse_page(req);
-    auto [items, last] = co_await a->service->list_sessions(who, page.limit, page.after);
+    auto [items, last] =
+        co_await a->service->list_sessions(who.user_id, who.session_id, page.limit, page.after);
     co_return Response::json(200, http::page_body(std::move(items), page, last));
   });
   r.add(Method::Delete, "/v1/auth/sessions/{id}", Access::user(), [a](Request& req) -> Awaitable {
     const Principal& who = module::caller(req);
     const ClientInfo client = client_of(req);
-    co_await a->service->revoke_session(who, req.param("id"), client);
+    co_await a->service->revoke_session(who.user_id, req.param("id"), "revoked_by_user", client);
     co_return Response::no_content();
   });
   r.add(Method::Get, "/v1/auth/users", Access::admin(), [a](Request& req) -> Awaitable {
@@ -208,6 +210,25 @@ void add_routes(http::Router& r, std::shared_ptr<Auth> a, const std::string& bas
   r.add(Method::Delete, "/v1/auth/users/{id}/sessions", Access::admin(), [a](Request& req) -> Awaitable {
     co_await a->admin->end_sessions(req.param("id"), client_of(req));
     co_return Response::no_content();
+  });
+  r.add(Method::Get, "/v1/auth/users/{id}/sessions", Access::admin(), [a](Request& req) -> Awaitable {
+    auto page = http::parse_page(req);
+    const std::string& id = req.param("id");
+    co_await a->admin->get(id);  // 404 for no such user, rather than an empty page
+    auto [items, last] = co_await a->service->list_sessions(id, "", page.limit, page.after);
+    co_return Response::json(200, http::page_body(std::move(items), page, last));
+  });
+  r.add(Method::Delete, "/v1/auth/users/{id}/sessions/{session_id}", Access::admin(),
+        [a](Request& req) -> Awaitable {
+          const std::string& id = req.param("id");
+          if (!is_uuid(id)) throw Error::not_found("no such session");
+          co_await a->service->revoke_session(id, req.param("session_id"), "revoked_by_admin",
+                                              client_of(req));
+          co_return Response::no_content();
+        });
+  r.add(Method::Get, "/v1/auth/setup", Access::anyone(), [a](Request&) -> Awaitable {
+    const bool has_admin = co_await a->admin->has_admin();
+    co_return Response::json(200, json::object{{"has_admin", has_admin}});
   });
   r.add(Method::Get, "/.well-known/jwks.json", Access::anyone(), [a](Request&) -> Awaitable {
     const json::object keys = co_await a->service->jwks();

@@ -305,10 +305,11 @@ boost::asio::awaitable<void> AuthService::change_password(const Principal& who, 
 }
 
 boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
-    const Principal& who, int limit, const std::optional<std::string>& after) {
+    const std::string& user_id, const std::string& current, int limit,
+    const std::optional<std::string>& after) {
   if (after && !is_uuid(*after)) throw Error::bad_request("the cursor is not one this server issued");
   auto rows = co_await db_.read([&](db::Session& s) {
-    std::vector<db::Value> params{who.user_id, now_rfc3339(), int64_t{limit}};
+    std::vector<db::Value> params{user_id, now_rfc3339(), int64_t{limit}};
     std::string sql = "SELECT " + kSessionColumns +
                       " FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
     if (after) {
@@ -329,19 +330,21 @@ boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
                      {"expires_at", r.time(kSession["expires_at"])},
                      {"user_agent", r.is_null(agent) ? json::value(nullptr) : json::value(r.text(agent))},
                      {"ip", r.is_null(ip) ? json::value(nullptr) : json::value(r.text(ip))},
-                     {"current", last == who.session_id}});
+                     {"current", last == current}});
   }
   co_return Listing{std::move(items), last};
 }
 
-boost::asio::awaitable<void> AuthService::revoke_session(const Principal& who, const std::string& session_id,
+boost::asio::awaitable<void> AuthService::revoke_session(const std::string& user_id,
+                                                         const std::string& session_id,
+                                                         const std::string& reason,
                                                          const ClientInfo& client) {
   if (!is_uuid(session_id)) throw Error::not_found("no such session");
   auto found = co_await db_.write([&](db::Session& s) {
-    auto owned = s.query("SELECT id FROM sessions WHERE id = $1 AND user_id = $2", {session_id, who.user_id});
+    auto owned = s.query("SELECT id FROM sessions WHERE id = $1 AND user_id = $2", {session_id, user_id});
     if (owned.empty()) return std::optional<std::vector<std::pair<std::string, std::string>>>();
-    return std::optional(revoke_where(s, outbox_, "id = $1", {session_id}, "revoked_by_user", who.user_id,
-                                      client.traceparent));
+    return std::optional(
+        revoke_where(s, outbox_, "id = $1", {session_id}, reason, user_id, client.traceparent));
   });
   if (!found) throw Error::not_found("no such session");
   revoke_locally(verifier_, *found);

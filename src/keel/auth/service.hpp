@@ -57,10 +57,13 @@ class AuthService {
                                                const std::string& next, const ClientInfo& client);
   // Pages of (items, key of the last item).
   using Listing = std::pair<boost::json::array, std::string>;
-  boost::asio::awaitable<Listing> list_sessions(const Principal& who, int limit,
-                                                const std::optional<std::string>& after);
-  boost::asio::awaitable<void> revoke_session(const Principal& who, const std::string& session_id,
-                                              const ClientInfo& client);
+  // The user's live sessions, newest first; `current` (the caller's own session, or empty) is marked.
+  boost::asio::awaitable<Listing> list_sessions(const std::string& user_id, const std::string& current,
+                                                int limit, const std::optional<std::string>& after);
+  // Revokes one session of the user (404 when it is not theirs); `reason` goes in the event
+  // ("revoked_by_user", "revoked_by_admin").
+  boost::asio::awaitable<void> revoke_session(const std::string& user_id, const std::string& session_id,
+                                              const std::string& reason, const ClientInfo& client);
   boost::asio::awaitable<boost::json::object> jwks();
 
   // The command line's `keel user create` (synchronous: no I/O threads there).

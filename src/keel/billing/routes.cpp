@@ -88,6 +88,28 @@ std::optional<db::Row> own_account(db::Session& s, const std::string& user_id) {
   return r.rows[0];
 }
 
+// A page of an account's ledger, newest first.
+db::Result ledger_page(db::Session& s, const std::string& account_id, const http::Page& page) {
+  std::vector<db::Value> params{account_id, int64_t{page.limit}};
+  std::string sql = "SELECT " + kEntryColumns + " FROM ledger_entries WHERE account_id = $1";
+  if (page.after) {
+    params.emplace_back(*page.after);
+    sql += " AND id < $3";
+  }
+  return s.query(sql + " ORDER BY id DESC LIMIT $2", params);
+}
+
+json::object ledger_json(const db::Result& rows, const http::Page& page) {
+  return http::page_of(rows.rows, page, entry_json,
+                       [](const db::Row& row) { return row.text(kEntry["id"]); });
+}
+
+std::optional<db::Row> account_by_id(db::Session& s, const std::string& id) {
+  auto r = s.query("SELECT " + kAccountColumns + " FROM billing_accounts WHERE id = $1", {id});
+  if (r.empty()) return std::nullopt;
+  return r.rows[0];
+}
+
 const std::regex kName("[a-z][a-z0-9._-]{0,62}");
 
 }  // namespace
@@ -146,16 +168,9 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
     auto rows = co_await b->db->read([&](db::Session& s) {
       auto account = own_account(s, who.user_id);
       if (!account) return db::Result{};
-      std::vector<db::Value> params{account->text(kAccount["id"]), int64_t{page.limit}};
-      std::string sql = "SELECT " + kEntryColumns + " FROM ledger_entries WHERE account_id = $1";
-      if (page.after) {
-        params.emplace_back(*page.after);
-        sql += " AND id < $3";
-      }
-      return s.query(sql + " ORDER BY id DESC LIMIT $2", params);
+      return ledger_page(s, account->text(kAccount["id"]), page);
     });
-    co_return Response::json(200, http::page_of(rows.rows, page, entry_json,
-                                                [](const db::Row& row) { return row.text(kEntry["id"]); }));
+    co_return Response::json(200, ledger_json(rows, page));
   });
 
   r.add(Method::Get, "/v1/billing/usage", Access::user(), [b](Request& req) -> Awaitable {
@@ -233,6 +248,52 @@ void add_routes(http::Router& r, std::shared_ptr<Billing> b) {
     }
     if (!created) existing = co_await b->db->read(find);
     co_return replayed_unless(created, Response::json(created ? 201 : 200, usage_json(existing.rows.at(0))));
+  });
+
+  // An admin's view of every account (the console's billing page).
+  r.add(Method::Get, "/v1/billing/accounts", Access::admin(), [b](Request& req) -> Awaitable {
+    const http::Page page = http::parse_page(req);
+    if (page.after && !is_uuid(*page.after))
+      throw Error::bad_request("the cursor is not one this server issued");
+    const auto user_id = req.query_param("user_id");
+    if (user_id && !is_uuid(*user_id)) throw Error::validation({{"user_id", "must be a user id"}});
+    auto rows = co_await b->db->read([&](db::Session& s) {
+      std::vector<db::Value> params{int64_t{page.limit}};
+      std::string sql = "SELECT " + kAccountColumns + " FROM billing_accounts WHERE TRUE";
+      if (user_id) {
+        params.emplace_back(*user_id);
+        sql += " AND user_id = $" + std::to_string(params.size());
+      }
+      if (page.after) {
+        params.emplace_back(*page.after);
+        sql += " AND id > $" + std::to_string(params.size());
+      }
+      return s.query(sql + " ORDER BY id LIMIT $1", params);
+    });
+    co_return Response::json(200, http::page_of(rows.rows, page, account_json,
+                                                [](const db::Row& row) { return row.text(kAccount["id"]); }));
+  });
+
+  r.add(Method::Get, "/v1/billing/accounts/{id}", Access::admin(), [b](Request& req) -> Awaitable {
+    const std::string& id = req.param("id");
+    if (!is_uuid(id)) throw Error::not_found("no such billing account");
+    auto row = co_await b->db->read([&](db::Session& s) { return account_by_id(s, id); });
+    if (!row) throw Error::not_found("no such billing account");
+    co_return Response::json(200, account_json(*row));
+  });
+
+  r.add(Method::Get, "/v1/billing/accounts/{id}/ledger", Access::admin(), [b](Request& req) -> Awaitable {
+    const std::string& id = req.param("id");
+    if (!is_uuid(id)) throw Error::not_found("no such billing account");
+    const http::Page page = http::parse_page(req);
+    if (page.after && !is_uuid(*page.after))
+      throw Error::bad_request("the cursor is not one this server issued");
+    auto rows = co_await b->db->read([&](db::Session& s) -> std::optional<db::Result> {
+      if (!account_by_id(s, id)) return std::nullopt;
+      return ledger_page(s, id, page);
+    });
+    if (!rows) throw Error::not_found("no such billing account");
+    co_return Response::json(200, ledger_json(*rows, page));
   });
 
   r.add(Method::Post, "/v1/billing/accounts/{id}/credits", Access::admin(), [b](Request& req) -> Awaitable {

@@ -102,6 +102,7 @@ net::awaitable<Response> Gateway::handle(Request& req) {
   Table t = table();
   const Target* target = t->find(req.path);
   if (!target) throw Error::not_found("no module serves this path");
+  req.upstream = target->module;  // its answer counts in the module's recent traffic, refusals too
 
   Caller who;
   std::optional<AccountView> account;

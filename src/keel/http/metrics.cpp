@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -32,8 +33,77 @@ std::string fmt_double(double v) {
 }
 }  // namespace
 
-void HttpMetrics::record(const std::string* route, Method method, int status, double seconds) {
+size_t RecentTraffic::bucket_of(double seconds) {
+  // Bucket b holds latencies up to 50 µs · √2^b.
+  if (seconds <= 50e-6) return 0;
+  const double b = std::ceil(2 * std::log2(seconds / 50e-6));
+  return b >= kBuckets - 1 ? kBuckets - 1 : static_cast<size_t>(b);
+}
+
+double RecentTraffic::upper_bound(size_t bucket) { return 50e-6 * std::pow(2.0, bucket / 2.0); }
+
+double RecentTraffic::quantile(const std::array<uint32_t, kBuckets>& histogram, uint64_t count, double q) {
+  if (count == 0) return 0;
+  // The smallest bucket holding at least q of the requests (the nearest-rank percentile).
+  const auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count)));
+  uint64_t seen = 0;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    seen += histogram[b];
+    if (seen >= rank && seen > 0) return upper_bound(b);
+  }
+  return upper_bound(kBuckets - 1);
+}
+
+void RecentTraffic::record(std::string_view module, int status, double seconds, int64_t now_s) {
+  auto it = modules_.find(module);
+  if (it == modules_.end())
+    it = modules_.size() < kModules ? modules_.try_emplace(std::string(module)).first
+                                    : modules_.try_emplace("other").first;
+  Slot& slot = it->second[static_cast<size_t>(now_s) % kSeconds];
+  if (slot.at != now_s) slot = Slot{now_s};
+  ++slot.requests;
+  if (status >= 500) ++slot.errors;
+  ++slot.latency[bucket_of(seconds)];
+}
+
+std::map<std::string, std::vector<RecentTraffic::Second>, std::less<>> RecentTraffic::last(
+    size_t span, int64_t now_s) const {
+  span = std::min(span, kSeconds - 1);  // the slot of this second is still filling
+  std::map<std::string, std::vector<Second>, std::less<>> out;
+  for (const auto& [module, slots] : modules_) {
+    auto& series = out[module];
+    for (int64_t at = now_s - static_cast<int64_t>(span); at < now_s; ++at) {
+      const Slot& slot = slots[static_cast<size_t>(at) % kSeconds];
+      Second s{at};
+      if (slot.at == at) {
+        s.requests = slot.requests;
+        s.errors = slot.errors;
+        s.p50 = quantile(slot.latency, slot.requests, 0.5);
+        s.p99 = quantile(slot.latency, slot.requests, 0.99);
+      }
+      series.push_back(s);
+    }
+  }
+  return out;
+}
+
+namespace {
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+std::map<std::string, std::vector<RecentTraffic::Second>, std::less<>> HttpMetrics::recent(
+    size_t span) const {
   std::lock_guard lk(mu_);
+  return recent_.last(span, unix_seconds());
+}
+
+void HttpMetrics::record(const std::string* route, Method method, int status, double seconds,
+                         std::string_view upstream) {
+  std::lock_guard lk(mu_);
+  if (!upstream.empty()) recent_.record(upstream, status, seconds, unix_seconds());
   ++counts_[Key{route, method, status}];
   Histogram& h = latency_[Key{route, method, 0}];
   for (size_t i = 0; i < kBuckets.size(); ++i)

@@ -57,6 +57,9 @@ class Request {
   // The verified caller of a route that is not public, set by the router's guard before the handler runs
   // (Router::set_guard; module/caller.hpp gives it its type). Empty on public routes.
   std::shared_ptr<const void> caller;
+  // The module the gateway routed this request to (empty elsewhere): the server counts its answer in that
+  // module's recent traffic (metrics.hpp). A module name fits the string's own buffer: no allocation.
+  std::string upstream;
 
   // A header's value, or empty when absent. Case-insensitive name.
   std::string_view header(std::string_view name) const { return lookup_(raw_, name); }

@@ -234,7 +234,8 @@ net::awaitable<void> Server::Impl::serve(Worker* w, Listener* l, tcp::socket soc
     // Counted before it is sent: a client that has its answer finds it in /metrics (asked on any
     // connection). The duration is the time to the answer (the head of a streamed one), its sending aside.
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    l->metrics->record(route_label, req.method, res->status, seconds);
+    l->metrics->record(route_label, req.method, res->status, seconds, req.upstream);
+    req.upstream.clear();
     conn.deadline = coarse_steady_now() + opt.body_timeout;
     boost::system::error_code wec;
     if (!io::write_now(socket, bufs, wec)) {

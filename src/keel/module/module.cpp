@@ -1,5 +1,8 @@
 #include "keel/module/module.hpp"
 
+#include "keel/core/settings.hpp"
+#include "keel/db/settings.hpp"
+
 namespace keel::module {
 
 const ModuleSpec* named(const std::vector<ModuleSpec>& modules, std::string_view name) {
@@ -19,6 +22,13 @@ const std::vector<std::string>& reserved_paths() {
   static const std::vector<std::string> paths = {
       "/", "/health", "/metrics", "/openapi.json", "/.well-known", "/admin", "/v1/stream"};
   return paths;
+}
+
+std::vector<SettingTable> setting_tables(const std::vector<ModuleSpec>& modules) {
+  std::vector<SettingTable> out;
+  for (const auto& m : modules) out.push_back(m.settings());
+  out.push_back(db::settings::table());
+  return out;
 }
 
 }  // namespace keel::module

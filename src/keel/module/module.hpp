@@ -20,7 +20,8 @@ class Database;
 }
 namespace http {
 class Router;
-}
+class HttpMetrics;
+}  // namespace http
 namespace module {
 class Authenticator;
 class RegistryView;
@@ -38,7 +39,8 @@ struct ModuleContext {
   const Config& config;
   db::Database& db;
   http::Router& router;
-  boost::asio::io_context& io;  // for the module's background tasks
+  const http::HttpMetrics& metrics;  // what the module's listener served (its /metrics)
+  boost::asio::io_context& io;       // for the module's background tasks
   // The interfaces between modules (app/wiring.hpp binds each to its module).
   module::Authenticator& authenticator;  // Bearer tokens (auth's verifier)
   module::RegistryView& registry;        // the registered instances and their index (the registry's)
@@ -86,6 +88,8 @@ bool path_under(std::string_view path, std::string_view prefix);
 // Paths no registration may claim, at, below or above them: `/`, health, metrics, the OpenAPI document,
 // `/.well-known`, `/admin`, `/v1/stream` (keel's modules' own prefixes are in the table).
 const std::vector<std::string>& reserved_paths();
+// The tables of settings of `modules`, then the database's ([database]): all a config file may hold.
+std::vector<SettingTable> setting_tables(const std::vector<ModuleSpec>& modules);
 
 }  // namespace module
 }  // namespace keel
