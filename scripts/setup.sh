@@ -25,11 +25,24 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The console's front-end packages come from npm: the machine's Node.js and npm, else Debian's.
+command -v npm >/dev/null || missing+=(npm)
 
-echo "setup: installing ${missing[*]}" >&2
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The admin console's front-end dependencies, exactly as its lockfile records them; cmake/embed_console.cmake
+# builds them into the binary. Installed again only when the lockfile changes.
+console=src/keel/gateway/console
+cd "$(dirname "$0")/.."
+if ! cmp -s "$console/package-lock.json" "$console/node_modules/.keel-installed-lock"; then
+  echo "setup: installing the console's npm packages ($console/package-lock.json)" >&2
+  npm ci --prefix "$console" --no-audit --no-fund --loglevel=error >/dev/null
+  cp "$console/package-lock.json" "$console/node_modules/.keel-installed-lock"
+fi

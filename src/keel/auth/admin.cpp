@@ -139,7 +139,9 @@ boost::asio::awaitable<bool> UserAdmin::has_admin() {
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();
   const int64_t checked = admin_checked_ms_.load(std::memory_order_acquire);
-  if (checked >= 0 && now - checked < 10000) co_return has_admin_.load(std::memory_order_relaxed);
+  // Yes is remembered for 10 s; no for 1 s, so the page that explains the first admin goes soon after.
+  const bool had = has_admin_.load(std::memory_order_relaxed);
+  if (checked >= 0 && now - checked < (had ? 10000 : 1000)) co_return had;
   const bool found = co_await db_.read([](db::Session& s) {
     return !s.query(
                  s.dialect() == db::Dialect::Postgres

@@ -36,7 +36,8 @@ class UserAdmin {
   // Ends every session of the user; 404 when there is no such user.
   boost::asio::awaitable<void> end_sessions(const std::string& id, const ClientInfo& client);
   // Whether any active user has the admin role (the console's sign-in page explains how to create the first
-  // one when none does). Public, so answered from a 10 s memory: a flood of asks reads the table rarely.
+  // one when none does). Public, so answered from memory (a yes for 10 s, a no for 1 s): a flood of asks
+  // reads the table rarely.
   boost::asio::awaitable<bool> has_admin();
 
  private:
