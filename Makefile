@@ -37,6 +37,8 @@ bench: build
 	@bench/memory.sh
 	@bench/fleet.sh
 	@bench/postgres.sh
+	@bench/stream.sh
+	@bench/console.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.hpp')
