@@ -293,6 +293,7 @@ def test_an_admin_reads_the_effective_configuration_without_secrets(keel):
 
 
 def test_the_sign_in_page_learns_whether_an_admin_exists(keel):
+    register(keel)  # users, but nobody who can use the console
     r = requests.get(gw(keel, "/v1/auth/setup"), timeout=10)
     assert r.status_code == 200 and r.json() == {"has_admin": False}
     admin_token(keel)

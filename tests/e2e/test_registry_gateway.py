@@ -791,7 +791,7 @@ def test_keels_modules_register_their_public_routes(keel):
     auth = instances(keel, tok, "auth").json()["items"]
     assert auth and set(auth[0]["public_routes"]) == {
         "POST /v1/auth/register", "POST /v1/auth/login", "POST /v1/auth/refresh", "GET /.well-known/jwks.json",
-        "GET /.well-known/openid-configuration"}
+        "GET /.well-known/openid-configuration", "GET /v1/auth/setup"}
     memory = instances(keel, tok, "memory").json()["items"]
     assert memory and memory[0]["public_routes"] == []
 
