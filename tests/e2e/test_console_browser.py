@@ -105,6 +105,17 @@ def admin(keel):
     return email
 
 
+@pytest.fixture
+def console(keel, browser, admin):
+    """The browser, signed in as an admin (again, when a test before signed out or reloaded), at 1280x800."""
+    browser.set_window_size(1280, 800)
+    signout = browser.find_elements(By.ID, "signout")
+    if not (signout and signout[0].is_displayed()):
+        sign_in(browser, keel, admin, "admin password")
+        wait(browser).until(lambda d: len(texts(d, "#modules tbody tr")) == 6)
+    return browser
+
+
 def test_the_sign_in_page_explains_how_to_create_the_first_admin(keel, browser):
     browser.get(gw(keel, "/admin/"))
     notice = wait(browser).until(EC.visibility_of_element_located((By.ID, "first-admin")))
@@ -155,7 +166,8 @@ def test_an_admin_signs_in_and_sees_every_module_passing(keel, browser, admin):
     shot(browser, "overview")
 
 
-def test_an_admin_finds_and_disables_a_user_who_is_then_locked_out(keel, browser):
+def test_an_admin_finds_and_disables_a_user_who_is_then_locked_out(keel, console):
+    browser = console
     email, reg = register(keel, "findme")
     register(keel, "someone-else")
     go(browser, "#users")
@@ -182,7 +194,8 @@ def test_an_admin_finds_and_disables_a_user_who_is_then_locked_out(keel, browser
                          timeout=10).status_code == 200
 
 
-def test_an_admin_searches_a_users_memories_and_reads_a_history(keel, browser):
+def test_an_admin_searches_a_users_memories_and_reads_a_history(keel, console):
+    browser = console
     email, reg = register(keel, "memories")
     h = {"Authorization": f"Bearer {reg['access_token']}"}
     mem = requests.post(gw(keel, "/v1/memories"), json={"content": "prefers window seats on trains"}, headers=h,
@@ -205,7 +218,8 @@ def test_an_admin_searches_a_users_memories_and_reads_a_history(keel, browser):
     assert int(reads[0][0]) == 3  # the list, the search, the history
 
 
-def test_the_registry_shows_every_module_with_its_instances(keel, browser):
+def test_the_registry_shows_every_module_with_its_instances(keel, console):
+    browser = console
     go(browser, "#registry")
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#registry .module")) == 6)
     headings = texts(browser, "#registry .module h3")
@@ -215,7 +229,8 @@ def test_the_registry_shows_every_module_with_its_instances(keel, browser):
     shot(browser, "registry")
 
 
-def test_an_admin_grants_credits_and_the_user_sees_the_balance(keel, browser):
+def test_an_admin_grants_credits_and_the_user_sees_the_balance(keel, console):
+    browser = console
     email, reg = register(keel, "billing")
     h = {"Authorization": f"Bearer {reg['access_token']}"}
     before = requests.get(gw(keel, "/v1/billing/account"), headers=h, timeout=10).json()["balance"]
@@ -235,7 +250,8 @@ def test_an_admin_grants_credits_and_the_user_sees_the_balance(keel, browser):
     assert requests.get(gw(keel, "/v1/billing/account"), headers=h, timeout=10).json()["balance"] == before + 500
 
 
-def test_a_user_registered_through_the_api_appears_in_the_live_tail(keel, browser):
+def test_a_user_registered_through_the_api_appears_in_the_live_tail(keel, console):
+    browser = console
     go(browser, "#events")
     wait(browser).until(lambda d: d.find_element(By.ID, "tail-status").text.startswith("Following"))
     _, reg = register(keel, "tail")
@@ -263,7 +279,8 @@ def test_a_user_registered_through_the_api_appears_in_the_live_tail(keel, browse
     assert shown and all(t.startswith("keel.billing.") for t in shown), shown
 
 
-def test_the_settings_page_shows_the_configuration_with_secrets_redacted(keel, browser):
+def test_the_settings_page_shows_the_configuration_with_secrets_redacted(keel, console):
+    browser = console
     go(browser, "#settings")
     config = wait(browser).until(EC.visibility_of_element_located((By.ID, "config"))).text
     assert "[gateway]" in config and "[auth]" in config
@@ -272,7 +289,8 @@ def test_the_settings_page_shows_the_configuration_with_secrets_redacted(keel, b
     shot(browser, "settings")
 
 
-def test_the_console_is_usable_from_the_keyboard(keel, browser):
+def test_the_console_is_usable_from_the_keyboard(keel, console):
+    browser = console
     go(browser, "#overview")
     body = browser.find_element(By.TAG_NAME, "body")
     body.click()
@@ -287,7 +305,8 @@ def test_the_console_is_usable_from_the_keyboard(keel, browser):
     assert browser.find_element(By.CSS_SELECTOR, "#nav a[aria-current=page]").text == "Users"
 
 
-def test_the_console_reads_at_a_phones_width(keel, browser):
+def test_the_console_reads_at_a_phones_width(keel, console):
+    browser = console
     browser.set_window_size(390, 844)
     try:
         for page in ("#overview", "#users", "#registry", "#settings"):
@@ -303,7 +322,8 @@ def test_the_console_reads_at_a_phones_width(keel, browser):
         browser.set_window_size(1280, 800)
 
 
-def test_no_token_is_kept_in_web_storage_or_cookies(keel, browser):
+def test_no_token_is_kept_in_web_storage_or_cookies(keel, console):
+    browser = console
     assert browser.find_element(By.ID, "signout").is_displayed()  # still signed in
     assert browser.execute_script("return window.localStorage.length") == 0
     assert browser.execute_script("return window.sessionStorage.length") == 0
