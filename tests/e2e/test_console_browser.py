@@ -266,6 +266,11 @@ def test_a_user_registered_through_the_api_appears_in_the_live_tail(keel, consol
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     visible = [r for r in browser.find_elements(By.CSS_SELECTOR, "#tail tbody tr") if r.is_displayed()]
     assert visible and all(r.get_attribute("data-subject") == uid for r in visible)
+    # What arrives later for another subject is kept out of sight too.
+    _, later = register(keel, "tail-later")
+    rows = wait(browser, 5).until(lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#tail tbody tr")
+                                             if r.get_attribute("data-subject") == later["user"]["id"]])
+    assert not any(r.is_displayed() for r in rows)
     shot(browser, "events")
     form.find_element(By.NAME, "subject").clear()
     form.find_element(By.NAME, "type").send_keys("keel.billing.")
