@@ -120,6 +120,24 @@ function fillTable(id, rows) {
   markEmpty(id);
 }
 
+// A table of a listing's pages, in `page`: the first page now, the next ones with its "More" button.
+async function paged(page, id, headers, empty, url, cells) {
+  const more = el("button", { type: "button", hidden: true }, "More");
+  page.append(table(id, headers, [], empty), more);
+  let cursor = null;
+  const load = async () => {
+    const list = await api(url(cursor));
+    document.querySelector(`#${id} tbody`).append(
+      ...list.items.map((item) => el("tr", {}, cells(item).map((c) => el("td", {}, c)))),
+    );
+    cursor = list.next_cursor;
+    more.hidden = !cursor;
+    markEmpty(id);
+  };
+  more.addEventListener("click", () => attempt("Loading more", load));
+  await load();
+}
+
 const when = (t) => (t ? new Date(t).toLocaleString() : "—");
 const link = (href, text) => el("a", { href }, text);
 const dl = (pairs) =>
@@ -301,30 +319,11 @@ async function usersPage(page, params) {
     e.preventDefault();
     location.hash = `#users?q=${encodeURIComponent(new FormData(form).get("query"))}`;
   });
-  page.append(el("h2", {}, "Users"), form, table("users", ["Email", "Roles", "Status", "Created"], [], "No user matches."));
-  const more = el("button", { type: "button", hidden: true }, "More");
-  page.append(more);
-  let cursor = null;
-  const load = async () => {
-    const list = await api(`/v1/auth/users${query({ query: q, cursor, limit: 50 })}`);
-    const body = $("#users tbody");
-    for (const u of list.items)
-      body.append(
-        el(
-          "tr",
-          {},
-          el("td", {}, link(`#users/${u.id}`, u.email)),
-          el("td", {}, u.roles.join(", ")),
-          el("td", {}, el("span", { class: u.disabled ? "bad" : "ok" }, u.disabled ? "disabled" : "active")),
-          el("td", {}, when(u.created_at)),
-        ),
-      );
-    cursor = list.next_cursor;
-    more.hidden = !cursor;
-    markEmpty("users");
-  };
-  more.addEventListener("click", () => attempt("Listing users", load));
-  await load();
+  page.append(el("h2", {}, "Users"), form);
+  await paged(page, "users", ["Email", "Roles", "Status", "Created"], "No user matches.",
+    (cursor) => `/v1/auth/users${query({ query: q, cursor, limit: 50 })}`,
+    (u) => [link(`#users/${u.id}`, u.email), u.roles.join(", "),
+      el("span", { class: u.disabled ? "bad" : "ok" }, u.disabled ? "disabled" : "active"), when(u.created_at)]);
 }
 
 async function userPage(page, id) {
@@ -543,28 +542,11 @@ async function billingPage(page, params) {
   }
   page.append(el("p", {}, "Find a user's account:"));
   await pickUser(page, (u) => `#billing?user=${u.id}`);
-  page.append(el("h3", {}, "Every account"), table("accounts", ["Account", "User", "Plan", "Balance", "Status"], []));
-  const more = el("button", { type: "button", hidden: true }, "More");
-  page.append(more);
-  let cursor = null;
-  const load = async () => {
-    const list = await api(`/v1/billing/accounts${query({ cursor, limit: 50 })}`);
-    const body = $("#accounts tbody");
-    for (const a of list.items)
-      body.append(
-        el("tr", {},
-          el("td", {}, link(`#billing/${a.id}`, a.id)),
-          el("td", {}, link(`#users/${a.user_id}`, a.user_id)),
-          el("td", {}, a.plan),
-          el("td", { class: "num" }, `${a.balance} ${a.currency}`),
-          el("td", {}, a.status)),
-      );
-    cursor = list.next_cursor;
-    more.hidden = !cursor;
-    markEmpty("accounts");
-  };
-  more.addEventListener("click", () => attempt("Listing accounts", load));
-  await load();
+  page.append(el("h3", {}, "Every account"));
+  await paged(page, "accounts", ["Account", "User", "Plan", "Balance", "Status"], "No account yet.",
+    (cursor) => `/v1/billing/accounts${query({ cursor, limit: 50 })}`,
+    (a) => [link(`#billing/${a.id}`, a.id), link(`#users/${a.user_id}`, a.user_id), a.plan,
+      `${a.balance} ${a.currency}`, a.status]);
 }
 
 async function accountPage(page, id) {
