@@ -182,7 +182,7 @@ def test_an_admin_reads_a_users_memories_and_each_read_is_an_event(keel):
 
 
 def test_an_admin_lists_a_users_sessions_and_revokes_one(keel):
-    admin, _ = admin_token(keel)
+    admin, admin_id = admin_token(keel)
     email, reg = register(keel)
     uid = reg["user"]["id"]
     second = login(keel, email).json()
@@ -199,6 +199,10 @@ def test_an_admin_lists_a_users_sessions_and_revokes_one(keel):
     assert requests.post(gw(keel, "/v1/auth/refresh"), json={"refresh_token": second["refresh_token"]},
                          timeout=10).status_code == 401
     assert requests.get(gw(keel, "/v1/auth/me"), headers=bearer(reg["access_token"]), timeout=10).status_code == 200
+    # The event names the session, why, and the admin who ended it.
+    [event] = [json.loads(row[0]) for row in keel.query(
+        "SELECT data FROM observability_events WHERE type = 'keel.auth.session.revoked' AND subject = $1", uid)]
+    assert event == {"session_id": target, "reason": "revoked_by_admin", "by": admin_id}
     left = requests.get(gw(keel, f"/v1/auth/users/{uid}/sessions"), headers=bearer(admin), timeout=10).json()
     assert [s["id"] for s in left["items"]] == [sessions[1]["id"]]
     # Another user's session id under this user is not found; so is a user that does not exist.

@@ -47,10 +47,22 @@ def browser():
                 "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-quic"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console's log: CSP violations land there
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(20)
     yield driver
     driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def no_policy_violations(browser):
+    """Whatever a test does, nothing the console runs or loads is refused by its Content-Security-Policy (an
+    inline style or script would be, and that part of a page would silently not work)."""
+    browser.get_log("browser")  # what came before this test
+    yield
+    refused = [e["message"] for e in browser.get_log("browser")
+               if "Content Security Policy" in e["message"] or "Refused to" in e["message"]]
+    assert refused == []
 
 
 def wait(driver, timeout=10):

@@ -108,7 +108,8 @@ boost::asio::awaitable<json::object> UserAdmin::update(const Principal& who, con
       outbox_.append(s, {*disabled ? "keel.auth.user.disabled" : "keel.auth.user.enabled", kSource, id,
                          json::object{{"user_id", id}, {"by", who.user_id}}, client.traceparent});
       if (*disabled)
-        revoked = revoke_where(s, outbox_, "user_id = $1", {id}, "user_disabled", id, client.traceparent);
+        revoked = revoke_where(s, outbox_, "user_id = $1", {id}, "user_disabled", id, client.traceparent,
+                               who.user_id);
     }
     if (roles) {
       const std::string text = json::serialize(roles_json(*roles));
@@ -125,11 +126,13 @@ boost::asio::awaitable<json::object> UserAdmin::update(const Principal& who, con
   co_return user;
 }
 
-boost::asio::awaitable<void> UserAdmin::end_sessions(const std::string& id, const ClientInfo& client) {
+boost::asio::awaitable<void> UserAdmin::end_sessions(const Principal& who, const std::string& id,
+                                                     const ClientInfo& client) {
   if (!is_uuid(id)) throw Error::not_found("no such user");
   auto revoked = co_await db_.write([&](db::Session& s) {
     if (s.query("SELECT 1 FROM users WHERE id = $1", {id}).empty()) throw Error::not_found("no such user");
-    return revoke_where(s, outbox_, "user_id = $1", {id}, "revoked_by_admin", id, client.traceparent);
+    return revoke_where(s, outbox_, "user_id = $1", {id}, "revoked_by_admin", id, client.traceparent,
+                        who.user_id);
   });
   revoke_locally(verifier_, revoked);
 }

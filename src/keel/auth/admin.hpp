@@ -33,8 +33,9 @@ class UserAdmin {
                                                      std::optional<bool> disabled,
                                                      std::optional<std::vector<std::string>> roles,
                                                      const ClientInfo& client);
-  // Ends every session of the user; 404 when there is no such user.
-  boost::asio::awaitable<void> end_sessions(const std::string& id, const ClientInfo& client);
+  // Ends every session of the user (the events name the admin `who`); 404 when there is no such user.
+  boost::asio::awaitable<void> end_sessions(const Principal& who, const std::string& id,
+                                            const ClientInfo& client);
   // Whether any active user has the admin role (the console's sign-in page explains how to create the first
   // one when none does). Public, so answered from memory (a yes for 10 s, a no for 1 s): a flood of asks
   // reads the table rarely.

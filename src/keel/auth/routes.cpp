@@ -208,7 +208,7 @@ void add_routes(http::Router& r, std::shared_ptr<Auth> a, const std::string& bas
         200, co_await a->admin->update(who, req.param("id"), disabled, std::move(roles), client_of(req)));
   });
   r.add(Method::Delete, "/v1/auth/users/{id}/sessions", Access::admin(), [a](Request& req) -> Awaitable {
-    co_await a->admin->end_sessions(req.param("id"), client_of(req));
+    co_await a->admin->end_sessions(module::caller(req), req.param("id"), client_of(req));
     co_return Response::no_content();
   });
   r.add(Method::Get, "/v1/auth/users/{id}/sessions", Access::admin(), [a](Request& req) -> Awaitable {
@@ -222,8 +222,8 @@ void add_routes(http::Router& r, std::shared_ptr<Auth> a, const std::string& bas
         [a](Request& req) -> Awaitable {
           const std::string& id = req.param("id");
           if (!is_uuid(id)) throw Error::not_found("no such session");
-          co_await a->service->revoke_session(id, req.param("session_id"), "revoked_by_admin",
-                                              client_of(req));
+          co_await a->service->revoke_session(id, req.param("session_id"), "revoked_by_admin", client_of(req),
+                                              module::caller(req).user_id);
           co_return Response::no_content();
         });
   r.add(Method::Get, "/v1/auth/setup", Access::anyone(), [a](Request&) -> Awaitable {

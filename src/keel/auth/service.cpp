@@ -337,14 +337,14 @@ boost::asio::awaitable<AuthService::Listing> AuthService::list_sessions(
 
 boost::asio::awaitable<void> AuthService::revoke_session(const std::string& user_id,
                                                          const std::string& session_id,
-                                                         const std::string& reason,
-                                                         const ClientInfo& client) {
+                                                         const std::string& reason, const ClientInfo& client,
+                                                         const std::string& by) {
   if (!is_uuid(session_id)) throw Error::not_found("no such session");
   auto found = co_await db_.write([&](db::Session& s) {
     auto owned = s.query("SELECT id FROM sessions WHERE id = $1 AND user_id = $2", {session_id, user_id});
     if (owned.empty()) return std::optional<std::vector<std::pair<std::string, std::string>>>();
     return std::optional(
-        revoke_where(s, outbox_, "id = $1", {session_id}, reason, user_id, client.traceparent));
+        revoke_where(s, outbox_, "id = $1", {session_id}, reason, user_id, client.traceparent, by));
   });
   if (!found) throw Error::not_found("no such session");
   revoke_locally(verifier_, *found);

@@ -61,9 +61,10 @@ class AuthService {
   boost::asio::awaitable<Listing> list_sessions(const std::string& user_id, const std::string& current,
                                                 int limit, const std::optional<std::string>& after);
   // Revokes one session of the user (404 when it is not theirs); `reason` goes in the event
-  // ("revoked_by_user", "revoked_by_admin").
+  // ("revoked_by_user", "revoked_by_admin"), with `by` (the admin) when given.
   boost::asio::awaitable<void> revoke_session(const std::string& user_id, const std::string& session_id,
-                                              const std::string& reason, const ClientInfo& client);
+                                              const std::string& reason, const ClientInfo& client,
+                                              const std::string& by = {});
   boost::asio::awaitable<boost::json::object> jwks();
 
   // The command line's `keel user create` (synchronous: no I/O threads there).

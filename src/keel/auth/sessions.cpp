@@ -49,12 +49,10 @@ json::object token_response(const TokenIssuer& issuer, const AuthSettings& setti
       {"refresh_token", refresh_token}, {"session_id", session_id}, {"user", std::move(user)}};
 }
 
-std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const module::Outbox& outbox,
-                                                              const std::string& condition,
-                                                              const std::vector<db::Value>& params,
-                                                              const std::string& reason,
-                                                              const std::string& user_id,
-                                                              const std::string& traceparent) {
+std::vector<std::pair<std::string, std::string>> revoke_where(
+    db::Session& s, const module::Outbox& outbox, const std::string& condition,
+    const std::vector<db::Value>& params, const std::string& reason, const std::string& user_id,
+    const std::string& traceparent, const std::string& by) {
   auto rows =
       s.query("SELECT id, expires_at FROM sessions WHERE revoked_at IS NULL AND " + condition, params);
   std::vector<std::pair<std::string, std::string>> out;
@@ -69,9 +67,11 @@ std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, co
     out.emplace_back(r.text(0), r.time(1));
   }
   // Events after every row change: the outbox lock is then never held while waiting for a row.
-  for (const auto& [sid, exp] : out)
-    outbox.append(s, {"keel.auth.session.revoked", kSource, user_id,
-                      json::object{{"session_id", sid}, {"reason", reason}}, traceparent});
+  for (const auto& [sid, exp] : out) {
+    json::object data{{"session_id", sid}, {"reason", reason}};
+    if (!by.empty()) data["by"] = by;
+    outbox.append(s, {"keel.auth.session.revoked", kSource, user_id, std::move(data), traceparent});
+  }
   return out;
 }
 

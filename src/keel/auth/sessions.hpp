@@ -40,13 +40,11 @@ boost::json::object token_response(const TokenIssuer& issuer, const AuthSettings
                                    std::chrono::system_clock::time_point session_expires);
 
 // Revokes the matching live sessions, each with its keel.auth.session.revoked event; (id, expires_at) of
-// each.
-std::vector<std::pair<std::string, std::string>> revoke_where(db::Session& s, const module::Outbox& outbox,
-                                                              const std::string& condition,
-                                                              const std::vector<db::Value>& params,
-                                                              const std::string& reason,
-                                                              const std::string& user_id,
-                                                              const std::string& traceparent);
+// each. `by`: the admin who revoked them, in the events (empty: the user or keel).
+std::vector<std::pair<std::string, std::string>> revoke_where(
+    db::Session& s, const module::Outbox& outbox, const std::string& condition,
+    const std::vector<db::Value>& params, const std::string& reason, const std::string& user_id,
+    const std::string& traceparent, const std::string& by = {});
 
 // Makes the revocations revoke_where returned effective in this process at once (others poll them).
 void revoke_locally(module::Authenticator& verifier,

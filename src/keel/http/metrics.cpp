@@ -8,6 +8,8 @@
 #include <fstream>
 #include <map>
 
+#include "keel/core/time.hpp"
+
 namespace keel::http {
 
 namespace {
@@ -66,44 +68,49 @@ void RecentTraffic::record(std::string_view module, int status, double seconds, 
   ++slot.latency[bucket_of(seconds)];
 }
 
-std::map<std::string, std::vector<RecentTraffic::Second>, std::less<>> RecentTraffic::last(
-    size_t span, int64_t now_s) const {
+RecentTraffic::Raw RecentTraffic::copy(size_t span, int64_t now_s) const {
   span = std::min(span, kSeconds - 1);  // the slot of this second is still filling
-  std::map<std::string, std::vector<Second>, std::less<>> out;
+  Raw out;
+  out.reserve(modules_.size());
   for (const auto& [module, slots] : modules_) {
-    auto& series = out[module];
+    auto& series = out.emplace_back(module, std::vector<Slot>()).second;
+    series.reserve(span);
     for (int64_t at = now_s - static_cast<int64_t>(span); at < now_s; ++at) {
       const Slot& slot = slots[static_cast<size_t>(at) % kSeconds];
-      Second s{at};
-      if (slot.at == at) {
-        s.requests = slot.requests;
-        s.errors = slot.errors;
-        s.p50 = quantile(slot.latency, slot.requests, 0.5);
-        s.p99 = quantile(slot.latency, slot.requests, 0.99);
-      }
-      series.push_back(s);
+      series.push_back(slot.at == at ? slot : Slot{at});
     }
   }
   return out;
 }
 
-namespace {
-int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+std::map<std::string, std::vector<RecentTraffic::Second>, std::less<>> RecentTraffic::summarize(
+    const Raw& raw) {
+  std::map<std::string, std::vector<Second>, std::less<>> out;
+  for (const auto& [module, slots] : raw) {
+    auto& series = out[module];
+    for (const Slot& slot : slots)
+      series.push_back(Second{slot.at, slot.requests, slot.errors, quantile(slot.latency, slot.requests, 0.5),
+                              quantile(slot.latency, slot.requests, 0.99)});
+  }
+  return out;
 }
-}  // namespace
 
 std::map<std::string, std::vector<RecentTraffic::Second>, std::less<>> HttpMetrics::recent(
     size_t span) const {
-  std::lock_guard lk(mu_);
-  return recent_.last(span, unix_seconds());
+  const int64_t now = coarse_unix_seconds();
+  RecentTraffic::Raw raw;
+  {
+    std::lock_guard lk(mu_);
+    raw = recent_.copy(span, now);
+  }
+  return RecentTraffic::summarize(raw);
 }
 
 void HttpMetrics::record(const std::string* route, Method method, int status, double seconds,
                          std::string_view upstream) {
+  const int64_t now = upstream.empty() ? 0 : coarse_unix_seconds();
   std::lock_guard lk(mu_);
-  if (!upstream.empty()) recent_.record(upstream, status, seconds, unix_seconds());
+  if (!upstream.empty()) recent_.record(upstream, status, seconds, now);
   ++counts_[Key{route, method, status}];
   Histogram& h = latency_[Key{route, method, 0}];
   for (size_t i = 0; i < kBuckets.size(); ++i)

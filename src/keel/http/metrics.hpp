@@ -26,10 +26,21 @@ class RecentTraffic {
     uint64_t requests = 0, errors = 0;
     double p50 = 0, p99 = 0;  // seconds, 0 without requests
   };
+  struct Slot {
+    int64_t at = -1;
+    uint64_t requests = 0, errors = 0;
+    std::array<uint32_t, kBuckets> latency{};
+  };
+  using Raw = std::vector<std::pair<std::string, std::vector<Slot>>>;
   // Called with the lock of its owner held.
   void record(std::string_view module, int status, double seconds, int64_t now_s);
-  // The complete seconds of the last `span` (≤ kSeconds) before `now_s`, oldest first, per module.
-  std::map<std::string, std::vector<Second>, std::less<>> last(size_t span, int64_t now_s) const;
+  // The slots of the complete seconds of the last `span` (≤ kSeconds) before `now_s`, oldest first, per
+  // module: a copy, taken under the owner's lock; summarize() it outside the lock.
+  Raw copy(size_t span, int64_t now_s) const;
+  static std::map<std::string, std::vector<Second>, std::less<>> summarize(const Raw& raw);
+  std::map<std::string, std::vector<Second>, std::less<>> last(size_t span, int64_t now_s) const {
+    return summarize(copy(span, now_s));
+  }
   // The bucket a latency falls in, and a bucket's upper bound (seconds).
   static size_t bucket_of(double seconds);
   static double upper_bound(size_t bucket);
@@ -37,11 +48,6 @@ class RecentTraffic {
   static double quantile(const std::array<uint32_t, kBuckets>& histogram, uint64_t count, double q);
 
  private:
-  struct Slot {
-    int64_t at = -1;
-    uint64_t requests = 0, errors = 0;
-    std::array<uint32_t, kBuckets> latency{};
-  };
   std::map<std::string, std::array<Slot, kSeconds>, std::less<>> modules_;
 };
 

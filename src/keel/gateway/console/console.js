@@ -2,8 +2,16 @@
 // live in this module's memory only (no web storage, no cookie), so a reload asks to sign in again. Pages are
 // built with DOM calls, never from HTML strings: nothing a user stored can run as markup here.
 const state = { token: null, refresh: null, me: null, refreshing: null };
-// What the current page started (timers, streams, chart observers): stopped when another page opens.
+// What the current page started (streams, chart listeners): stopped when another page opens. Each page
+// renders into a root of its own, so a page still loading when another opens writes only to its own
+// detached root, and its timers stop (every()).
 let pageCleanups = [];
+
+// Runs `fn` when the page of `root` is left (at once when it already was).
+function onLeave(root, fn) {
+  if (root.isConnected) pageCleanups.push(fn);
+  else fn();
+}
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -106,18 +114,18 @@ function table(id, headers, rows, empty = "Nothing here yet.") {
   return el("div", { class: "scroll" }, t, el("p", { class: "hint empty", hidden: rows.length > 0 }, empty));
 }
 
-// Says whether table `id` is empty (its "nothing here" line), once rows were added or replaced.
-function markEmpty(id) {
-  const t = document.getElementById(id);
+// Says whether table `id` of `scope` is empty (its "nothing here" line), once rows were added or replaced.
+function markEmpty(scope, id) {
+  const t = scope.querySelector(`#${id}`);
   const hint = t?.parentElement.querySelector(".empty");
   if (hint) hint.hidden = t.tBodies[0].children.length > 0;
 }
 
-function fillTable(id, rows) {
-  const body = document.querySelector(`#${id} tbody`);
+function fillTable(scope, id, rows) {
+  const body = scope.querySelector(`#${id} tbody`);
   if (!body) return;
   body.replaceChildren(...rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c)))));
-  markEmpty(id);
+  markEmpty(scope, id);
 }
 
 // A table of a listing's pages, in `page`: the first page now, the next ones with its "More" button.
@@ -127,15 +135,26 @@ async function paged(page, id, headers, empty, url, cells) {
   let cursor = null;
   const load = async () => {
     const list = await api(url(cursor));
-    document.querySelector(`#${id} tbody`).append(
+    page.querySelector(`#${id} tbody`).append(
       ...list.items.map((item) => el("tr", {}, cells(item).map((c) => el("td", {}, c)))),
     );
     cursor = list.next_cursor;
     more.hidden = !cursor;
-    markEmpty(id);
+    markEmpty(page, id);
   };
   more.addEventListener("click", () => attempt("Loading more", load));
   await load();
+}
+
+// A random UUID: crypto.randomUUID() where the page counts as secure (HTTPS, localhost), else made from
+// crypto.getRandomValues (a console reached over plain HTTP on a private address).
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 const when = (t) => (t ? new Date(t).toLocaleString() : "—");
@@ -163,18 +182,16 @@ async function attempt(what, fn) {
   }
 }
 
-function every(ms, fn) {
-  let stopped = false;
+// Calls `fn` every `ms` while the page of `root` is shown.
+function every(root, ms, fn) {
+  let timer;
   const tick = async () => {
-    if (stopped) return;
+    if (!root.isConnected) return;
     await fn().catch(() => {});
-    if (!stopped) timer = setTimeout(tick, ms);
+    if (root.isConnected) timer = setTimeout(tick, ms);
   };
-  let timer = setTimeout(tick, ms);
-  pageCleanups.push(() => {
-    stopped = true;
-    clearTimeout(timer);
-  });
+  timer = setTimeout(tick, ms);
+  onLeave(root, () => clearTimeout(timer));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -213,6 +230,7 @@ async function overviewPage(page) {
     const byName = Object.fromEntries(registry.items.map((m) => [m.name, m]));
     const names = [...new Set([...Object.keys(health.modules || {}), ...Object.keys(byName)])];
     fillTable(
+      page,
       "modules",
       names.map((name) => {
         const status = (health.modules || {})[name];
@@ -227,7 +245,7 @@ async function overviewPage(page) {
       }),
     );
     const db = health.checks?.database;
-    $("#database").textContent = db
+    page.querySelector("#database").textContent = db
       ? `Database: ${db.status}${db.latency_ms !== undefined ? ` (${db.latency_ms} ms)` : ""}`
       : `Database: ${health.status || "unknown"}`;
   };
@@ -235,12 +253,13 @@ async function overviewPage(page) {
   // For the bench and the browser test: the overview's data is in the page, then painted (the next frame).
   performance.mark("overview-ready");
   requestAnimationFrame(() => setTimeout(() => performance.mark("overview-painted")));
-  const charts = makeCharts();
+  const charts = makeCharts(page);
   const traffic = async () => {
     const t = await api("/v1/gateway/traffic?seconds=60");
     const names = Object.keys(t.modules).sort();
     charts?.update(names, t.modules);
     fillTable(
+      page,
       "traffic",
       names.map((name) => {
         const last = t.modules[name].slice(-10);
@@ -254,14 +273,14 @@ async function overviewPage(page) {
     );
   };
   await traffic().catch(() => {});
-  every(2000, traffic);
-  every(5000, modules);
+  every(page, 2000, traffic);
+  every(page, 5000, modules);
 }
 
 const palette = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#be185d", "#4b5563"];
 
 // Four uPlot charts, one line per module; rebuilt when the set of modules changes.
-function makeCharts() {
+function makeCharts(page) {
   if (typeof uPlot === "undefined") return null;
   const metrics = [
     (s) => s.requests,
@@ -271,10 +290,10 @@ function makeCharts() {
   ];
   let plots = [];
   let shown = "";
-  const width = () => Math.max(260, ($("#chart-0")?.clientWidth || 400) - 4);
+  const width = () => Math.max(260, (page.querySelector("#chart-0")?.clientWidth || 400) - 4);
   const resize = () => plots.forEach((p) => p.setSize({ width: width(), height: 180 }));
   window.addEventListener("resize", resize);
-  pageCleanups.push(() => {
+  onLeave(page, () => {
     window.removeEventListener("resize", resize);
     plots.forEach((p) => p.destroy());
   });
@@ -294,7 +313,7 @@ function makeCharts() {
               scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
             },
             [xs, ...names.map(() => xs.map(() => 0))],
-            $(`#chart-${i}`),
+            page.querySelector(`#chart-${i}`),
           ),
         );
         shown = names.join();
@@ -521,10 +540,10 @@ async function registryPage(page) {
         );
       }),
     );
-    $("#registry")?.replaceChildren(...parts);
+    page.querySelector("#registry").replaceChildren(...parts);
   };
   await render();
-  every(2000, render);
+  every(page, 2000, render);
 }
 
 // Billing: accounts (all, or a user's), one account's ledger, and granting credits.
@@ -550,8 +569,9 @@ async function billingPage(page, params) {
 }
 
 async function accountPage(page, id) {
-  // One key per intended grant: a submit retried after a lost answer posts the same key and is granted once.
-  let key = crypto.randomUUID();
+  // One key per intended grant: a submit retried unchanged after a lost answer posts the same key and is
+  // granted once; any edit of the form makes it another grant.
+  let key = newKey();
   const grant = el(
     "form",
     { id: "grant-form", class: "inline" },
@@ -559,6 +579,7 @@ async function accountPage(page, id) {
     el("label", {}, "Reason ", el("input", { name: "description", type: "text", maxlength: "500" })),
     el("button", { type: "submit" }, "Grant"),
   );
+  grant.addEventListener("input", () => (key = newKey()));
   const render = async () => {
     const [a, ledger] = await Promise.all([
       api(`/v1/billing/accounts/${id}`),
@@ -592,7 +613,7 @@ async function accountPage(page, id) {
     if (data.get("description")) body.description = data.get("description");
     const entry = await attempt("Granting credits", () => api(`/v1/billing/accounts/${id}/credits`, { method: "POST", body }));
     if (entry) {
-      key = crypto.randomUUID();
+      key = newKey();
       grant.reset();
       say(`Granted ${entry.amount}; the balance is now ${entry.balance_after}.`);
       await render();
@@ -625,8 +646,7 @@ async function eventsPage(page) {
   let last = null;
   const shows = (ev) => !filter.subject || ev.subject === filter.subject;
   const add = (ev, seq) => {
-    const body = $("#tail tbody");
-    if (!body) return;
+    const body = page.querySelector("#tail tbody");
     const row = el(
       "tr",
       { "data-type": ev.type, "data-subject": ev.subject || "" },
@@ -640,7 +660,7 @@ async function eventsPage(page) {
     row.hidden = !shows(ev);
     body.prepend(row);
     while (body.children.length > 200) body.lastElementChild.remove();
-    markEmpty("tail");
+    markEmpty(page, "tail");
   };
   const follow = async () => {
     controller?.abort();
@@ -652,7 +672,18 @@ async function eventsPage(page) {
         const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
         if (last !== null) headers["Last-Event-ID"] = String(last);
         const res = await fetch(`/v1/stream${query({ topics: topic })}`, { headers, signal: mine.signal });
-        if (res.status === 401 && (await renew())) continue;
+        if (res.status === 401) {
+          if (await renew()) continue;
+          forget("Your session ended. Sign in again.");
+          return;
+        }
+        if (res.status >= 400 && res.status < 500) {
+          // Retrying cannot help (a type prefix the server refuses, the admin role gone): say so and stop.
+          const problem = await res.json().catch(() => null);
+          status.textContent = `Not following: ${problem?.detail || problem?.title || `HTTP ${res.status}`}`;
+          status.className = "hint bad";
+          return;
+        }
         if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
         status.textContent = `Following ${topic}${filter.subject ? `, subject ${filter.subject}` : ""}.`;
         status.className = "hint ok";
@@ -688,6 +719,7 @@ async function eventsPage(page) {
         status.textContent = `Reconnecting (${e.message})…`;
         status.className = "hint bad";
       }
+      if (!page.isConnected) return;
       if (!mine.signal.aborted) await new Promise((r) => setTimeout(r, 1000));
     }
   };
@@ -697,7 +729,7 @@ async function eventsPage(page) {
     const next = { type: String(data.get("type")).trim(), subject: String(data.get("subject")).trim() };
     const restart = next.type !== filter.type;
     filter = next;
-    for (const row of document.querySelectorAll("#tail tbody tr"))
+    for (const row of page.querySelectorAll("#tail tbody tr"))
       row.hidden = !(row.dataset.type.startsWith(filter.type) && (!filter.subject || row.dataset.subject === filter.subject));
     if (restart) {
       last = null;  // a new topic starts at the log's end
@@ -706,7 +738,7 @@ async function eventsPage(page) {
       status.textContent = `Following ${filter.type ? `events:${filter.type}` : "events"}${filter.subject ? `, subject ${filter.subject}` : ""}.`;
     }
   });
-  pageCleanups.push(() => controller?.abort());
+  onLeave(page, () => controller?.abort());
   follow();
 }
 
@@ -743,13 +775,22 @@ async function navigate() {
     if (a.getAttribute("href") === `#${route}`) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  const page = $("#page");
-  page.replaceChildren();
-  page.dataset.page = route;
+  const page = el("div");
+  $("#page").replaceChildren(page);
+  $("#page").dataset.page = route;
   say("");
   document.title = `${route[0].toUpperCase()}${route.slice(1)} · keel console`;
-  await attempt("Loading the page", () => routes[route](page, id && decodeURIComponent(id), new URLSearchParams(search)));
-  page.focus({ preventScroll: true });
+  const params = new URLSearchParams(search);
+  // Ids in the address go into API paths: only what keel issues (a UUID), so a crafted link cannot aim a
+  // page's buttons at another endpoint.
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  const ids = [id, params.get("user")].filter((v) => v !== undefined && v !== null);
+  if (!ids.every((v) => uuid.test(v))) {
+    page.append(el("h2", {}, "Not found"), el("p", {}, "This address names nothing the console knows."));
+  } else {
+    await attempt("Loading the page", () => routes[route](page, id, params));
+  }
+  if (page.isConnected) $("#page").focus({ preventScroll: true });
 }
 
 function forget(message) {
