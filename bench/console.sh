@@ -40,10 +40,13 @@ PY
 
 echo "== 2. the console's assets, as embedded"
 total=0
-for name in "" console.js console.css uplot.js uplot.css; do
+# Every file the binary embeds (cmake/embed_console.cmake): the console's own, and uPlot's two.
+own=$(cd src/keel/gateway/console && ls -- *.html *.js *.css)
+for name in $own uplot.js uplot.css; do
   raw=$(curl -s "http://127.0.0.1:$base/admin/$name" | wc -c)
   gz=$(curl -s "http://127.0.0.1:$base/admin/$name" | gzip -9 | wc -c)
-  printf '  %-12s %7d bytes, %6d gzip\n' "${name:-index.html}" "$raw" "$gz"
+  [ "$raw" -gt 0 ] || { echo "/admin/$name: not served" >&2; exit 1; }
+  printf '  %-12s %7d bytes, %6d gzip\n' "$name" "$raw" "$gz"
   total=$((total + gz))
 done
 echo "bar: assets $((total / 1024)) KiB gzip <= 300 KB: $([ "$total" -le 300000 ] && echo met || echo 'NOT met')"

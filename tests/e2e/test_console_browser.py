@@ -352,10 +352,16 @@ def test_no_token_is_kept_in_web_storage_or_cookies(keel, console):
     assert not browser.find_element(By.ID, "nav").is_displayed()
 
 
+CONSOLE_DIR = pathlib.Path(__file__).resolve().parents[2] / "src" / "keel" / "gateway" / "console"
+
+
 def test_the_console_assets_are_small(keel):
     import gzip
     total = 0
-    for name in ("", "console.js", "console.css", "uplot.js", "uplot.css"):
+    # Every file the binary embeds (cmake/embed_console.cmake): the console's own, and uPlot's two.
+    own = sorted(p.name for p in CONSOLE_DIR.iterdir() if p.suffix in (".html", ".js", ".css"))
+    assert "index.html" in own and "console.js" in own and "lib.js" in own
+    for name in own + ["uplot.js", "uplot.css"]:
         r = requests.get(gw(keel, "/admin/" + name), timeout=10)
         assert r.status_code == 200, name
         total += len(gzip.compress(r.content, 9))
