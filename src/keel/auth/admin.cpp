@@ -141,10 +141,12 @@ boost::asio::awaitable<bool> UserAdmin::has_admin() {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
                           .count();
-  const int64_t checked = admin_checked_ms_.load(std::memory_order_acquire);
   // Yes is remembered for 10 s; no for 1 s, so the page that explains the first admin goes soon after.
-  const bool had = has_admin_.load(std::memory_order_relaxed);
-  if (checked >= 0 && now - checked < (had ? 10000 : 1000)) co_return had;
+  const int64_t answer = admin_answer_.load(std::memory_order_acquire);
+  if (answer >= 0) {
+    const bool had = answer & 1;
+    if (now - answer / 2 < (had ? 10000 : 1000)) co_return had;
+  }
   const bool found = co_await db_.read([](db::Session& s) {
     return !s.query(
                  s.dialect() == db::Dialect::Postgres
@@ -153,8 +155,11 @@ boost::asio::awaitable<bool> UserAdmin::has_admin() {
                        "json_each(users.roles) WHERE value = 'admin') LIMIT 1")
                 .empty();
   });
-  has_admin_.store(found, std::memory_order_relaxed);
-  admin_checked_ms_.store(now, std::memory_order_release);
+  // Kept unless a read that began later has already answered (reads may finish out of order).
+  const int64_t mine = now * 2 + (found ? 1 : 0);
+  int64_t seen = admin_answer_.load(std::memory_order_relaxed);
+  while (seen / 2 <= now && !admin_answer_.compare_exchange_weak(seen, mine, std::memory_order_release)) {
+  }
   co_return found;
 }
 

@@ -42,8 +42,8 @@ class UserAdmin {
   boost::asio::awaitable<bool> has_admin();
 
  private:
-  std::atomic<int64_t> admin_checked_ms_{-1};
-  std::atomic<bool> has_admin_{false};
+  // has_admin()'s last answer: when it was read (steady milliseconds) times 2, plus 1 for yes; -1: none yet.
+  std::atomic<int64_t> admin_answer_{-1};
   db::Database& db_;
   const module::Outbox& outbox_;
   module::Authenticator& verifier_;
