@@ -69,6 +69,22 @@ def fresh_pg_database():
     return PG_URL.rsplit("/", 1)[0] + "/" + name
 
 
+PASSWORD = "correct horse battery"
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def register(keel, prefix="u", password=PASSWORD):
+    """A new user registered through the gateway: (email, the registration's answer with its tokens)."""
+    email = f"{prefix}-{os.urandom(5).hex()}@example.com"
+    r = requests.post(keel.url("gateway") + "/v1/auth/register", json={"email": email, "password": password},
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    return email, r.json()
+
+
 def wait_until(fn, timeout=5.0, step=0.05):
     """Polls `fn` until it returns something true or `timeout` passes; returns its last value."""
     deadline = time.time() + timeout

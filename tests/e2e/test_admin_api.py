@@ -7,29 +7,17 @@ import subprocess
 
 import requests
 
-from conftest import KEEL_BIN, wait_until
+from conftest import KEEL_BIN, PASSWORD, bearer, register, wait_until
 
 
 NO_ID = "0" * 8 + "-0000-7000-8000-" + "0" * 12
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def gw(keel, path):
     return keel.url("gateway") + path
 
 
-def register(keel, prefix="u"):
-    email = f"{prefix}-{os.urandom(5).hex()}@example.com"
-    r = requests.post(gw(keel, "/v1/auth/register"), json={"email": email, "password": "correct horse battery"},
-                      timeout=10)
-    assert r.status_code == 201, r.text
-    return email, r.json()
-
-
-def login(keel, email, password="correct horse battery"):
+def login(keel, email, password=PASSWORD):
     return requests.post(gw(keel, "/v1/auth/login"), json={"email": email, "password": password}, timeout=10)
 
 

@@ -21,12 +21,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import Keel
+from conftest import PASSWORD, Keel, register
 
 CHROMEDRIVER = shutil.which("chromedriver")
 SHOTS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "console"
 MASTER_KEY = base64.b64encode(os.urandom(32)).decode()
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +72,6 @@ def wait(driver, timeout=10):
 
 def gw(keel, path):
     return keel.url("gateway") + path
-
-
-def register(keel, prefix):
-    email = f"{prefix}-{os.urandom(4).hex()}@example.com"
-    r = requests.post(gw(keel, "/v1/auth/register"), json={"email": email, "password": PASSWORD}, timeout=10)
-    assert r.status_code == 201, r.text
-    return email, r.json()
 
 
 def sign_in(driver, keel, email, password):

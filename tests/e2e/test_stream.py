@@ -14,19 +14,11 @@ import urllib.parse
 
 import requests
 
-from conftest import wait_until
+from conftest import bearer, register, wait_until
 
 
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
-def register(keel):
-    r = requests.post(keel.url("gateway") + "/v1/auth/register",
-                      json={"email": f"s-{os.urandom(5).hex()}@example.com", "password": "correct horse battery"},
-                      timeout=10)
-    assert r.status_code == 201, r.text
-    return r.json()
+def new_user(keel):
+    return register(keel, "s")[1]
 
 
 def remember(keel, token, content):
@@ -107,7 +99,7 @@ class Stream:
 
 
 def test_a_user_streams_their_own_memory_changes_in_seq_order_and_nobody_elses(keel):
-    alice, bob = register(keel), register(keel)
+    alice, bob = new_user(keel), new_user(keel)
     s = Stream(keel, alice["access_token"])
     assert s.status_code == 200
     assert s.headers["Content-Type"].startswith("text/event-stream")
@@ -151,7 +143,7 @@ def test_a_user_streams_their_own_memory_changes_in_seq_order_and_nobody_elses(k
 
 
 def test_a_dropped_stream_resumes_with_exactly_what_it_missed(keel):
-    user = register(keel)
+    user = new_user(keel)
     token = user["access_token"]
     s = Stream(keel, token)
     time.sleep(0.2)
@@ -177,7 +169,7 @@ def test_a_dropped_stream_resumes_with_exactly_what_it_missed(keel):
 
 
 def test_an_id_older_than_the_log_keeps_gets_resync_and_the_stream_goes_on(keel):
-    user = register(keel)
+    user = new_user(keel)
     token = user["access_token"]
     first = remember(keel, token, "old")
     seq = int(keel.query("SELECT seq FROM observability_events WHERE type = 'keel.memory.created' AND subject = $1",
@@ -200,7 +192,7 @@ def test_an_id_older_than_the_log_keeps_gets_resync_and_the_stream_goes_on(keel)
 
 
 def test_topics_and_who_may_read_them(keel):
-    user = register(keel)
+    user = new_user(keel)
     token = user["access_token"]
     admin_email = f"a-{os.urandom(4).hex()}@example.com"
     keel.cli("user", "create", "--email", admin_email, "--password-stdin", "--admin", input="admin password\n")
@@ -225,7 +217,7 @@ def test_topics_and_who_may_read_them(keel):
     log = Stream(keel, admin, topics="events:keel.auth.user.")
     assert log.status_code == 200
     time.sleep(0.2)
-    other = register(keel)
+    other = new_user(keel)
     remember(keel, other["access_token"], "not an auth event")
     m = log.next()
     assert m["event"] == "keel.auth.user.registered" and m["cloudevent"]["subject"] == other["user"]["id"]
@@ -244,7 +236,7 @@ def test_topics_and_who_may_read_them(keel):
 
 
 def test_a_stream_ticket_opens_one_stream_and_keeps_the_token_out_of_the_url(keel):
-    user = register(keel)
+    user = new_user(keel)
     token = user["access_token"]
     r = requests.post(keel.url("gateway") + "/v1/stream/tickets", headers=bearer(token), timeout=10)
     assert r.status_code == 201, r.text
@@ -266,7 +258,7 @@ def test_a_stream_ticket_opens_one_stream_and_keeps_the_token_out_of_the_url(kee
 
 
 def test_a_revoked_sessions_stream_ends_within_a_second(keel):
-    user = register(keel)
+    user = new_user(keel)
     token = user["access_token"]
     s = Stream(keel, token)
     time.sleep(0.3)
@@ -279,7 +271,7 @@ def test_a_revoked_sessions_stream_ends_within_a_second(keel):
 
 def test_sigterm_ends_streams_cleanly_and_fast(keel_factory):
     k = keel_factory().start()
-    user = register(k)
+    user = new_user(k)
     s = Stream(k, user["access_token"])
     time.sleep(0.3)
     start = time.monotonic()
@@ -334,7 +326,7 @@ def test_a_write_through_one_process_reaches_a_subscriber_on_another(keel_factor
     (tmp_path / "shared").mkdir()
     a = keel_factory(data_dir=data).start()
     b = keel_factory(data_dir=data).start()
-    user = register(a)
+    user = new_user(a)
     token = user["access_token"]
     s = Stream(b, token)
     assert s.status_code == 200
@@ -352,7 +344,7 @@ def test_after_kill_9_and_a_restart_a_stream_resumes_with_nothing_missed(keel_fa
     data = str(tmp_path / "data")
     (tmp_path / "data").mkdir()
     k = keel_factory(data_dir=data).start()
-    user = register(k)
+    user = new_user(k)
     token = user["access_token"]
     s = Stream(k, token)
     time.sleep(0.3)
@@ -381,7 +373,7 @@ def test_a_gateway_in_another_process_proxies_a_stream_as_it_flows(keel_factory,
     gateway = keel_factory(data_dir=data, services="gateway", env={"KEEL_GATEWAY_UPSTREAM_TIMEOUT_MS": "2000"}).start()
     assert wait_until(lambda: requests.get(gateway.url("gateway") + "/health", timeout=5).json()
                       .get("modules", {}).get("events") == "ok", timeout=10)
-    user = register(gateway)
+    user = new_user(gateway)
     token = user["access_token"]
     s = Stream(gateway, token)
     assert s.status_code == 200
