@@ -196,12 +196,20 @@ export async function attempt(what, fn) {
   }
 }
 
-// Calls `fn` every `ms` while the page of `root` is shown.
+// Calls `fn` every `ms` while the page of `root` is shown; a failed refresh is said (the page keeps what it
+// last showed), and the next one that works clears it.
 export function every(root, ms, fn) {
-  let timer;
+  let timer, failed = false;
   const tick = async () => {
     if (!root.isConnected) return;
-    await fn().catch(() => {});
+    try {
+      await fn();
+      if (failed) say("");
+      failed = false;
+    } catch (e) {
+      if (root.isConnected && e.status !== 401) say(`Live refresh failed: ${e.message}`, true);
+      failed = true;
+    }
     if (root.isConnected) timer = setTimeout(tick, ms);
   };
   timer = setTimeout(tick, ms);

@@ -1,5 +1,5 @@
 // Overview: every module's health, instances and version, and live charts of the traffic this gateway routes.
-import { onLeave, api, el, table, fillTable, every } from "./lib.js";
+import { onLeave, api, el, table, fillTable, every, attempt } from "./lib.js";
 
 export async function overviewPage(page) {
   page.append(
@@ -20,9 +20,11 @@ export async function overviewPage(page) {
     el("p", { class: "hint" }, "The table sums the last 10 seconds."),
   );
   const modules = async () => {
+    // Each source on its own: in an outage /health answers 503 with what failed, and the registry (on the
+    // database) may not answer at all; what did answer is still shown.
     const [health, registry] = await Promise.all([
       api("/health").catch((e) => e.problem || {}),
-      api("/v1/registry/modules"),
+      api("/v1/registry/modules").catch((e) => ({ items: [], error: e })),
     ]);
     const versions = {};
     await Promise.all(
@@ -49,11 +51,14 @@ export async function overviewPage(page) {
       }),
     );
     const db = health.checks?.database;
-    page.querySelector("#database").textContent = db
+    const line = page.querySelector("#database");
+    line.textContent = db
       ? `Database: ${db.status}${db.latency_ms !== undefined ? ` (${db.latency_ms} ms)` : ""}`
       : `Database: ${health.status || "unknown"}`;
+    line.className = (db?.status || health.status) === "ok" ? "" : "bad";
+    if (registry.error) throw new Error(`the registry did not answer (${registry.error.message})`);
   };
-  await modules();
+  await attempt("Reading the modules", modules);  // the page goes on live even if the registry did not answer
   // For the bench and the browser test: the overview's data is in the page, then painted (the next frame).
   performance.mark("overview-ready");
   requestAnimationFrame(() => setTimeout(() => performance.mark("overview-painted")));
