@@ -384,3 +384,31 @@ def test_a_gateway_in_another_process_proxies_a_stream_as_it_flows(keel_factory,
         assert s.next(timeout=3)["cloudevent"]["data"]["id"] == mine["id"]
     s.close()
     assert modules.proc.poll() is None
+
+
+def test_a_caller_holds_a_bounded_number_of_streams(keel_factory):
+    """Each stream may hold up to 4 MiB for a client that does not read: one token's streams are capped, and a
+    typo in topics is refused before a stream ticket is spent on it."""
+    k = keel_factory(env={"KEEL_EVENTS_STREAMS_PER_CALLER": "2"}).start()
+    user = new_user(k)
+    first, second = Stream(k, user["access_token"]), Stream(k, user["access_token"])
+    assert first.status_code == second.status_code == 200
+    third = Stream(k, user["access_token"])
+    assert third.status_code == 429 and third.headers["Content-Type"].startswith("application/problem+json")
+    assert third.headers["Retry-After"] and "2 open streams" in json.loads(third.text)["detail"]
+    assert Stream(k, new_user(k)["access_token"]).status_code == 200  # another caller is not held back
+    # A closed stream gives its place back once the server writes to it and finds it gone: at the next event
+    # (or keep-alive, within 15 s).
+    first.close()
+
+    def reopened():
+        remember(k, user["access_token"], "an event for the closed stream to fail on")
+        s = Stream(k, user["access_token"])
+        return s.status_code == 200 or s.close()
+    assert wait_until(reopened, timeout=5, step=0.2)
+    # A malformed topics list is 422 and leaves the ticket unspent.
+    ticket = requests.post(k.url("gateway") + "/v1/stream/tickets", headers=bearer(new_user(k)["access_token"]),
+                           timeout=10).json()["ticket"]
+    bad = Stream(k, topics="memorie", params={"ticket": ticket})
+    assert bad.status_code == 422, bad.text
+    assert Stream(k, topics="memories", params={"ticket": ticket}).status_code == 200

@@ -50,6 +50,7 @@ struct Events {
   const module::Outbox* outbox;
   std::shared_ptr<db::GroupWrite<module::NewEvent, module::Appended>> group;
   std::unique_ptr<http::LongPolls> long_polls;  // reads with ?wait= each token may hold
+  std::unique_ptr<http::KeyedSlots> streams;    // open streams each token may hold
   const module::Authenticator* authenticator;
   std::unique_ptr<Hub> hub;  // realtime streams (stream.hpp)
 };
@@ -304,8 +305,10 @@ void add_stream_routes(http::Router& r, std::shared_ptr<Events> ev) {
 
   r.add(Method::Get, "/v1/stream", Access::anyone(), [ev](Request& req) -> Awaitable {
     const std::optional<int64_t> last = last_event_id(req);  // checked before a ticket is spent on it
+    const std::string topic_list = req.query_param("topics").value_or("");
     std::shared_ptr<const module::Principal> who;
     if (auto ticket = req.query_param("ticket")) {
+      Topics::parse(topic_list, nullptr);  // the syntax too: a typo costs the client no ticket
       // Single use: redeeming deletes it, so a ticket seen in a log or a history is worth nothing.
       const std::string id = sha256_hex(*ticket);
       const std::string now = now_rfc3339();
@@ -320,7 +323,9 @@ void add_stream_routes(http::Router& r, std::shared_ptr<Events> ev) {
     } else {
       who = ev->authenticator->authenticate_shared(req);
     }
-    Topics topics = Topics::parse(req.query_param("topics").value_or(""), *who);
+    Topics topics = Topics::parse(topic_list, who.get());
+    // Each stream may hold up to 4 MiB for a client that does not read: a token holds a bounded number.
+    auto slot = ev->streams->enter(who->subject, "open streams");
     const LogBounds bounds = co_await ev->db->read(log_bounds);
     // A last id older than the log keeps missed events nobody can give; one past its end was never given
     // here (another database, or one restored from a backup). Either gets resync and goes on from now.
@@ -334,7 +339,8 @@ void add_stream_routes(http::Router& r, std::shared_ptr<Events> ev) {
     res.content_type = "text/event-stream";
     res.headers.emplace_back("Cache-Control", "no-store");
     res.headers.emplace_back("X-Accel-Buffering", "no");  // a proxy in front must not hold messages back
-    res.stream = std::make_shared<StreamBody>(*ev->hub, *ev->db, std::move(sub), from, resync);
+    res.stream =
+        std::make_shared<StreamBody>(*ev->hub, *ev->db, std::move(sub), from, resync, std::move(slot));
     co_return res;
   });
 }
@@ -350,6 +356,8 @@ void install(ModuleContext& ctx) {
   ev->db = &ctx.db;
   ev->outbox = &ctx.outbox;
   ev->long_polls = std::make_unique<http::LongPolls>(ctx.config.long_polls_per_caller);
+  ev->streams =
+      std::make_unique<http::KeyedSlots>(static_cast<int>(settings::streams_per_caller.integer(ctx.config)));
   ev->retention_days = settings::retention_days.integer(ctx.config);
   ev->latest = ctx.db.read_sync([](db::Session& s) {
     return s.query("SELECT COALESCE(MAX(seq), 0) FROM observability_events").rows.at(0).int64(0);

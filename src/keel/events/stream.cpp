@@ -37,11 +37,13 @@ std::string resync_message(std::string_view reason) {
 
 }  // namespace
 
-Topics Topics::parse(std::string_view list, const module::Principal& who) {
+Topics Topics::parse(std::string_view list, const module::Principal* who) {
   Topics t;
-  t.user_id = who.user_id;
-  t.admin = who.is_admin();
-  const bool log_reader = who.is_admin() || who.is_service();
+  if (who) {
+    t.user_id = who->user_id;
+    t.admin = who->is_admin();
+  }
+  const bool log_reader = !who || who->is_admin() || who->is_service();
   size_t n = 0;
   while (!list.empty()) {
     const size_t comma = list.find(',');
@@ -50,7 +52,7 @@ Topics Topics::parse(std::string_view list, const module::Principal& who) {
     if (topic.empty()) continue;
     ++n;
     if (topic == "memories" || topic == "billing") {
-      if (who.user_id.empty())
+      if (who && who->user_id.empty())
         throw Error::forbidden("the '" + std::string(topic) +
                                "' topic is a user's own: it needs a user's token");
       (topic == "memories" ? t.memories : t.billing) = true;
@@ -281,8 +283,13 @@ void Hub::stop() {
 }
 
 StreamBody::StreamBody(Hub& hub, db::Database& db, std::shared_ptr<Subscriber> sub, int64_t from,
-                       bool resync_first)
-    : hub_(hub), db_(db), sub_(std::move(sub)), backlog_from_(from), resync_first_(resync_first) {}
+                       bool resync_first, std::unique_ptr<http::KeyedSlots::Slot> slot)
+    : hub_(hub),
+      db_(db),
+      sub_(std::move(sub)),
+      backlog_from_(from),
+      resync_first_(resync_first),
+      slot_(std::move(slot)) {}
 
 StreamBody::~StreamBody() { hub_.leave(sub_); }
 
@@ -297,8 +304,13 @@ net::awaitable<bool> StreamBody::next(std::string& piece) {
     if (resync_first_) piece += resync_message("the last event id is older than the events kept");
     co_return true;
   }
-  // What the client missed, in pages, before what the hub has handed on since it joined.
+  // What the client missed, in pages, before what the hub has handed on since it joined. A stream closed
+  // meanwhile (its access ended, the process is stopping) stops here, not after the whole backlog.
   while (backlog_from_ < sub_->after()) {
+    {
+      std::lock_guard lk(sub_->mu_);
+      if (sub_->closed_) co_return false;
+    }
     const int64_t from = backlog_from_, to = sub_->after();
     const Topics& topics = sub_->topics();
     const db::Result rows = co_await db_.read([&](db::Session& s) {

@@ -21,6 +21,7 @@
 
 #include "keel/db/database.hpp"
 #include "keel/http/body_stream.hpp"
+#include "keel/http/long_polls.hpp"
 #include "keel/module/caller.hpp"
 
 namespace keel::events {
@@ -42,7 +43,8 @@ struct Topics {
 
   // A comma list of topics; 422 for none or an unknown one, 403 for the event log without the admin role
   // or a service token.
-  static Topics parse(std::string_view list, const module::Principal& who);
+  // With `who` null, only the list's syntax is checked (422), before a stream ticket is spent on it.
+  static Topics parse(std::string_view list, const module::Principal* who);
   bool wants(std::string_view type, std::string_view subject) const;
   // The same as SQL over observability_events, for reading what a client missed; appends its parameters.
   std::string condition(std::vector<db::Value>& params) const;
@@ -120,7 +122,9 @@ class Hub {
 // hub hands it; a keep-alive comment when nothing was sent for 15 s. It ends when the hub closes it.
 class StreamBody final : public http::BodyStream {
  public:
-  StreamBody(Hub& hub, db::Database& db, std::shared_ptr<Subscriber> sub, int64_t from, bool resync_first);
+  // `slot`: the caller's place among its open streams, held while the stream is.
+  StreamBody(Hub& hub, db::Database& db, std::shared_ptr<Subscriber> sub, int64_t from, bool resync_first,
+             std::unique_ptr<http::KeyedSlots::Slot> slot);
   ~StreamBody() override;
   boost::asio::awaitable<bool> next(std::string& piece) override;
 
@@ -132,6 +136,7 @@ class StreamBody final : public http::BodyStream {
   bool resync_first_;
   bool started_ = false, ending_ = false;
   std::chrono::steady_clock::time_point last_sent_;
+  std::unique_ptr<http::KeyedSlots::Slot> slot_;
 };
 
 }  // namespace keel::events

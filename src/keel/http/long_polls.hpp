@@ -41,12 +41,13 @@ class KeyedSlots {
     return std::make_unique<Slot>(this, key);
   }
 
-  // A place for a waiting request of `caller` (a token's subject), or a 429 with Retry-After.
-  std::unique_ptr<Slot> enter(const std::string& caller) {
+  // A place for a waiting request (or `what` else) of `caller` (a token's subject), or a 429 with
+  // Retry-After.
+  std::unique_ptr<Slot> enter(const std::string& caller, const char* what = "waiting requests") {
     auto slot = take(caller);
     if (!slot) {
       Error e(429, "Too Many Requests",
-              "this caller already has " + std::to_string(cap_) + " waiting requests here");
+              "this caller already has " + std::to_string(cap_) + " " + what + " here");
       e.headers.emplace_back("Retry-After", "1");
       throw e;
     }
