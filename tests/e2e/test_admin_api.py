@@ -167,6 +167,15 @@ def test_an_admin_reads_a_users_memories_and_each_read_is_an_event(keel):
     assert requests.get(gw(keel, "/v1/memories"), params={"user_id": admin_id}, headers=bearer(admin),
                         timeout=10).status_code == 200
     assert len(admin_reads()) == 4
+    # The event log tells an admin which memory changed, not what it says: that read goes through the
+    # recorded routes above.
+    logged = requests.get(gw(keel, "/v1/events"), params={"subject": uid},
+                          headers=bearer(admin), timeout=10).json()["items"]
+    changes = [e["data"] for e in logged if e["type"] in ("keel.memory.created", "keel.memory.updated")]
+    assert changes == [{"id": mem["id"], "namespace": "default", "version": 1},
+                       {"id": mem["id"], "namespace": "default", "version": 2}], changes
+    assert "aisle" not in json.dumps(logged) and "window" not in json.dumps(logged)
+    assert len(admin_reads()) == 4
 
 
 def test_an_admin_lists_a_users_sessions_and_revokes_one(keel):

@@ -6,21 +6,36 @@ namespace keel::events {
 
 namespace json = boost::json;
 
-json::object event_json(const db::Row& r, bool admin) {
+namespace {
+// Only these members of `data` (an object) are kept.
+void keep_only(json::value& data, std::initializer_list<std::string_view> members) {
+  json::object kept;
+  if (auto* o = data.if_object())
+    for (std::string_view m : members)
+      if (auto* v = o->if_contains(m)) kept[m] = *v;
+  data = std::move(kept);
+}
+}  // namespace
+
+bool owns(const db::Row& r, std::string_view reader_user_id) {
+  constexpr size_t subject = kEvent["subject"];
+  return !reader_user_id.empty() && !r.is_null(subject) && r.text(subject) == reader_user_id;
+}
+
+json::object event_json(const db::Row& r, bool admin, bool owner) {
   boost::system::error_code ec;
   auto data = json::parse(r.text(kEvent["data"]), ec);
-  const bool redact = !admin && r.text(kEvent["type"]) == "keel.auth.login.failed";
-  if (redact) {
-    json::object redacted;
-    if (auto* o = data.if_object(); o && o->contains("ip")) redacted["ip"] = o->at("ip");
-    data = std::move(redacted);
-  }
+  const std::string& type = r.text(kEvent["type"]);
+  const bool redact = !admin && type == "keel.auth.login.failed";
+  if (redact) keep_only(data, {"ip"});
+  if (!owner && (type == "keel.memory.created" || type == "keel.memory.updated"))
+    keep_only(data, {"id", "namespace", "version"});
   constexpr size_t subject = kEvent["subject"], traceparent = kEvent["traceparent"];
   json::object e{
       {"id", r.text(kEvent["id"])},
       {"seq", r.int64(kEvent["seq"])},
       {"specversion", "1.0"},
-      {"type", r.text(kEvent["type"])},
+      {"type", type},
       {"source", r.text(kEvent["source"])},
       {"subject", r.is_null(subject) || redact ? json::value(nullptr) : json::value(r.text(subject))},
       {"time", r.time(kEvent["time"])},

@@ -201,7 +201,7 @@ void add_routes(http::Router& r, std::shared_ptr<Events> ev) {
     json::array items;
     int64_t next_after = q.after;
     for (const auto& r : rows.rows) {
-      items.push_back(event_json(r, who.is_admin()));
+      items.push_back(event_json(r, who.is_admin(), owns(r, who.user_id)));
       next_after = r.int64(kEvent["seq"]);
     }
     co_return Response::json(200, json::object{{"items", std::move(items)}, {"next_after", next_after}});

@@ -184,21 +184,22 @@ void Hub::fan_out(const db::Result& rows) {
     const int64_t seq = row.int64(kEvent["seq"]);
     const std::string& type = row.text(kEvent["type"]);
     const std::string subject = row.opt_text(kEvent["subject"]).value_or("");
-    // Formatted once per event (twice for a login failure, which only admins see whole).
-    std::string plain, full;
-    auto message = [&](bool admin) -> const std::string& {
-      std::string& m = admin ? full : plain;
-      if (m.empty()) m = sse_message(seq, type, boost::json::serialize(event_json(row, admin)));
+    // Formatted once per event and kind of reader (admin or not, the event's subject or not: event_json).
+    std::string formatted[4];
+    auto message = [&](const Subscriber& s) -> const std::string& {
+      const bool admin = s.topics_.admin, owner = owns(row, s.topics_.user_id);
+      std::string& m = formatted[(admin ? 2 : 0) + (owner ? 1 : 0)];
+      if (m.empty()) m = sse_message(seq, type, boost::json::serialize(event_json(row, admin, owner)));
       return m;
     };
     if (!subject.empty()) {
       auto [it, end] = by_user_.equal_range(subject);
       for (; it != end; ++it)
         if (seq > it->second->after_ && it->second->topics_.wants(type, subject))
-          push(it->second, seq, message(it->second->topics_.admin));
+          push(it->second, seq, message(*it->second));
     }
     for (const auto& s : shared_)
-      if (seq > s->after_ && s->topics_.wants(type, subject)) push(s, seq, message(s->topics_.admin));
+      if (seq > s->after_ && s->topics_.wants(type, subject)) push(s, seq, message(*s));
     position_.store(seq, std::memory_order_release);
   }
 }
@@ -328,7 +329,8 @@ net::awaitable<bool> StreamBody::next(std::string& piece) {
       const int64_t seq = row.int64(kEvent["seq"]);
       const std::string& type = row.text(kEvent["type"]);
       if (topics.wants(type, row.opt_text(kEvent["subject"]).value_or("")))
-        piece += sse_message(seq, type, boost::json::serialize(event_json(row, topics.admin)));
+        piece += sse_message(
+            seq, type, boost::json::serialize(event_json(row, topics.admin, owns(row, topics.user_id))));
       if (piece.size() >= kPieceBytes && seq < to) {  // the rest of the page next time
         backlog_from_ = seq;
         break;
